@@ -1,0 +1,44 @@
+"""The `sketchtune` command line (DESIGN.md names every command)."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+import typer
+
+app = typer.Typer(
+    name="sketchtune",
+    help="Auto-tune whole ONNX networks for this CPU.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _version() -> str:
+    try:
+        return version("sketchtune")
+    except PackageNotFoundError:  # running from a source tree
+        return "0.1.0+src"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"sketchtune {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    show_version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """sketchtune: sketches, templates, LLVM and Prefect."""
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
