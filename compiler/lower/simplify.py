@@ -1,0 +1,311 @@
+"""Index simplification with variable ranges.
+
+Integer expressions are brought to a canonical linear form (a sum of
+coefficient x atom, where atoms are variables or non-linear terms), so that
+after lowering a vectorized loop variable appears as a plain `+ v` term.
+Rewrites (each exact for floor division):
+    (c*q + r) // c  ->  q + r // c          r // c -> 0   when 0 <= r < c
+    (c*q + r) %  c  ->  r % c               r %  c -> r   when 0 <= r < c
+    (x // c) * c + x % c  ->  x
+Comparisons decided by the ranges fold to constants (guards disappear).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from math import inf
+
+from compiler.te.expr import (
+    BinOp,
+    BinOpKind,
+    Cast,
+    Cmp,
+    CmpKind,
+    Expr,
+    FloatImm,
+    IntImm,
+    Not,
+    Select,
+    Var,
+    children,
+    rebuild,
+)
+
+Interval = tuple[float, float]
+Lin = tuple[dict[Expr, int], int]
+INT = ("int32", "int64")
+TRUE = IntImm(1, "bool")
+FALSE = IntImm(0, "bool")
+
+
+class Simplifier:
+    """Simplifies expressions given inclusive integer ranges of variables."""
+
+    def __init__(self, ranges: Mapping[Var, tuple[int, int]] | None = None):
+        self.ranges: dict[Var, tuple[int, int]] = dict(ranges or {})
+        self._memo: dict[Expr, Expr] = {}
+
+    def with_ranges(self, extra: Mapping[Var, tuple[int, int]]) -> Simplifier:
+        return Simplifier({**self.ranges, **extra})
+
+    # ---------------------------------------------------------- entry points
+
+    def simplify(self, e: Expr) -> Expr:
+        got = self._memo.get(e)
+        if got is None:
+            got = self._simplify(e)
+            self._memo[e] = got
+        return got
+
+    def prove(self, cond: Expr) -> bool | None:
+        """True/False when the ranges decide `cond`, else None."""
+        s = self.simplify(cond)
+        if isinstance(s, IntImm):
+            return bool(s.value)
+        return None
+
+    def bound(self, e: Expr) -> Interval:
+        """Inclusive [lo, hi] of an integer expression (may be infinite)."""
+        if e.dtype not in INT:
+            return (-inf, inf)
+        terms, c = self.linear(e)
+        lo = hi = float(c)
+        for atom, k in terms.items():
+            a_lo, a_hi = self._atom_bound(atom)
+            lo += min(k * a_lo, k * a_hi) if k else 0
+            hi += max(k * a_lo, k * a_hi) if k else 0
+        return (lo, hi)
+
+    # ----------------------------------------------------------- linear form
+
+    def linear(self, e: Expr) -> Lin:
+        match e:
+            case IntImm(v):
+                return ({}, v)
+            case Var():
+                return ({e: 1}, 0)
+            case BinOp(BinOpKind.ADD, a, b):
+                return _add(self.linear(a), self.linear(b), 1)
+            case BinOp(BinOpKind.SUB, a, b):
+                return _add(self.linear(a), self.linear(b), -1)
+            case BinOp(BinOpKind.MUL, a, b):
+                la, lb = self.linear(a), self.linear(b)
+                if not la[0]:
+                    return _scale(lb, la[1])
+                if not lb[0]:
+                    return _scale(la, lb[1])
+                return self._atom(BinOp(BinOpKind.MUL, from_linear(la), from_linear(lb)))
+            case BinOp(BinOpKind.FLOORDIV, a, IntImm(c)) if c > 0:
+                return self._floordiv(self.linear(a), c)
+            case BinOp(BinOpKind.FLOORMOD, a, IntImm(c)) if c > 0:
+                return self._floormod(self.linear(a), c)
+            case BinOp(BinOpKind.MIN | BinOpKind.MAX, a, b):
+                return self._minmax(e.op, self.simplify(a), self.simplify(b))
+        return self._atom(self._simplify_node(e))
+
+    def _atom(self, e: Expr) -> Lin:
+        if isinstance(e, IntImm):
+            return ({}, e.value)
+        return ({e: 1}, 0)
+
+    def _floordiv(self, x: Lin, c: int) -> Lin:
+        q = {a: k // c for a, k in x[0].items() if k % c == 0}
+        r = ({a: k for a, k in x[0].items() if k % c}, x[1] % c)
+        q_lin: Lin = (q, x[1] // c)
+        lo, hi = self._lin_bound(r)
+        if lo // c == hi // c:
+            return _add(q_lin, ({}, int(lo // c)), 1)
+        return _add(q_lin, ({BinOp(BinOpKind.FLOORDIV, from_linear(r), IntImm(c)): 1}, 0), 1)
+
+    def _floormod(self, x: Lin, c: int) -> Lin:
+        r = ({a: k % c for a, k in x[0].items() if k % c}, x[1] % c)
+        lo, hi = self._lin_bound(r)
+        if lo // c == hi // c:
+            return _add(r, ({}, -c * int(lo // c)), 1)
+        return ({BinOp(BinOpKind.FLOORMOD, from_linear(r), IntImm(c)): 1}, 0)
+
+    def _minmax(self, op: BinOpKind, a: Expr, b: Expr) -> Lin:
+        lo, hi = self.bound(BinOp(BinOpKind.SUB, a, b))
+        if op is BinOpKind.MIN:
+            pick = a if hi <= 0 else b if lo >= 0 else None
+        else:
+            pick = a if lo >= 0 else b if hi <= 0 else None
+        if pick is not None:
+            return self.linear(pick)
+        return self._atom(BinOp(op, a, b))
+
+    def _lin_bound(self, x: Lin) -> Interval:
+        lo = hi = float(x[1])
+        for atom, k in x[0].items():
+            a_lo, a_hi = self._atom_bound(atom)
+            lo += min(k * a_lo, k * a_hi)
+            hi += max(k * a_lo, k * a_hi)
+        return (lo, hi)
+
+    def _atom_bound(self, a: Expr) -> Interval:
+        match a:
+            case Var():
+                return self.ranges.get(a, (-inf, inf))
+            case BinOp(BinOpKind.FLOORDIV, x, IntImm(c)) if c > 0:
+                lo, hi = self.bound(x)
+                return (lo // c, hi // c)
+            case BinOp(BinOpKind.FLOORMOD, x, IntImm(c)) if c > 0:
+                lo, hi = self.bound(x)
+                return (lo, hi) if lo >= 0 and hi < c else (0, c - 1)
+            case BinOp(BinOpKind.MIN | BinOpKind.MAX, x, y):
+                (a0, a1), (b0, b1) = self.bound(x), self.bound(y)
+                f = min if a.op is BinOpKind.MIN else max
+                return (f(a0, b0), f(a1, b1))
+            case BinOp(BinOpKind.MUL, x, y):
+                (a0, a1), (b0, b1) = self.bound(x), self.bound(y)
+                if inf in (abs(a0), abs(a1), abs(b0), abs(b1)):
+                    return (-inf, inf)
+                prods = [a0 * b0, a0 * b1, a1 * b0, a1 * b1]
+                return (min(prods), max(prods))
+            case Select(_, x, y):
+                (a0, a1), (b0, b1) = self.bound(x), self.bound(y)
+                return (min(a0, b0), max(a1, b1))
+        return (-inf, inf)
+
+    # ------------------------------------------------------------- simplify
+
+    def _simplify(self, e: Expr) -> Expr:
+        if e.dtype in INT and not isinstance(e, (Cmp, Not)):
+            return from_linear(_merge_divmod(self.linear(e), self))
+        return self._simplify_node(e)
+
+    def _simplify_node(self, e: Expr) -> Expr:
+        kids = children(e)
+        new = tuple(self.simplify(k) for k in kids)
+        node = e if all(a is b for a, b in zip(kids, new)) else rebuild(e, new)
+        match node:
+            case Cmp(op, a, b) if a.dtype in INT:
+                decided = self._decide(op, a, b)
+                return node if decided is None else decided
+            case Not(IntImm(v)):
+                return FALSE if v else TRUE
+            case BinOp(BinOpKind.AND, a, b):
+                return _and(a, b)
+            case BinOp(BinOpKind.OR, a, b):
+                return _or(a, b)
+            case Select(IntImm(v), t, f):
+                return t if v else f
+            case BinOp(op, FloatImm(), FloatImm()):
+                folded = _fold_float(node)
+                return node if folded is None else folded
+            case BinOp(BinOpKind.MUL, x, FloatImm(1.0)) | BinOp(BinOpKind.MUL, FloatImm(1.0), x):
+                return x
+            case BinOp(BinOpKind.ADD, x, FloatImm(0.0)) | BinOp(BinOpKind.ADD, FloatImm(0.0), x):
+                return x
+            case Cast(t, IntImm(v)) if t.startswith("float"):
+                return FloatImm(float(v), t)
+        return node
+
+    def _decide(self, op: CmpKind, a: Expr, b: Expr) -> Expr | None:
+        lo, hi = self.bound(BinOp(BinOpKind.SUB, a, b))
+        verdict: bool | None = None
+        match op:
+            case CmpKind.LT:
+                verdict = True if hi < 0 else False if lo >= 0 else None
+            case CmpKind.LE:
+                verdict = True if hi <= 0 else False if lo > 0 else None
+            case CmpKind.GT:
+                verdict = True if lo > 0 else False if hi <= 0 else None
+            case CmpKind.GE:
+                verdict = True if lo >= 0 else False if hi < 0 else None
+            case CmpKind.EQ:
+                verdict = True if lo == hi == 0 else False if lo > 0 or hi < 0 else None
+            case CmpKind.NE:
+                verdict = False if lo == hi == 0 else True if lo > 0 or hi < 0 else None
+        return None if verdict is None else (TRUE if verdict else FALSE)
+
+
+def _add(a: Lin, b: Lin, sign: int) -> Lin:
+    terms = dict(a[0])
+    for atom, k in b[0].items():
+        v = terms.get(atom, 0) + sign * k
+        if v:
+            terms[atom] = v
+        else:
+            terms.pop(atom, None)
+    return (terms, a[1] + sign * b[1])
+
+
+def _scale(a: Lin, k: int) -> Lin:
+    if k == 0:
+        return ({}, 0)
+    return ({atom: c * k for atom, c in a[0].items()}, a[1] * k)
+
+
+def _merge_divmod(x: Lin, simp: Simplifier) -> Lin:
+    """(y // c) * (c*k) + (y % c) * k  ->  y * k."""
+    terms, const = x
+    for atom, k in list(terms.items()):
+        if atom not in terms:
+            continue
+        if isinstance(atom, BinOp) and atom.op is BinOpKind.FLOORMOD:
+            y, c = atom.a, atom.b
+            div = BinOp(BinOpKind.FLOORDIV, y, c)
+            assert isinstance(c, IntImm)
+            if terms.get(div) == k * c.value:
+                del terms[atom], terms[div]
+                merged = _add((terms, const), _scale(simp.linear(y), k), 1)
+                return _merge_divmod(merged, simp)
+    return (terms, const)
+
+
+def _order_key(atom: Expr) -> tuple[int, str]:
+    # variables first (outer loops before inner by name is irrelevant), then compound terms
+    return (0 if isinstance(atom, Var) else 1, repr(atom))
+
+
+def from_linear(x: Lin, dtype: str = "int32") -> Expr:
+    terms, const = x
+    out: Expr | None = None
+    for atom in sorted(terms, key=_order_key):
+        k = terms[atom]
+        term = atom if abs(k) == 1 else BinOp(BinOpKind.MUL, atom, IntImm(abs(k), atom.dtype))
+        if out is None:
+            out = term if k > 0 else BinOp(BinOpKind.SUB, IntImm(0, atom.dtype), term)
+        else:
+            out = BinOp(BinOpKind.ADD if k > 0 else BinOpKind.SUB, out, term)
+    if out is None:
+        return IntImm(const, dtype)
+    if const:
+        op = BinOpKind.ADD if const > 0 else BinOpKind.SUB
+        out = BinOp(op, out, IntImm(abs(const), out.dtype))
+    return out
+
+
+def _and(a: Expr, b: Expr) -> Expr:
+    if isinstance(a, IntImm):
+        return b if a.value else FALSE
+    if isinstance(b, IntImm):
+        return a if b.value else FALSE
+    return BinOp(BinOpKind.AND, a, b)
+
+
+def _or(a: Expr, b: Expr) -> Expr:
+    if isinstance(a, IntImm):
+        return TRUE if a.value else b
+    if isinstance(b, IntImm):
+        return TRUE if b.value else a
+    return BinOp(BinOpKind.OR, a, b)
+
+
+def _fold_float(e: BinOp) -> Expr | None:
+    a, b = e.a, e.b
+    assert isinstance(a, FloatImm) and isinstance(b, FloatImm)
+    ops = {
+        BinOpKind.ADD: lambda x, y: x + y,
+        BinOpKind.SUB: lambda x, y: x - y,
+        BinOpKind.MUL: lambda x, y: x * y,
+        BinOpKind.MIN: min,
+        BinOpKind.MAX: max,
+    }
+    f = ops.get(e.op)
+    return FloatImm(float(f(a.value, b.value)), a.dtype) if f else None
+
+
+def simplify(e: Expr, ranges: Mapping[Var, tuple[int, int]] | None = None) -> Expr:
+    return Simplifier(ranges).simplify(e)

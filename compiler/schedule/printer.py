@@ -1,0 +1,59 @@
+"""Readable loop nests of a schedule state (Ansor's state printing)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from compiler.schedule.state import Stage, State
+
+
+def format_state(state: State) -> str:
+    """Root stages in order, each loop with its annotation, attached stages inside."""
+    from compiler.schedule.state import Attach
+
+    lines: list[str] = []
+    for k, stage in enumerate(state.stages):
+        if stage.is_placeholder:
+            lines.append(f"{stage.name} = placeholder{list(stage.op.shape)}")
+        elif stage.attach is Attach.INLINE:
+            continue
+        elif stage.attach is Attach.ROOT:
+            _format_stage(state, k, 0, lines)
+    return "\n".join(lines)
+
+
+def _loop_line(it, pad: str) -> str:
+    from compiler.schedule.steps import Annotation
+
+    ext = "?" if it.extent is None else it.extent
+    ann = "" if it.annotation is Annotation.NONE else f" ({it.annotation.value})"
+    return f"{pad}for {it.name} in 0..{ext}{ann}"
+
+
+def _format_stage(state: State, k: int, depth: int, lines: list[str]) -> None:
+    from compiler.schedule.state import Attach
+
+    stage: Stage = state.stages[k]
+    if stage.auto_unroll_max_step:
+        lines.append("  " * depth + f"# auto_unroll_max_step = {stage.auto_unroll_max_step}")
+    for it in stage.iters:
+        lines.append(_loop_line(it, "  " * depth))
+        depth += 1
+        for j, other in enumerate(state.stages):
+            if other.attach is Attach.AT and other.attach_target == k and other.attach_iter == it.uid:
+                _format_stage(state, j, depth, lines)
+    axes = ", ".join(a.var.name for a in stage.op.axes)
+    lines.append("  " * depth + f"{stage.name}[{axes}] = {_body_text(state, stage)}")
+
+
+def _body_text(state: State, stage: Stage) -> str:
+    from compiler.schedule.state import Attach
+    from compiler.te.expr import Reduce
+
+    body = stage.op.body
+    text = repr(body.source if isinstance(body, Reduce) else body)
+    inlined = [s.name for s in state.stages if s.attach is Attach.INLINE]
+    if isinstance(body, Reduce):
+        text = f"{body.combiner.value}({text})"
+    return text + (f"   # inlined: {', '.join(inlined)}" if inlined and stage.output in state.dag.outputs else "")

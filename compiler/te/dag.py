@@ -1,0 +1,277 @@
+"""ComputeDAG: the stages of a computation in order, with the analysis the
+sketch rules need (REFERENCE.md §1) and a name-independent workload key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from functools import cached_property
+from math import prod
+
+from compiler.te.expr import (
+    BinOp,
+    BinOpKind,
+    Call,
+    Cast,
+    Cmp,
+    Expr,
+    FloatImm,
+    IntImm,
+    IterKind,
+    Not,
+    Reduce,
+    Select,
+    TensorRead,
+    Var,
+    walk,
+)
+from compiler.te.tensor import Tensor
+
+
+class ComputeDAG:
+    """All stages reachable from `outputs`, producers before consumers.
+
+    Example:
+        >>> dag = ComputeDAG([C])
+        >>> dag.flop_count, dag.workload_key[:8]
+    """
+
+    def __init__(self, outputs: Sequence[Tensor]):
+        if not outputs:
+            raise ValueError("ComputeDAG needs at least one output tensor")
+        self.outputs: tuple[Tensor, ...] = tuple(outputs)
+        order: list[Tensor] = []
+        seen: set[int] = set()
+
+        def visit(t: Tensor) -> None:
+            if id(t) in seen:
+                return
+            seen.add(id(t))
+            for x in t.inputs:
+                visit(x)
+            order.append(t)
+
+        for out in self.outputs:
+            visit(out)
+        self.tensors: tuple[Tensor, ...] = tuple(order)
+        self._index = {id(t): i for i, t in enumerate(order)}
+
+    def index(self, t: Tensor) -> int:
+        return self._index[id(t)]
+
+    @property
+    def placeholders(self) -> tuple[Tensor, ...]:
+        return tuple(t for t in self.tensors if t.is_placeholder)
+
+    @cached_property
+    def consumers(self) -> dict[int, tuple[int, ...]]:
+        """Stage index -> indices of the stages that read it."""
+        out: dict[int, list[int]] = {i: [] for i in range(len(self.tensors))}
+        for i, t in enumerate(self.tensors):
+            for x in t.inputs:
+                out[self.index(x)].append(i)
+        return {k: tuple(v) for k, v in out.items()}
+
+    def is_output(self, i: int) -> bool:
+        return any(self.tensors[i] is o for o in self.outputs)
+
+    # ------------------------------------------------------------------ FLOPs
+
+    @cached_property
+    def flop_count(self) -> int:
+        """Floating-point operations of the whole computation (mul+add = 2)."""
+        return sum(_stage_flops(t) for t in self.tensors if not t.is_placeholder)
+
+    # --------------------------------------------------------- workload key
+
+    @cached_property
+    def canonical(self) -> tuple:
+        """A nested tuple describing the computation with names erased."""
+        return tuple(_canonical_stage(t, self._index) for t in self.tensors) + (
+            tuple(self.index(o) for o in self.outputs),
+        )
+
+    @cached_property
+    def workload_key(self) -> str:
+        text = json.dumps(self.canonical, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def __repr__(self) -> str:
+        lines = []
+        for t in self.tensors:
+            if t.is_placeholder:
+                lines.append(f"{t.name} = placeholder{t.shape}")
+            else:
+                axes = ", ".join(a.var.name for a in t.axes)
+                lines.append(f"{t.name}[{axes}] = {t.body!r}")
+        return "\n".join(lines)
+
+
+def _stage_flops(t: Tensor) -> int:
+    assert t.body is not None
+    body = t.body
+    per_point = _expr_flops(body.source if isinstance(body, Reduce) else body)
+    if isinstance(body, Reduce):
+        per_point += 1
+    points = prod(t.shape) * prod(a.extent for a in t.reduce_axes)
+    return per_point * points
+
+
+def _expr_flops(e: Expr) -> int:
+    n = 0
+    for node in walk(e):
+        match node:
+            case BinOp(op, a, _) if a.dtype.startswith("float") and op not in (
+                BinOpKind.AND,
+                BinOpKind.OR,
+            ):
+                n += 1
+            case Cmp(_, a, _) if a.dtype.startswith("float"):
+                n += 1
+            case Call():
+                n += 1
+    return n
+
+
+# -------------------------------------------------------------- analysis
+
+
+def is_strictly_inlineable(t: Tensor) -> bool:
+    """Reads only `axis + const` indices, in order; no reduction, no branch, no math call."""
+    if t.is_placeholder or t.reduce_axes:
+        return False
+    assert t.body is not None
+    axis_vars = [a.var for a in t.axes]
+    for node in walk(t.body):
+        match node:
+            case Select() | Call():
+                return False
+            case TensorRead(_, indices):
+                if not _is_plain_access(indices, axis_vars):
+                    return False
+    return True
+
+
+def _is_plain_access(indices: tuple[Expr, ...], axis_vars: list[Var]) -> bool:
+    used: list[Var] = []
+    for idx in indices:
+        v = _var_plus_const(idx)
+        if v is None:
+            if isinstance(idx, IntImm):
+                continue
+            return False
+        used.append(v)
+    if len(set(used)) != len(used):
+        return False
+    positions = [axis_vars.index(v) for v in used if v in axis_vars]
+    return positions == sorted(positions)
+
+
+def _var_plus_const(e: Expr) -> Var | None:
+    match e:
+        case Var():
+            return e
+        case BinOp(BinOpKind.ADD | BinOpKind.SUB, Var() as v, IntImm()):
+            return v
+        case BinOp(BinOpKind.ADD, IntImm(), Var() as v):
+            return v
+    return None
+
+
+def read_vars(t: Tensor, source: Tensor) -> list[set[Var]]:
+    """For every read of `source` in `t`, the variables its indices use."""
+    assert t.body is not None
+    out = []
+    for node in walk(t.body):
+        if isinstance(node, TensorRead) and node.tensor is source:
+            out.append({v for i in node.indices for v in walk(i) if isinstance(v, Var)})
+    return out
+
+
+def needs_multi_level_tiling(t: Tensor) -> bool:
+    """Data reuse: an input misses two spatial axes of extent > 1, or one with a reduction."""
+    if t.is_placeholder or not t.reduce_axes:
+        return False
+    spatial = [a.var for a in t.axes if a.extent > 1]
+    for src in t.inputs:
+        for used in read_vars(t, src):
+            missing = sum(1 for v in spatial if v not in used)
+            if missing >= 2 or (missing >= 1 and t.reduce_axes):
+                return True
+    return False
+
+
+def is_elementwise_consumer(consumer: Tensor, producer: Tensor) -> bool:
+    """Same shape, plain same-order reads of `producer`, and not both reductions."""
+    if consumer.shape != producer.shape or (consumer.reduce_axes and producer.reduce_axes):
+        return False
+    assert consumer.body is not None
+    axis_vars = [a.var for a in consumer.axes]
+    for node in walk(consumer.body):
+        if isinstance(node, TensorRead) and node.tensor is producer:
+            if list(node.indices) != axis_vars:
+                return False
+    return True
+
+
+def needs_rfactor(t: Tensor, cores: int) -> bool:
+    """Too little spatial parallelism for the reduction (REFERENCE.md §1)."""
+    if not t.reduce_axes:
+        return False
+    spatial = prod(t.shape)
+    reduction = prod(a.extent for a in t.reduce_axes)
+    if needs_multi_level_tiling(t):
+        return spatial <= reduction and spatial <= 16 * cores
+    return reduction > cores and spatial <= 16 * cores
+
+
+def has_expensive_op(t: Tensor) -> bool:
+    return t.body is not None and any(isinstance(n, Call) for n in walk(t.body))
+
+
+# ------------------------------------------------------------ canonical form
+
+
+def _canonical_stage(t: Tensor, index: dict[int, int]) -> tuple:
+    if t.is_placeholder:
+        return ("placeholder", t.shape, t.dtype)
+    names = {a.var: f"a{i}" for i, a in enumerate(t.axes)}
+    names.update({a.var: f"r{i}" for i, a in enumerate(t.reduce_axes)})
+    assert t.body is not None
+    attrs = tuple((k, repr(v)) for k, v in t.attrs)
+    return ("compute", t.shape, t.dtype, t.tag, attrs, _canonical_expr(t.body, names, index))
+
+
+def _canonical_expr(e: Expr, names: dict[Var, str], index: dict[int, int]) -> object:
+    def rec(x: Expr) -> object:
+        return _canonical_expr(x, names, index)
+
+    match e:
+        case Var():
+            return names.get(e, "?" + e.name)
+        case IntImm(v, t):
+            return ["i", v, t]
+        case FloatImm(v, t):
+            return ["f", repr(v), t]
+        case BinOp(op, a, b):
+            return [op.value, rec(a), rec(b)]
+        case Cmp(op, a, b):
+            return ["cmp" + op.value, rec(a), rec(b)]
+        case Not(a):
+            return ["not", rec(a)]
+        case Select(c, a, b):
+            return ["select", rec(c), rec(a), rec(b)]
+        case Cast(t, a):
+            return ["cast", t, rec(a)]
+        case Call(f, args):
+            return ["call", f.value, [rec(a) for a in args]]
+        case TensorRead(t, idx):
+            return ["read", index[id(t)], [rec(i) for i in idx]]
+        case Reduce(c, src, axes):
+            return ["reduce", c.value, [a.extent for a in axes], rec(src)]
+    raise TypeError(f"cannot canonicalize {e!r}")
+
+
+def spatial_extents(t: Tensor) -> list[int]:
+    return [a.extent for a in t.axes if a.kind is IterKind.SPATIAL]
