@@ -1,0 +1,107 @@
+"""The op library (like TVM's topi): functions that build tensor-expression stages.
+
+    >>> from compiler import ops, te
+    >>> x = te.placeholder((1, 3, 32, 32), name="x")
+    >>> w = te.placeholder((8, 3, 3, 3), name="w")
+    >>> y = ops.relu(ops.conv2d_nchw(x, w, stride=1, padding=1))
+
+Shapes are static Python ints; a bad argument raises `OpError` with a one-line
+message naming the op, the argument and the shapes. Stage tags are in `tags`.
+"""
+
+from compiler.ops import tags
+from compiler.ops.elementwise import (
+    abs,
+    absolute,
+    add,
+    clip,
+    divide,
+    erf,
+    exp,
+    gelu,
+    hard_sigmoid,
+    hard_swish,
+    leaky_relu,
+    log,
+    maximum,
+    minimum,
+    multiply,
+    neg,
+    negative,
+    power,
+    relu,
+    rsqrt,
+    sigmoid,
+    sqrt,
+    subtract,
+    tanh,
+)
+from compiler.ops.errors import OpError
+from compiler.ops.linalg import batch_matmul, bias_add, dense, matmul
+from compiler.ops.nn import conv2d_nchw, depthwise_conv2d_nchw, pad
+from compiler.ops.norm import layer_norm, softmax
+from compiler.ops.pool import avg_pool2d, global_avg_pool2d, max_pool2d
+from compiler.ops.reduction import reduce_max, reduce_mean, reduce_min, reduce_sum
+from compiler.ops.transform import (
+    concat,
+    expand_dims,
+    flatten,
+    reshape,
+    slice,
+    squeeze,
+    strided_slice,
+    transpose,
+)
+
+__all__ = [
+    "OpError",
+    "abs",
+    "absolute",
+    "add",
+    "avg_pool2d",
+    "batch_matmul",
+    "bias_add",
+    "clip",
+    "concat",
+    "conv2d_nchw",
+    "dense",
+    "depthwise_conv2d_nchw",
+    "divide",
+    "erf",
+    "exp",
+    "expand_dims",
+    "flatten",
+    "gelu",
+    "global_avg_pool2d",
+    "hard_sigmoid",
+    "hard_swish",
+    "layer_norm",
+    "leaky_relu",
+    "log",
+    "matmul",
+    "max_pool2d",
+    "maximum",
+    "minimum",
+    "multiply",
+    "neg",
+    "negative",
+    "pad",
+    "power",
+    "reduce_max",
+    "reduce_mean",
+    "reduce_min",
+    "reduce_sum",
+    "relu",
+    "reshape",
+    "rsqrt",
+    "sigmoid",
+    "slice",
+    "softmax",
+    "sqrt",
+    "squeeze",
+    "strided_slice",
+    "subtract",
+    "tags",
+    "tanh",
+    "transpose",
+]
