@@ -56,9 +56,7 @@ def _union(parts: list[tuple[Lin, float, float]], dim: int, simp: Simplifier) ->
     base = parts[0][0]
     lo, hi = inf, -inf
     for fixed, p_lo, p_hi in parts:
-        diff = simp.linear(
-            BinOp(BinOpKind.SUB, from_linear(fixed), from_linear(base))
-        )
+        diff = simp.linear(BinOp(BinOpKind.SUB, from_linear(fixed), from_linear(base)))
         if diff[0]:  # starts differ by a non-constant: give up on a tight box
             return DimRegion(IntImm(0), dim)
         lo, hi = min(lo, p_lo + diff[1]), max(hi, p_hi + diff[1])

@@ -34,8 +34,9 @@ from compiler.lower.loop_ir import (
     seq,
 )
 from compiler.lower.simplify import Simplifier
-from compiler.schedule.state import Attach, FuseRel, Iter, IterType, SplitRel, Stage, State
+from compiler.schedule.state import Attach, Iter, IterType, SplitRel, Stage, State
 from compiler.schedule.steps import Annotation, ScheduleError
+from compiler.schedule.transforms import identity_element
 from compiler.te.expr import (
     BinOp,
     BinOpKind,
@@ -50,7 +51,6 @@ from compiler.te.expr import (
     rebuild,
     substitute,
 )
-from compiler.schedule.transforms import identity_element
 
 _KIND = {
     Annotation.NONE: ForKind.SERIAL,
@@ -79,11 +79,10 @@ class Lowering:
         self.state = state
         self.name = name
         self.stages = state.stages
-        self.stage_of = {id(s.output): k for k, s in enumerate(self.stages)}
+        self.stage_of = state.stage_of
         self.layout: dict[int, StageLayout] = {}
         self.ranges: dict[Var, tuple[int, int]] = {}
         self._names: set[str] = set()
-        self._bodies: dict[int, Expr] = {}
 
     # ------------------------------------------------------------ 1. buffers
 
@@ -116,25 +115,7 @@ class Lowering:
 
     def body(self, k: int) -> Expr:
         """Stage k's body with every read of an inlined stage expanded."""
-        if k not in self._bodies:
-            body = self.stages[k].op.body
-            assert body is not None
-            self._bodies[k] = self._expand(body)
-        return self._bodies[k]
-
-    def _expand(self, e: Expr) -> Expr:
-        if isinstance(e, TensorRead):
-            idx = tuple(self._expand(i) for i in e.indices)
-            j = self.stage_of.get(id(e.tensor))
-            if j is not None and self.stages[j].attach is Attach.INLINE:
-                op = self.stages[j].op
-                return substitute(self.body(j), {a.var: i for a, i in zip(op.axes, idx)})
-            return TensorRead(e.tensor, idx)
-        kids = children(e)
-        if not kids:
-            return e
-        new = tuple(self._expand(c) for c in kids)
-        return e if all(a is b for a, b in zip(kids, new)) else rebuild(e, new)
+        return self.state.body(k)
 
     # ------------------------------------------------------------- 3. bounds
 
@@ -244,7 +225,9 @@ class Lowering:
         spatial_guards = [g for g in lay.guards if not _mentions_reduce(g, s, lay)]
         if isinstance(body, Reduce):
             value = self._loads(substitute(body.source, mapping))
-            update = Store(lay.buffer, out_index, _combine(body.combiner, Load(lay.buffer, out_index), value))  # type: ignore[arg-type]
+            update = Store(
+                lay.buffer, out_index, _combine(body.combiner, Load(lay.buffer, out_index), value)
+            )  # type: ignore[arg-type]
             init = Store(lay.buffer, out_index, identity_element(body.combiner, s.op.dtype))  # type: ignore[arg-type]
             split = next(i for i, it in enumerate(s.iters) if it.type is not IterType.SPATIAL)
             inner_spatial = [it for it in s.iters[split:] if it.type is IterType.SPATIAL]
@@ -303,9 +286,7 @@ class Lowering:
         params = self.make_params()
         self.plan()
         roots = [
-            k
-            for k, s in enumerate(self.stages)
-            if not s.is_placeholder and s.attach is Attach.ROOT
+            k for k, s in enumerate(self.stages) if not s.is_placeholder and s.attach is Attach.ROOT
         ]
         body = seq(*[self.stage_nest(k) for k in roots])
         param_ids = {id(p) for p in params}
@@ -358,7 +339,11 @@ def _mentions_reduce(g: Expr, s: Stage, lay: StageLayout) -> bool:
 
 
 def _combine(kind: ReduceKind, acc: Expr, value: Expr) -> Expr:
-    op = {ReduceKind.SUM: BinOpKind.ADD, ReduceKind.MAX: BinOpKind.MAX, ReduceKind.MIN: BinOpKind.MIN}
+    op = {
+        ReduceKind.SUM: BinOpKind.ADD,
+        ReduceKind.MAX: BinOpKind.MAX,
+        ReduceKind.MIN: BinOpKind.MIN,
+    }
     return BinOp(op[kind], acc, value)
 
 

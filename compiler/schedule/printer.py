@@ -41,7 +41,11 @@ def _format_stage(state: State, k: int, depth: int, lines: list[str]) -> None:
         lines.append(_loop_line(it, "  " * depth))
         depth += 1
         for j, other in enumerate(state.stages):
-            if other.attach is Attach.AT and other.attach_target == k and other.attach_iter == it.uid:
+            if (
+                other.attach is Attach.AT
+                and other.attach_target == k
+                and other.attach_iter == it.uid
+            ):
                 _format_stage(state, j, depth, lines)
     axes = ", ".join(a.var.name for a in stage.op.axes)
     lines.append("  " * depth + f"{stage.name}[{axes}] = {_body_text(state, stage)}")
@@ -56,4 +60,8 @@ def _body_text(state: State, stage: Stage) -> str:
     inlined = [s.name for s in state.stages if s.attach is Attach.INLINE]
     if isinstance(body, Reduce):
         text = f"{body.combiner.value}({text})"
-    return text + (f"   # inlined: {', '.join(inlined)}" if inlined and stage.output in state.dag.outputs else "")
+    return text + (
+        f"   # inlined: {', '.join(inlined)}"
+        if inlined and stage.output in state.dag.outputs
+        else ""
+    )

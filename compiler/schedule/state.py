@@ -29,7 +29,7 @@ from compiler.schedule.steps import (
     Step,
 )
 from compiler.te.dag import ComputeDAG
-from compiler.te.expr import TensorRead, walk
+from compiler.te.expr import Expr, TensorRead, children, rebuild, substitute, walk
 from compiler.te.tensor import Tensor
 
 
@@ -156,7 +156,7 @@ class State:
     @cached_property
     def readers(self) -> dict[int, tuple[int, ...]]:
         """Stage index -> stages whose op body reads its output directly."""
-        by_id = {id(s.output): k for k, s in enumerate(self.stages)}
+        by_id = self.stage_of
         out: dict[int, list[int]] = {k: [] for k in range(len(self.stages))}
         for k, s in enumerate(self.stages):
             if s.op.body is None:
@@ -179,6 +179,34 @@ class State:
             elif c not in out:
                 out.append(c)
         return tuple(out)
+
+    def body(self, k: int) -> Expr:
+        """Stage k's body with every read of an inlined stage expanded in place."""
+        cache = self.__dict__.setdefault("_bodies", {})
+        if k not in cache:
+            body = self.stages[k].op.body
+            assert body is not None, f"stage {self.stages[k].name} is an input"
+            cache[k] = self._expand(body)
+        return cache[k]
+
+    def _expand(self, e: Expr) -> Expr:
+        if isinstance(e, TensorRead):
+            idx = tuple(self._expand(i) for i in e.indices)
+            j = self.stage_of.get(id(e.tensor))
+            if j is not None and self.stages[j].attach is Attach.INLINE:
+                op = self.stages[j].op
+                return substitute(self.body(j), {a.var: i for a, i in zip(op.axes, idx)})
+            return TensorRead(e.tensor, idx)
+        kids = children(e)
+        if not kids:
+            return e
+        new = tuple(self._expand(c) for c in kids)
+        return e if all(a is b for a, b in zip(kids, new)) else rebuild(e, new)
+
+    @cached_property
+    def stage_of(self) -> dict[int, int]:
+        """id(tensor read by consumers) -> stage index."""
+        return {id(s.output): k for k, s in enumerate(self.stages)}
 
     def is_output(self, k: int) -> bool:
         return any(self.stages[k].output is o for o in self.dag.outputs)
@@ -213,7 +241,9 @@ def _check_iter(stage: Stage, i: int) -> Iter:
     return stage.iters[i]
 
 
-def _move_attached(stages: Sequence[Stage], target: int, old: Iterable[int], new: int) -> list[Stage]:
+def _move_attached(
+    stages: Sequence[Stage], target: int, old: Iterable[int], new: int
+) -> list[Stage]:
     olds = set(old)
     return [
         replace(s, attach_iter=new)
@@ -241,9 +271,7 @@ def _split_stage(stage: Stage, i: int, factors: tuple[int | None, ...]) -> tuple
     )
     iters = stage.iters[:i] + kids + stage.iters[i + 1 :]
     rel = SplitRel(it.uid, uids, tuple(factors))
-    new = replace(
-        stage, iters=iters, relations=stage.relations + (rel,), next_uid=uids[-1] + 1
-    )
+    new = replace(stage, iters=iters, relations=stage.relations + (rel,), next_uid=uids[-1] + 1)
     return new, uids[-1]
 
 
@@ -381,8 +409,12 @@ def _apply_cache_write(state: State, step: CacheWrite) -> tuple[Stage, ...]:
     if stage.attach is Attach.INLINE:
         raise ScheduleError(f"{stage.name} is inlined")
     local, copy = transforms.cache_write(stage.op)
-    copy_stage = replace(stage_from_op(copy, stage.output), attach=stage.attach,
-                         attach_target=stage.attach_target, attach_iter=stage.attach_iter)
+    copy_stage = replace(
+        stage_from_op(copy, stage.output),
+        attach=stage.attach,
+        attach_target=stage.attach_target,
+        attach_iter=stage.attach_iter,
+    )
     if copy_stage.attach is Attach.AT and copy_stage.attach_target >= k:
         copy_stage = replace(copy_stage, attach_target=copy_stage.attach_target + 1)
     return _insert_before(state, k, stage_from_op(local), copy_stage)
@@ -395,23 +427,33 @@ def _apply_rfactor(state: State, step: Rfactor) -> tuple[Stage, ...]:
         raise ScheduleError(f"loop {it.name} is not a reduction loop")
     if any(x.annotation is not Annotation.NONE for x in stage.iters):
         raise ScheduleError("rfactor must come before annotations")
-    split = next((r for r in stage.relations if isinstance(r, SplitRel) and it.uid in r.children), None)
+    split = next(
+        (r for r in stage.relations if isinstance(r, SplitRel) and it.uid in r.children), None
+    )
     if split is None or len(split.children) != 2 or split.factors[0] is None:
         raise ScheduleError(f"loop {it.name} must come from a two-way split of the reduction")
     reduce_roots = [r.uid for r in stage.root_iters if r.type is IterType.REDUCE]
-    fused = next((r for r in stage.relations if isinstance(r, FuseRel) and r.child == split.parent), None)
+    fused = next(
+        (r for r in stage.relations if isinstance(r, FuseRel) and r.child == split.parent), None
+    )
     source = list(fused.parents) if fused else [split.parent]
     if source != reduce_roots:
         raise ScheduleError("rfactor needs the whole reduction fused (in order) then split")
     other = {split.parent, *split.children, *(fused.parents if fused else ())}
     for rel in stage.relations:
-        touched = {rel.parent, *rel.children} if isinstance(rel, SplitRel) else {*rel.parents, rel.child}
+        touched = (
+            {rel.parent, *rel.children} if isinstance(rel, SplitRel) else {*rel.parents, rel.child}
+        )
         if rel is not split and rel is not fused and touched & other:
             raise ScheduleError("rfactor needs the reduction split exactly once")
     factor_is_inner = split.children[1] == it.uid
     rf, combine = transforms.rfactor(stage.op, split.factors[0], factor_is_inner)
-    combine_stage = replace(stage_from_op(combine, stage.output), attach=stage.attach,
-                            attach_target=stage.attach_target, attach_iter=stage.attach_iter)
+    combine_stage = replace(
+        stage_from_op(combine, stage.output),
+        attach=stage.attach,
+        attach_target=stage.attach_target,
+        attach_iter=stage.attach_iter,
+    )
     if combine_stage.attach is Attach.AT and combine_stage.attach_target >= k:
         combine_stage = replace(combine_stage, attach_target=combine_stage.attach_target + 1)
     return _insert_before(state, k, stage_from_op(rf), combine_stage)
@@ -430,4 +472,3 @@ _APPLY = {
     Annotate: _apply_annotate,
     Pragma: _apply_pragma,
 }
-

@@ -69,12 +69,14 @@ def rfactor(op: Tensor, factor: int, factor_is_inner: bool) -> tuple[Tensor, Ten
     if total % factor:
         source = Select(fused < total, source, identity_element(body.combiner, op.dtype))
     rf_body = Reduce(body.combiner, source, (kr,))
-    rf = Tensor(op.name + ".rf", op.shape + (f_extent,), op.dtype, axes + (kf,), rf_body,
-                op.tag, op.attrs)
+    rf = Tensor(
+        op.name + ".rf", op.shape + (f_extent,), op.dtype, axes + (kf,), rf_body, op.tag, op.attrs
+    )
     out_axes = _fresh_axes(op, "")
     kc = IterVar(Var(op.name + ".kc"), f_extent, IterKind.REDUCE)
     read = TensorRead(rf, tuple(a.var for a in out_axes) + (kc.var,))
     combine_kind = body.combiner
-    combine = Tensor(op.name, op.shape, op.dtype, out_axes, Reduce(combine_kind, read, (kc,)),
-                     op.tag, op.attrs)
+    combine = Tensor(
+        op.name, op.shape, op.dtype, out_axes, Reduce(combine_kind, read, (kc,)), op.tag, op.attrs
+    )
     return rf, combine

@@ -281,6 +281,34 @@ class IterVar:
         return f"{self.var.name}:{self.extent}{'r' if self.kind is IterKind.REDUCE else ''}"
 
 
+def _delegate_to_var(name: str):
+    def method(self: IterVar, *args: ExprLike) -> Expr:
+        return getattr(self.var, name)(*args)
+
+    return method
+
+
+# an axis can be used in index arithmetic directly, as in TVM (`h + ry`)
+for _name in (
+    "add",
+    "radd",
+    "sub",
+    "rsub",
+    "mul",
+    "rmul",
+    "floordiv",
+    "rfloordiv",
+    "mod",
+    "rmod",
+    "neg",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+):
+    setattr(IterVar, f"__{_name}__", _delegate_to_var(f"__{_name}__"))
+
+
 @dataclass(frozen=True)
 class TensorRead(Expr):
     """`tensor[indices]`: a read of another stage's output or of an input."""
@@ -318,10 +346,14 @@ class Reduce(Expr):
 
 def const(value: ExprLike, dtype: str | None = None) -> Expr:
     """A constant of `dtype` (inferred from the Python type when omitted)."""
+    if isinstance(value, IterVar):
+        value = value.var
     if isinstance(value, Expr):
         return value if dtype is None or value.dtype == dtype else Cast(dtype, value)
     if dtype is None:
-        dtype = "bool" if isinstance(value, bool) else "int32" if isinstance(value, int) else "float32"
+        dtype = (
+            "bool" if isinstance(value, bool) else "int32" if isinstance(value, int) else "float32"
+        )
     if dtype in FLOAT_DTYPES:
         return FloatImm(float(value), dtype)
     if dtype == "bool":
@@ -334,6 +366,8 @@ def const(value: ExprLike, dtype: str | None = None) -> Expr:
 
 
 def _coerce_pair(a: ExprLike, b: ExprLike) -> tuple[Expr, Expr]:
+    a = a.var if isinstance(a, IterVar) else a
+    b = b.var if isinstance(b, IterVar) else b
     if isinstance(a, Expr) and not isinstance(b, Expr):
         return a, const(b, a.dtype)
     if isinstance(b, Expr) and not isinstance(a, Expr):
@@ -466,9 +500,9 @@ def _reducer(kind: ReduceKind):
     return build
 
 
-sum = _reducer(ReduceKind.SUM)  # noqa: A001 - mirrors te.sum
-max = _reducer(ReduceKind.MAX)  # noqa: A001 - mirrors te.max
-min = _reducer(ReduceKind.MIN)  # noqa: A001 - mirrors te.min
+sum = _reducer(ReduceKind.SUM)
+max = _reducer(ReduceKind.MAX)
+min = _reducer(ReduceKind.MIN)
 
 
 def children(e: Expr) -> tuple[Expr, ...]:

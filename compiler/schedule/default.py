@@ -1,0 +1,175 @@
+"""The default schedule: what runs where no tuning record exists.
+
+Rules, applied by analysis of the DAG rather than per op:
+1. every non-output stage without a reduction is inlined;
+2. a stage that needs multi-level tiling (matmul, conv, dense) computes a
+   register tile (rows x vector) inside the tile loop of its element-wise
+   consumer, or of a write cache when it has none; the tile loops are fused
+   and run in parallel, the tile's row loop unrolled, its vector loop SIMD;
+3. other reductions run their spatial loops fused in parallel, vectorized
+   over the innermost spatial axis when the inputs are read along it;
+4. element-wise stages run fused-parallel outer loops and a SIMD inner loop.
+"""
+
+from __future__ import annotations
+
+import os
+
+from compiler.schedule.state import Attach, State
+from compiler.schedule.steps import (
+    Annotate,
+    Annotation,
+    CacheWrite,
+    ComputeAt,
+    ComputeInline,
+    Fuse,
+    Reorder,
+    Split,
+)
+from compiler.te.dag import ComputeDAG, needs_multi_level_tiling
+from compiler.te.expr import Expr, TensorRead, Var, walk
+
+VECTOR_LANES = 16  # float32 lanes of one AVX-512 register
+TILE_ROWS = 8
+
+
+def vector_factor(extent: int, lanes: int = VECTOR_LANES) -> int:
+    """A divisor of `extent` to vectorize by: a multiple of 8 if one fits, else the largest."""
+    divisors = [d for d in range(1, min(extent, lanes) + 1) if extent % d == 0]
+    return max(divisors, key=lambda d: (d % 8 == 0, d))
+
+
+def row_factor(extent: int, rows: int = TILE_ROWS) -> int:
+    return max(d for d in range(1, min(extent, rows) + 1) if extent % d == 0)
+
+
+def default_schedule(dag: ComputeDAG, *, cores: int | None = None) -> State:
+    """A reasonable, untuned schedule for any DAG of the op library."""
+    del cores  # one fused parallel loop suits every core count for now
+    s = State.initial(dag)
+    for k in range(len(s.stages)):
+        st = s.stages[k]
+        if not st.is_placeholder and not st.op.reduce_axes and not s.is_output(k):
+            s = s.apply(ComputeInline(k))
+    fused_into: dict[int, int] = {}  # id(consumer output) -> id(tiled producer output)
+    for k, st in enumerate(s.stages):
+        if not st.is_placeholder and needs_multi_level_tiling(st.op):
+            c = elementwise_consumer(s, k)
+            if c is not None:
+                fused_into[id(s.stages[c].output)] = id(st.output)
+    k = len(s.stages) - 1
+    while k >= 0:
+        st = s.stages[k]
+        if st.is_placeholder or st.attach is Attach.INLINE or id(st.output) in fused_into:
+            k -= 1
+            continue
+        if needs_multi_level_tiling(st.op):
+            consumer = elementwise_consumer(s, k)
+            if consumer is None or fused_into.get(id(s.stages[consumer].output)) != id(st.output):
+                s = s.apply(CacheWrite(k))
+                consumer = k + 1
+            s = tile_into_consumer(s, k, consumer)
+        elif st.op.reduce_axes:
+            s = schedule_reduction(s, k)
+        else:
+            s = schedule_elementwise(s, k)
+        k -= 1
+    return s
+
+
+def elementwise_consumer(s: State, k: int) -> int | None:
+    """The single root consumer of stage k that reads it element by element."""
+    consumers = s.consumers(k)
+    if len(consumers) != 1:
+        return None
+    c = consumers[0]
+    cst, pst = s.stages[c], s.stages[k]
+    if cst.attach is not Attach.ROOT or cst.op.reduce_axes or cst.op.shape != pst.op.shape:
+        return None
+    axis_vars = [a.var for a in cst.op.axes]
+    for node in walk(s.body(c)):
+        if isinstance(node, TensorRead) and node.tensor is pst.output:
+            if list(node.indices) != axis_vars:
+                return None
+    return c
+
+
+def tile_into_consumer(s: State, p: int, c: int) -> State:
+    """Register tile of p computed in the fused parallel tile loop of consumer c."""
+    shape = s.stages[c].op.shape
+    n = len(shape)
+    vec = vector_factor(shape[-1])
+    rows = row_factor(shape[-2]) if n >= 2 else 1
+    # consumer: [outer..., a.o, b.o, a.i, b.i]
+    s = s.apply(Split(c, n - 1, (vec,)))
+    if n >= 2:
+        s = s.apply(Split(c, n - 2, (rows,)))
+        order = list(range(n - 2)) + [n - 2, n, n - 1, n + 1]
+        s = s.apply(Reorder(c, tuple(order)))
+    n_outer = len(s.stages[c].iters) - (2 if n >= 2 else 1)
+    if n_outer > 1:
+        s = s.apply(Fuse(c, tuple(range(n_outer))))
+    s = s.apply(Annotate(c, 0, Annotation.PARALLEL))
+    s = s.apply(Annotate(c, len(s.stages[c].iters) - 1, Annotation.VECTORIZE))
+    # producer: [spatial outer (extent 1)..., reduce..., a.i (unrolled), b.i (vector)]
+    n_reduce = len(s.stages[p].op.reduce_axes)
+    s = s.apply(Split(p, n - 1, (vec,)))
+    if n >= 2:
+        s = s.apply(Split(p, n - 2, (rows,)))
+    if n >= 2:  # [outer..., a.o, a.i, b.o, b.i, red...]
+        outer, tile = list(range(n - 2)) + [n - 2, n], [n - 1, n + 1]
+    else:  # [b.o, b.i, red...]
+        outer, tile = [0], [1]
+    reduce_pos = list(range(len(tile) + len(outer), len(tile) + len(outer) + n_reduce))
+    s = s.apply(Reorder(p, tuple(outer + reduce_pos + tile)))
+    last = len(s.stages[p].iters) - 1
+    if n >= 2 and rows > 1:
+        s = s.apply(Annotate(p, last - 1, Annotation.UNROLL))
+    s = s.apply(Annotate(p, last, Annotation.VECTORIZE))
+    return s.apply(ComputeAt(p, c, 0))
+
+
+def schedule_reduction(s: State, k: int) -> State:
+    """Fused parallel spatial loops; SIMD over the innermost one when reads run along it."""
+    st = s.stages[k]
+    n, n_red = len(st.op.axes), len(st.op.reduce_axes)
+    if n == 0:
+        return s
+    inner = st.op.axes[-1]
+    if n >= 2 and inner.extent >= 4 and _reads_along(s.body(k), inner.var):
+        vec = vector_factor(inner.extent)
+        s = s.apply(Split(k, n - 1, (vec,)))  # [sp..., in.o, in.i, red...]
+        order = list(range(n + 1 - 1)) + [n + 1 + r for r in range(n_red)] + [n]
+        s = s.apply(Reorder(k, tuple(order)))
+        s = _fuse_parallel(s, k, n)
+        return s.apply(Annotate(k, len(s.stages[k].iters) - 1, Annotation.VECTORIZE))
+    return _fuse_parallel(s, k, n)
+
+
+def schedule_elementwise(s: State, k: int) -> State:
+    st = s.stages[k]
+    n = len(st.op.axes)
+    vec = vector_factor(st.op.shape[-1])
+    if vec > 1:
+        s = s.apply(Split(k, n - 1, (vec,)))
+        s = _fuse_parallel(s, k, n)
+        return s.apply(Annotate(k, len(s.stages[k].iters) - 1, Annotation.VECTORIZE))
+    return _fuse_parallel(s, k, n)
+
+
+def _fuse_parallel(s: State, k: int, count: int) -> State:
+    if count > 1:
+        s = s.apply(Fuse(k, tuple(range(count))))
+    if s.stages[k].iters[0].extent != 1:
+        s = s.apply(Annotate(k, 0, Annotation.PARALLEL))
+    return s
+
+
+def _reads_along(body: Expr, var: Var) -> bool:
+    """Every input read uses `var` in its last index (so lanes are near in memory)."""
+    reads = [n for n in walk(body) if isinstance(n, TensorRead)]
+    return bool(reads) and all(var in set(walk(r.indices[-1])) for r in reads)
+
+
+def cpu_count() -> int:
+    return os.cpu_count() or 1
