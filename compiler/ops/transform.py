@@ -26,7 +26,7 @@ IndexMap = Callable[[tuple[Expr, ...]], Sequence[Expr | int]]
 
 
 def _remap(
-    name: str, x: Tensor, shape: tuple[int, ...], source_index: IndexMap, **attrs: object
+    name: str, x: Tensor, shape: tuple[int, ...], source_index: IndexMap, attrs: dict[str, object]
 ) -> Tensor:
     """A stage reading x at source_index(output index)."""
 
@@ -51,7 +51,7 @@ def transpose(x: Tensor, perm: Sequence[int] | None = None) -> Tensor:
     inverse = [order.index(d) for d in range(x.ndim)]
     shape = tuple(x.shape[p] for p in order)
     return _remap(
-        "transpose", x, shape, lambda i: [i[inverse[d]] for d in range(x.ndim)], perm=order
+        "transpose", x, shape, lambda i: [i[inverse[d]] for d in range(x.ndim)], {"perm": order}
     )
 
 
@@ -89,7 +89,7 @@ def _reshape(name: str, x: Tensor, shape: tuple[int, ...]) -> Tensor:
         flat = sum(terms[1:], terms[0]) if terms else 0
         return [_digit(flat, s, d, total) for s, d in zip(in_strides, x.shape)]
 
-    return _remap(name, x, shape, source_index, shape=shape)
+    return _remap(name, x, shape, source_index, {"newshape": shape})
 
 
 def _strides(shape: tuple[int, ...]) -> list[int]:
@@ -134,7 +134,7 @@ def squeeze(x: Tensor, axes: int | Sequence[int] | None = None) -> Tensor:
         out_of = dict(zip(kept, i))
         return [out_of.get(k, 0) for k in range(x.ndim)]
 
-    return _remap("squeeze", x, shape, source_index, axes=dropped)
+    return _remap("squeeze", x, shape, source_index, {"axes": dropped})
 
 
 def expand_dims(x: Tensor, axes: int | Sequence[int]) -> Tensor:
@@ -149,7 +149,9 @@ def expand_dims(x: Tensor, axes: int | Sequence[int]) -> Tensor:
     for k in new:
         shape_list.insert(k, 1)
     kept = [k for k in range(x.ndim + count) if k not in new]
-    return _remap("expand_dims", x, tuple(shape_list), lambda i: [i[k] for k in kept], axes=new)
+    return _remap(
+        "expand_dims", x, tuple(shape_list), lambda i: [i[k] for k in kept], {"axes": new}
+    )
 
 
 def concat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
@@ -220,7 +222,7 @@ def strided_slice(
     def source_index(i: tuple[Expr, ...]) -> list[Expr]:
         return [_affine(ik, *ranges[k][:2]) for k, ik in enumerate(i)]
 
-    return _remap("slice", x, shape, source_index, ranges=tuple(ranges.values()))
+    return _remap("slice", x, shape, source_index, {"ranges": tuple(ranges.values())})
 
 
 def _slice_range(axis: int, start: int, end: int, step: int, dim: int) -> tuple[int, int, int]:

@@ -88,9 +88,9 @@ def elementwise_consumer(s: State, k: int) -> int | None:
         return None
     axis_vars = [a.var for a in cst.op.axes]
     for node in walk(s.body(c)):
-        if isinstance(node, TensorRead) and node.tensor is pst.output:
-            if list(node.indices) != axis_vars:
-                return None
+        is_read = isinstance(node, TensorRead) and node.tensor is pst.output
+        if is_read and list(node.indices) != axis_vars:
+            return None
     return c
 
 

@@ -209,9 +209,9 @@ def is_elementwise_consumer(consumer: Tensor, producer: Tensor) -> bool:
     assert consumer.body is not None
     axis_vars = [a.var for a in consumer.axes]
     for node in walk(consumer.body):
-        if isinstance(node, TensorRead) and node.tensor is producer:
-            if list(node.indices) != axis_vars:
-                return False
+        is_read = isinstance(node, TensorRead) and node.tensor is producer
+        if is_read and list(node.indices) != axis_vars:
+            return False
     return True
 
 
