@@ -125,25 +125,27 @@ neg = negative
 
 def _binary(op: str, a: Operand, b: Operand, fn: Callable[[Expr, Expr], Expr]) -> Tensor:
     """One stage computing fn(a, b) with numpy broadcasting; either side may be a scalar."""
-    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+    tensors = [v for v in (a, b) if isinstance(v, Tensor)]
+    if not tensors:
         raise OpError(f"{op}: at least one operand must be a Tensor, got {a!r} and {b!r}")
-    if isinstance(a, Tensor) and isinstance(b, Tensor):
-        check_same_dtype(op, a, b)
-        shape = broadcast_shapes(op, a.shape, b.shape)
+    if len(tensors) == 2:
+        check_same_dtype(op, tensors[0], tensors[1])
+        shape = broadcast_shapes(op, tensors[0].shape, tensors[1].shape)
     else:
-        shape = a.shape if isinstance(a, Tensor) else b.shape  # type: ignore[union-attr]
-    dtype = a.dtype if isinstance(a, Tensor) else b.dtype  # type: ignore[union-attr]
-    ca = None if isinstance(a, Tensor) else as_operand(op, a, dtype)
-    cb = None if isinstance(b, Tensor) else as_operand(op, b, dtype)
-    stretched = any(isinstance(t, Tensor) and t.shape != shape for t in (a, b))
+        shape = tensors[0].shape
+    dtype = tensors[0].dtype
 
-    def body(*i: Expr) -> Expr:
-        va = broadcast_read(a, i, shape) if isinstance(a, Tensor) else ca
-        vb = broadcast_read(b, i, shape) if isinstance(b, Tensor) else cb
-        return fn(va, vb)  # type: ignore[arg-type]
+    def operand(v: Operand) -> Callable[[tuple[Expr, ...]], Expr]:
+        """The operand's value at an output index: a (broadcast) read or a constant."""
+        if isinstance(v, Tensor):
+            return lambda i: broadcast_read(v, i, shape)
+        constant = as_operand(op, v, dtype)
+        return lambda i: constant
 
+    read_a, read_b = operand(a), operand(b)
+    stretched = any(t.shape != shape for t in tensors)
     tag = tags.BROADCAST if stretched else tags.ELEMWISE
-    return te.compute(shape, body, name=op, tag=tag)
+    return te.compute(shape, lambda *i: fn(read_a(i), read_b(i)), name=op, tag=tag)
 
 
 def _float_binary(op: str, a: Operand, b: Operand, fn: Callable[[Expr, Expr], Expr]) -> Tensor:

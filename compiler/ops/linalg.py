@@ -106,7 +106,7 @@ def dense(X: Tensor, W: Tensor, bias: Tensor | None = None) -> Tensor:
     k = te.reduce_axis(X.shape[1], name="k")
     out = te.compute(
         (X.shape[0], W.shape[0]),
-        lambda i, j: te.sum(X[i, k] * W[j, k], axis=k),
+        lambda i, j: te.sum(X[i, k.var] * W[j, k.var], axis=k),
         name="dense",
         tag=tags.DENSE,
     )

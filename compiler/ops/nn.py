@@ -132,7 +132,7 @@ def conv2d_nchw(
     def body(n: Expr, f: Expr, y: Expr, x: Expr) -> Expr:
         channel = rc.var if groups == 1 else (f // filters_per_group) * group_channels + rc.var
         read = padded[n, channel, window_index(y, sh, ry.var, dh), window_index(x, sw, rx.var, dw)]
-        return te.sum(read * weight[f, rc, ry, rx], axis=(rc, ry, rx))
+        return te.sum(read * weight[f, rc.var, ry.var, rx.var], axis=(rc, ry, rx))
 
     attrs = {"stride": (sh, sw), "padding": pads, "dilation": (dh, dw), "groups": groups}
     shape = (batch, filters, oh, ow)
@@ -185,7 +185,7 @@ def depthwise_conv2d_nchw(
     def body(n: Expr, c: Expr, y: Expr, x: Expr) -> Expr:
         channel = c if multiplier == 1 else c // multiplier
         read = padded[n, channel, window_index(y, sh, ry.var, dh), window_index(x, sw, rx.var, dw)]
-        return te.sum(read * weight[c, 0, ry, rx], axis=(ry, rx))
+        return te.sum(read * weight[c, 0, ry.var, rx.var], axis=(ry, rx))
 
     attrs = {"stride": (sh, sw), "padding": pads, "dilation": (dh, dw), "multiplier": multiplier}
     shape = (batch, out_channels, oh, ow)

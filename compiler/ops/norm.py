@@ -80,7 +80,7 @@ def layer_norm(
         y = (x[i] - mean[row]) * te.rsqrt(var[row] + float(eps)) * gamma[col]
         return y if beta is None else y + beta[col]
 
-    attrs = {"axis": ax, "eps": float(eps)}
+    attrs: dict[str, object] = {"axis": ax, "eps": float(eps)}
     return te.compute(x.shape, normalize, name=op, tag=tags.LAYER_NORM, attrs=attrs)
 
 

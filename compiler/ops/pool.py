@@ -64,7 +64,8 @@ class Window:
             return self.kernel
         first = 0 if full_lo else te.max_expr(self._ceil_div(lo - start), 0)
         end = self.kernel if full_hi else te.min_expr(self._ceil_div(hi - start), self.kernel)
-        return te.max_expr(end - first, 1)  # type: ignore[operator]
+        taps = end if isinstance(first, int) else end - first
+        return te.max_expr(taps, 1)  # >= 1: a window may lie wholly in excluded padding
 
     def _ceil_div(self, a: Expr) -> Expr:
         d = self.dilation
@@ -192,7 +193,7 @@ def global_avg_pool2d(data: Tensor) -> Tensor:
     ry, rx = te.reduce_axis(h, name="ry"), te.reduce_axis(w, name="rx")
 
     def body(n: Expr, c: Expr, y: Expr, x: Expr) -> Expr:
-        return te.sum(_scaled(data[n, c, ry, rx], h * w, data.dtype), axis=(ry, rx))
+        return te.sum(_scaled(data[n, c, ry.var, rx.var], h * w, data.dtype), axis=(ry, rx))
 
     shape = data.shape[:2] + (1, 1)
     return te.compute(shape, body, name="global_avg_pool2d", tag=tags.GLOBAL_POOL_AVG)

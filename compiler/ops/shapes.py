@@ -51,7 +51,7 @@ def normalize_axes(op: str, axes: int | Sequence[int] | None, ndim: int) -> tupl
     """Sorted distinct axes in [0, ndim); None means all axes."""
     if axes is None:
         return tuple(range(ndim))
-    items = [axes] if is_int(axes) else list(axes)  # type: ignore[list-item, arg-type]
+    items = [axes] if isinstance(axes, int) else list(axes)
     out = [normalize_axis(op, a, ndim, arg="axes") for a in items]
     if len(set(out)) != len(out):
         raise OpError(f"{op}: axes {items} name the same axis twice")
@@ -60,7 +60,7 @@ def normalize_axes(op: str, axes: int | Sequence[int] | None, ndim: int) -> tupl
 
 def positive_ints(op: str, arg: str, value: IntOrPair, n: int) -> tuple[int, ...]:
     """An int or a sequence of n positive ints (stride, kernel, dilation) as an n-tuple."""
-    items = (value,) * n if is_int(value) else tuple(value)  # type: ignore[arg-type]
+    items = (value,) * n if isinstance(value, int) else tuple(value)
     if len(items) != n or not all(is_int(v) and v > 0 for v in items):
         raise OpError(f"{op}: {arg} must be a positive int or {n} positive ints, got {value!r}")
     return items
@@ -68,7 +68,7 @@ def positive_ints(op: str, arg: str, value: IntOrPair, n: int) -> tuple[int, ...
 
 def padding4(op: str, padding: IntOrPair) -> tuple[int, int, int, int]:
     """2-D padding as (top, left, bottom, right) from p, (ph, pw) or (top, left, bottom, right)."""
-    items = (padding,) if is_int(padding) else tuple(padding)  # type: ignore[arg-type]
+    items = (padding,) if isinstance(padding, int) else tuple(padding)
     if len(items) not in (1, 2, 4) or not all(is_int(p) and p >= 0 for p in items):
         raise OpError(
             f"{op}: padding must be p, (ph, pw) or (top, left, bottom, right) of ints >= 0, "
@@ -78,7 +78,7 @@ def padding4(op: str, padding: IntOrPair) -> tuple[int, int, int, int]:
         return (items[0],) * 4
     if len(items) == 2:
         return (items[0], items[1], items[0], items[1])
-    return items  # type: ignore[return-value]
+    return items[0], items[1], items[2], items[3]
 
 
 def broadcast_shapes(op: str, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:

@@ -143,7 +143,7 @@ def expand_dims(x: Tensor, axes: int | Sequence[int]) -> Tensor:
     Example: `y = expand_dims(x, 0)` turns [C] into [1, C].
     """
     check_tensor("expand_dims", "x", x)
-    count = 1 if is_int(axes) else len(axes)  # type: ignore[arg-type]
+    count = 1 if isinstance(axes, int) else len(axes)
     new = normalize_axes("expand_dims", axes, x.ndim + count)
     shape_list = list(x.shape)
     for k in new:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -48,17 +49,24 @@ from compiler.te.tensor import TEError, Tensor
 # Largest index grid (elements) evaluated at once; bigger stages go in chunks.
 MAX_GRID_ELEMENTS = 1 << 22
 
-_EVAL_DTYPE = {
+_EVAL_DTYPE: dict[str, type[np.generic]] = {
     "float32": np.float32,
     "float64": np.float64,
     "int32": np.int64,  # index arithmetic in int64: no overflow in the oracle
     "int64": np.int64,
     "bool": np.bool_,
 }
-_STORE_DTYPE = {"float32": np.float32, "float64": np.float64, "int32": np.int32}
-_STORE_DTYPE |= {"int64": np.int64, "bool": np.bool_}
+_STORE_DTYPE: dict[str, type[np.generic]] = {
+    "float32": np.float32,
+    "float64": np.float64,
+    "int32": np.int32,
+    "int64": np.int64,
+    "bool": np.bool_,
+}
 
-_BINOPS: dict[BinOpKind, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+NumpyFn = Callable[..., Any]  # a ufunc or a function of arrays
+
+_BINOPS: dict[BinOpKind, NumpyFn] = {
     BinOpKind.ADD: np.add,
     BinOpKind.SUB: np.subtract,
     BinOpKind.MUL: np.multiply,
@@ -71,7 +79,7 @@ _BINOPS: dict[BinOpKind, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     BinOpKind.OR: np.logical_or,
 }
 
-_CMPS: dict[CmpKind, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+_CMPS: dict[CmpKind, NumpyFn] = {
     CmpKind.LT: np.less,
     CmpKind.LE: np.less_equal,
     CmpKind.GT: np.greater,
@@ -84,12 +92,12 @@ _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    # the two-sided form never overflows exp
+    """1 / (1 + exp(-x)) in the two-sided form that never overflows exp."""
     e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    return np.asarray(np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)))
 
 
-_MATH: dict[MathFunc, Callable[..., np.ndarray]] = {
+_MATH: dict[MathFunc, NumpyFn] = {
     MathFunc.EXP: np.exp,
     MathFunc.LOG: np.log,
     MathFunc.SQRT: np.sqrt,
@@ -103,7 +111,11 @@ _MATH: dict[MathFunc, Callable[..., np.ndarray]] = {
     MathFunc.CEIL: np.ceil,
 }
 
-_REDUCERS = {ReduceKind.SUM: np.sum, ReduceKind.MAX: np.max, ReduceKind.MIN: np.min}
+_REDUCERS: dict[ReduceKind, NumpyFn] = {
+    ReduceKind.SUM: np.sum,
+    ReduceKind.MAX: np.max,
+    ReduceKind.MIN: np.min,
+}
 
 Value = np.ndarray | np.generic
 Mask = np.ndarray | None
@@ -214,8 +226,8 @@ def _evaluate_body(
     source = np.broadcast_to(ev.eval(body.source, None), grid)
     trailing = tuple(range(stage.ndim, len(grid)))
     if body.combiner is ReduceKind.SUM and body.dtype in ("float32", "float64"):
-        return np.sum(source, axis=trailing, dtype=np.float64)
-    return _REDUCERS[body.combiner](source, axis=trailing)
+        return np.asarray(np.sum(source, axis=trailing, dtype=np.float64))
+    return np.asarray(_REDUCERS[body.combiner](source, axis=trailing))
 
 
 class _Evaluator:
