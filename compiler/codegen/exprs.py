@@ -153,7 +153,7 @@ def _int_binop(ctx: FnContext, op: BinOpKind, x: ir.Value, y: ir.Value) -> ir.Va
 
 def _fold_int(op: BinOpKind, x: ir.Value, y: ir.Value) -> ir.Value | None:
     """Constant-fold scalar integer arithmetic (unrolled indices) and drop x+0, x*1."""
-    if not isinstance(x.type, ir.IntType) or x.type.width != 64:
+    if x.type != I64 or y.type != I64:  # scalars only
         return None
     cx = x.constant if isinstance(x, ir.Constant) else None
     cy = y.constant if isinstance(y, ir.Constant) else None

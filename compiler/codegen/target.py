@@ -62,10 +62,17 @@ def host_target() -> Target:
 
 @cache
 def target_machine(target: Target, opt_level: int = 3) -> llvm.TargetMachine:
-    """An LLVM target machine for `target`, set up for code loaded by MCJIT.
+    """The shared LLVM target machine for `target` (never hand it to an engine)."""
+    return new_target_machine(target, opt_level)
+
+
+def new_target_machine(target: Target, opt_level: int = 3) -> llvm.TargetMachine:
+    """A fresh target machine, set up for code loaded by MCJIT.
 
     The JIT code model (large on x86-64) with static relocations lets the
     runtime load the object anywhere and resolve libm/libgomp by absolute address.
+    An execution engine takes ownership of (and frees) the machine it is given,
+    which is why the runtime asks for a fresh one.
     """
     init_llvm()
     return llvm.Target.from_triple(target.triple).create_target_machine(

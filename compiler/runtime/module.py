@@ -16,7 +16,7 @@ import llvmlite.binding as llvm
 import numpy as np
 
 from compiler.codegen.build import Artifact, ParamSpec
-from compiler.codegen.target import host_target, target_machine
+from compiler.codegen.target import host_target, new_target_machine
 from compiler.runtime.threads import libgomp
 
 ALIGN_BYTES = 64
@@ -98,7 +98,8 @@ class Kernel:
 def load(artifact: Artifact) -> Kernel:
     """Link `artifact`'s object code into this process and return the callable kernel."""
     libgomp()  # GOMP_* symbols must be resolvable before the object is linked
-    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), target_machine(host_target()))
+    tm = new_target_machine(host_target())  # the engine owns and frees it
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), tm)
     engine.add_object_file(llvm.ObjectFileRef.from_data(artifact.object_code))
     engine.finalize_object()
     address = engine.get_function_address(artifact.entry)
