@@ -499,3 +499,17 @@ def test_int_index_loaded_from_a_buffer():
     tab, idx, o = rand(v), aligned(RNG.integers(0, v, n).astype(np.int32)), zeros(n)
     run(PrimFunc("embed", (table, ids, out), body), tab, idx, o)
     close(o, tab[idx])
+
+
+@pytest.mark.parametrize("n", [130, 1000])
+def test_wide_vectorized_loop_is_strip_mined(n):
+    """Wider than 8 registers: a serial loop of register-wide vector loops plus a tail."""
+    X, Y = Buffer("X", (2, n)), Buffer("Y", (2, n))
+    i, j = Var("i"), Var("j")
+    value = exp(Load(X, i * n + j)) + Load(X, i * n + (n - 1) - j)
+    body = For(i, 2, SERIAL, For(j, n, VECTORIZED, Store(Y, i * n + j, value)))
+    func = PrimFunc(f"wide{n}", (X, Y), body)
+    x, y = rand(2, n), zeros(2, n)
+    run(func, x, y)
+    close(y, np.exp(x) + x[:, ::-1])
+    assert "j.outer" in llvm_ir(func)

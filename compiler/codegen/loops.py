@@ -12,12 +12,13 @@ from llvmlite import ir
 
 from compiler.codegen.context import FnContext, VecLoop
 from compiler.codegen.intrinsics import I64
-from compiler.codegen.vectorize import can_vectorize, contains_loop
+from compiler.codegen.vectorize import can_vectorize, contains_loop, strip_mine
 from compiler.lower.loop_ir import For, Stmt
 
 EmitStmt = Callable[[FnContext, Stmt], None]
 
 MAX_UNROLL = 1024  # beyond this an UNROLLED request becomes a serial loop (code size)
+MAX_VECTOR_CHUNKS = 8  # wider vectorized loops become a serial loop of register-wide ones
 
 
 def counted_loop(
@@ -85,8 +86,12 @@ def vector_chunks(loop: For, width: int) -> list[VecLoop]:
 def emit_vectorized(ctx: FnContext, loop: For, emit: EmitStmt) -> None:
     """SIMD when the body allows it; otherwise lane by lane (or a serial loop when the
     body holds loops, which would make per-lane copies large)."""
+    width = ctx.shared.vector_bytes // 4
     if ctx.vec is None and can_vectorize(loop.body, loop.var):
-        for chunk in vector_chunks(loop, ctx.shared.vector_bytes // 4):
+        if loop.extent > MAX_VECTOR_CHUNKS * width:  # bound the code size
+            emit(ctx, strip_mine(loop, width))
+            return
+        for chunk in vector_chunks(loop, width):
             with ctx.vectorized(chunk):
                 emit(ctx, loop.body)
     elif contains_loop(loop.body):
