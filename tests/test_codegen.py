@@ -513,3 +513,28 @@ def test_wide_vectorized_loop_is_strip_mined(n):
     run(func, x, y)
     close(y, np.exp(x) + x[:, ::-1])
     assert "j.outer" in llvm_ir(func)
+
+
+FAST_RANGES = {
+    MathFunc.EXP: (exp, np.exp, (-87.0, 88.0)),
+    MathFunc.TANH: (tanh_, np.tanh, (-20.0, 20.0)),
+    MathFunc.ERF: (erf, _erf, (-10.0, 10.0)),
+    MathFunc.SIGMOID: (sigmoid, lambda x: 1.0 / (1.0 + np.exp(-x)), (-80.0, 80.0)),
+}
+
+
+@pytest.mark.parametrize("func", list(FAST_RANGES), ids=lambda f: f.value)
+def test_vector_math_polynomials_over_the_float_range(func):
+    """SIMD exp/tanh/erf/sigmoid are polynomials: check them far beyond the usual inputs,
+    near zero (relative accuracy of odd functions) and on the saturating tails."""
+    build_expr, reference, (low, high) = FAST_RANGES[func]
+    tiny = np.geomspace(1e-9, 1e-2, 64)
+    xs = np.concatenate([np.linspace(low, high, 4096), tiny, -tiny, [0.0]]).astype(np.float32)
+    n = xs.size
+    X, out = Buffer("X", (n,)), Buffer("out", (n,))
+    i = Var("i")
+    body = For(i, n, VECTORIZED, Store(out, i, build_expr(Load(X, i))))
+    o = zeros(n)
+    run(PrimFunc(f"fast_{func.value}", (X, out), body), aligned(xs), o)
+    want = reference(xs.astype(np.float64))
+    np.testing.assert_allclose(o, want, rtol=1e-5, atol=1e-37)

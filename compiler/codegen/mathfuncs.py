@@ -1,9 +1,13 @@
-"""Math calls: LLVM intrinsics where they exist, libm otherwise, scalar or vector."""
+"""Math calls: LLVM intrinsics where they exist, libm otherwise; float32 vectors of
+exp, tanh, erf and sigmoid use the polynomials of `vecmath`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from llvmlite import ir
 
+from compiler.codegen import vecmath
 from compiler.codegen.context import CodegenError, FnContext
 from compiler.codegen.intrinsics import (
     F32,
@@ -27,6 +31,13 @@ _INTRINSICS = {
     MathFunc.CEIL: "llvm.ceil",
     MathFunc.POW: "llvm.pow",
 }
+# float32 vectors: polynomials in SIMD registers instead of libm lane by lane
+_FAST_VECTOR: dict[MathFunc, Callable[[ir.IRBuilder, ir.Value], ir.Value]] = {
+    MathFunc.EXP: vecmath.fast_exp,
+    MathFunc.TANH: vecmath.fast_tanh,
+    MathFunc.ERF: vecmath.fast_erf,
+    MathFunc.SIGMOID: vecmath.fast_sigmoid,
+}
 # (float32 name, float64 name) in libm
 _LIBM = {MathFunc.TANH: ("tanhf", "tanh"), MathFunc.ERF: ("erff", "erf")}
 
@@ -37,6 +48,8 @@ def emit_call(ctx: FnContext, func: MathFunc, args: list[ir.Value]) -> ir.Value:
     if len(args) == 2:
         args = list(broadcast(b, args[0], args[1]))
     x = args[0]
+    if lanes_of(x) and element_type(x.type) == F32 and func in _FAST_VECTOR:
+        return _FAST_VECTOR[func](b, x)
     match func:
         case MathFunc.SIGMOID:  # 1 / (1 + exp(-x))
             one = _float_like(x, 1.0)
