@@ -27,6 +27,7 @@ from compiler.codegen.intrinsics import (
 )
 from compiler.codegen.vectorize import affine_coef, base_index, divisor
 from compiler.lower.loop_ir import Buffer, Load, Store
+from compiler.te.expr import Expr
 
 
 def buffer_ptr(ctx: FnContext, buf: Buffer) -> ir.Value:
@@ -61,10 +62,10 @@ def to_storage(b: ir.IRBuilder, v: ir.Value, dtype: str) -> ir.Value:
     return v
 
 
-def _align(dtype: str, index: object) -> int:
+def _align(dtype: str, index: Expr) -> int:
     """The provable alignment of `buf[index]` in bytes (index an Expr at lane 0)."""
     item = ITEMSIZE[dtype]
-    offset = divisor(index) * item  # type: ignore[arg-type]
+    offset = divisor(index) * item
     if offset == 0:
         return 64
     return min(64, max(item, offset & -offset))
@@ -141,10 +142,10 @@ def _vector_load(ctx: FnContext, load: Load) -> ir.Value:
     return from_storage(b, v, buf.dtype)
 
 
-def _lane_pointers(ctx: FnContext, buf: Buffer, index: object) -> ir.Value:
+def _lane_pointers(ctx: FnContext, buf: Buffer, index: Expr) -> ir.Value:
     """A vector of the addresses each lane accesses (for gather and scatter)."""
     assert ctx.vec is not None
-    idx = to_lanes(ctx.builder, exprs.emit_expr(ctx, index), ctx.vec.lanes)  # type: ignore[arg-type]
+    idx = to_lanes(ctx.builder, exprs.emit_expr(ctx, index), ctx.vec.lanes)
     return vector_gep(ctx.builder, storage_type(buf.dtype), buffer_ptr(ctx, buf), idx)
 
 

@@ -9,7 +9,7 @@ aligned (the generated code assumes both) go through an aligned temporary.
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import llvmlite.binding as llvm
@@ -55,7 +55,7 @@ class Kernel:
 
     artifact: Artifact
     _engine: llvm.ExecutionEngine = field(repr=False)
-    _cfunc: ctypes._CFuncPtr = field(repr=False)  # type: ignore[name-defined]
+    _cfunc: Callable[..., None] = field(repr=False)
     _dtypes: tuple[np.dtype, ...] = field(repr=False)
 
     @property
