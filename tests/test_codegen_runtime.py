@@ -134,3 +134,14 @@ def test_thread_count_setting(axpy):
     assert get_num_threads() == old
     with pytest.raises(ValueError):
         set_num_threads(0)
+
+
+def test_bind_checks_once_and_needs_ready_arrays(axpy):
+    x, y = inputs()
+    want = 2 * x + y
+    x_a, y_a = aligned(x), aligned(y)
+    call = axpy.bind(x_a, y_a)
+    call()
+    np.testing.assert_allclose(y_a, want, rtol=1e-6)
+    with pytest.raises(KernelArgError, match=r"parameter 'Y'.*aligned"):
+        axpy.bind(x_a, np.zeros((8, 48), dtype=np.float32)[:, ::2])

@@ -18,25 +18,58 @@ from compiler.codegen.intrinsics import I32, intrinsic, lanes_of
 _EXP_LO, _EXP_HI = -87.3365478515625, 88.3762626647949  # 2^n stays a normal number
 _LOG2E = 1.44269504088896341
 _LN2_HI, _LN2_LO = 0.693359375, -2.12194440e-4
-_EXP_POLY = (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2)
-_EXP_POLY += (1.6666665459e-1, 5.0000001201e-1)
+_EXP_POLY: tuple[float, ...] = (
+    1.9875691500e-4,
+    1.3981999507e-3,
+    8.3334519073e-3,
+    4.1665795894e-2,
+    1.6666665459e-1,
+    5.0000001201e-1,
+)
 # Eigen's rational approximations: f(x) = x * P(x^2) / Q(x^2) on a clamped range
 _TANH_CLAMP, _TANH_TINY = 7.90531110763549805, 0.0004
-_TANH_P = (-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11)
-_TANH_P += (5.12229709037114e-08, 1.48572235717979e-05, 6.37261928875436e-04)
-_TANH_P += (4.89352455891786e-03,)
-_TANH_Q = (1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03)
-_TANH_Q += (4.89352518554385e-03,)
+_TANH_P: tuple[float, ...] = (
+    -2.76076847742355e-16,
+    2.00018790482477e-13,
+    -8.60467152213735e-11,
+    5.12229709037114e-08,
+    1.48572235717979e-05,
+    6.37261928875436e-04,
+    4.89352455891786e-03,
+)
+_TANH_Q: tuple[float, ...] = (
+    1.19825839466702e-06,
+    1.18534705686654e-04,
+    2.26843463243900e-03,
+    4.89352518554385e-03,
+)
 _ERF_CLAMP = 4.0
-_ERF_P = (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06)
-_ERF_P += (-5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03)
-_ERF_P += (-1.60960333262415e-02,)
-_ERF_Q = (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03)
-_ERF_Q += (-7.37332916720468e-03, -1.42647390514189e-02)
+_ERF_P: tuple[float, ...] = (
+    -2.72614225801306e-10,
+    2.77068142495902e-08,
+    -2.10102402082508e-06,
+    -5.69250639462346e-05,
+    -7.34990630326855e-04,
+    -2.95459980854025e-03,
+    -1.60960333262415e-02,
+)
+_ERF_Q: tuple[float, ...] = (
+    -1.45660718464996e-05,
+    -2.13374055278905e-04,
+    -1.68282697438203e-03,
+    -7.37332916720468e-03,
+    -1.42647390514189e-02,
+)
+
+
+def _lanes(x: ir.Value) -> int:
+    lanes = lanes_of(x)
+    assert lanes is not None, "vector math on a scalar"
+    return lanes
 
 
 def _const(x: ir.Value, c: float) -> ir.Constant:
-    return ir.Constant(x.type, [ir.Constant(ir.FloatType(), c)] * lanes_of(x))
+    return ir.Constant(x.type, [ir.Constant(ir.FloatType(), c)] * _lanes(x))
 
 
 def _call(b: ir.IRBuilder, name: str, args: Sequence[ir.Value]) -> ir.Value:
@@ -69,9 +102,9 @@ def fast_exp(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
     r = _fma(b, n, _const(x, -_LN2_LO), r)
     poly = _horner(b, r, _EXP_POLY)
     y = b.fadd(_fma(b, poly, b.fmul(r, r), r), _const(x, 1.0))
-    int_t = ir.VectorType(I32, lanes_of(x))
-    bias = ir.Constant(int_t, [ir.Constant(I32, 127)] * lanes_of(x))
-    shift = ir.Constant(int_t, [ir.Constant(I32, 23)] * lanes_of(x))
+    int_t = ir.VectorType(I32, _lanes(x))
+    bias = ir.Constant(int_t, [ir.Constant(I32, 127)] * _lanes(x))
+    shift = ir.Constant(int_t, [ir.Constant(I32, 23)] * _lanes(x))
     exponent = b.shl(b.add(b.fptosi(n, int_t), bias), shift)
     scaled = b.fmul(y, b.bitcast(exponent, x.type))
     return b.select(b.fcmp_ordered("<", x, _const(x, _EXP_LO)), _const(x, 0.0), scaled)
