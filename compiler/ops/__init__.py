@@ -37,7 +37,7 @@ from compiler.ops.elementwise import (
     tanh,
 )
 from compiler.ops.errors import OpError
-from compiler.ops.linalg import batch_matmul, bias_add, dense, matmul
+from compiler.ops.linalg import batch_matmul, bias_add, dense, matmul, matmul_packed
 from compiler.ops.nn import conv2d_nchw, depthwise_conv2d_nchw, pad
 from compiler.ops.norm import layer_norm, softmax
 from compiler.ops.pool import avg_pool2d, global_avg_pool2d, max_pool2d
@@ -79,6 +79,7 @@ __all__ = [
     "leaky_relu",
     "log",
     "matmul",
+    "matmul_packed",
     "max_pool2d",
     "maximum",
     "minimum",

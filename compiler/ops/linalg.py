@@ -14,6 +14,7 @@ from compiler.ops.shapes import (
     check_ndim,
     check_same_dtype,
     check_tensor,
+    is_int,
     normalize_axis,
 )
 from compiler.te import Expr, Tensor
@@ -51,6 +52,37 @@ def matmul(A: Tensor, B: Tensor, transpose_a: bool = False, transpose_b: bool = 
         return te.sum(a * b, axis=k)
 
     return te.compute((m, n), body, name="matmul", tag=tags.MATMUL)
+
+
+def matmul_packed(A: Tensor, B: Tensor, panel: int = 32) -> Tensor:
+    """C = A @ B with B first repacked into column panels Bp[N/panel, K, panel].
+
+    The packed layout makes the innermost loop of a register tile read B
+    contiguously (the layout GotoBLAS-style kernels use). The packing stage is
+    part of the computation here; for constant weights it runs once at compile
+    time instead. Example: `C = matmul_packed(A, B, panel=32)`.
+    """
+    check_ndim("matmul_packed", "A", A, 2)
+    check_ndim("matmul_packed", "B", B, 2)
+    check_same_dtype("matmul_packed", A, B)
+    m, k_extent, n = _dims("matmul_packed", A, B, False, False)
+    if not is_int(panel) or panel <= 0 or n % panel:
+        raise OpError(f"matmul_packed: panel must be a positive divisor of N={n}, got {panel!r}")
+    packed = te.compute(
+        (n // panel, k_extent, panel),
+        lambda jo, kk, ji: B[kk, jo * panel + ji],
+        name="B_packed",
+        tag=tags.INJECTIVE,
+        attrs={"layout": f"panel{panel}"},
+    )
+    k = te.reduce_axis(k_extent, name="k")
+    return te.compute(
+        (m, n),
+        lambda i, j: te.sum(A[i, k] * packed[j // panel, k, j % panel], axis=k),
+        name="matmul",
+        tag=tags.MATMUL,
+        attrs={"packed_panel": panel},
+    )
 
 
 def batch_matmul(

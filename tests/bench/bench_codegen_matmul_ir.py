@@ -17,9 +17,9 @@ import argparse
 import json
 import statistics
 import sys
-import time
 
 import numpy as np
+from timing import best_s, call_overhead_us
 
 from compiler.codegen import build
 from compiler.lower.loop_ir import (
@@ -30,7 +30,6 @@ from compiler.lower.loop_ir import (
     Load,
     PrimFunc,
     Scope,
-    Seq,
     Store,
     seq,
 )
@@ -86,35 +85,6 @@ def three_deep_ir(n: int = 256) -> PrimFunc:
 
 def compile_s(func: PrimFunc, repeat: int = 3) -> float:
     return min(build(func).compile_s for _ in range(repeat))
-
-
-def best_s(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
-def call_overhead_us(parallel: bool, batches: int = 21, calls: int = 200) -> float:
-    """Per-call time of a kernel that does nothing (optionally inside a parallel loop on
-    the default thread count); the median over batches, as other load on the machine
-    delays waking the worker threads now and then."""
-    X = Buffer("X", (1,))
-    v = Var("v")
-    body = For(v, 64, ForKind.PARALLEL, Seq(())) if parallel else Seq(())
-    kernel = load(build(PrimFunc("empty_par" if parallel else "empty", (X,), body)))
-    x = empty((1,))
-    for _ in range(100):
-        kernel(x)
-    per_call = []
-    for _ in range(batches):
-        t = time.perf_counter()
-        for _ in range(calls):
-            kernel(x)
-        per_call.append((time.perf_counter() - t) / calls * 1e6)
-    return statistics.median(per_call)
 
 
 def bench_matmul(size: int, rounds: int, threads: int) -> dict[str, float]:
