@@ -402,7 +402,16 @@ def not_equal(a: ExprLike, b: ExprLike) -> Expr:
     return cmp(CmpKind.NE, a, b)
 
 
+def _check_conds(name: str, conds: tuple[Expr, ...]) -> None:
+    if not conds:
+        raise TypeError(f"{name}() needs at least one condition")
+    for c in conds:
+        if c.dtype != "bool":
+            raise TypeError(f"{name}() takes bool conditions, got {c!r} ({c.dtype})")
+
+
 def logical_and(*conds: Expr) -> Expr:
+    _check_conds("logical_and", conds)
     out = conds[0]
     for c in conds[1:]:
         out = BinOp(BinOpKind.AND, out, c)
@@ -410,6 +419,7 @@ def logical_and(*conds: Expr) -> Expr:
 
 
 def logical_or(*conds: Expr) -> Expr:
+    _check_conds("logical_or", conds)
     out = conds[0]
     for c in conds[1:]:
         out = BinOp(BinOpKind.OR, out, c)

@@ -68,7 +68,7 @@ class Tensor:
     def attr(self, key: str, default: object = None) -> object:
         return dict(self.attrs).get(key, default)
 
-    def __getitem__(self, indices: ExprLike | Sequence[ExprLike]) -> Expr:
+    def __getitem__(self, indices: ExprLike | IterVar | Sequence[ExprLike | IterVar]) -> Expr:
         idx = tuple(indices) if isinstance(indices, (tuple, list)) else (indices,)
         if len(idx) != len(self.shape):
             raise TEError(
@@ -85,7 +85,7 @@ class Tensor:
         return id(self)
 
 
-def _index(i: ExprLike) -> Expr:
+def _index(i: ExprLike | IterVar) -> Expr:
     if isinstance(i, IterVar):
         return i.var
     e = const(i, "int32") if not isinstance(i, Expr) else i
@@ -126,6 +126,10 @@ def compute(
     names = _arg_names(fcompute, len(shp), name)
     axes = tuple(IterVar(Var(n), d, IterKind.SPATIAL) for n, d in zip(names, shp))
     body = const(fcompute(*[a.var for a in axes]))
+    if isinstance(body, Reduce):
+        clash = {a.var.name for a in axes} & {r.var.name for r in body.axes}
+        if clash:
+            raise TEError(f"compute {name}: reduce axis names {sorted(clash)} repeat an index name")
     if isinstance(body, Reduce):
         if any(isinstance(n, Reduce) for n in walk(body.source)):
             raise TEError(f"compute {name}: a reduction may appear only at the top of a body")
