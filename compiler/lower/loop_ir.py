@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from math import prod
 
-from compiler.te.expr import Expr, Var
+from compiler.te.expr import Expr, Var, _cached_hash
 
 
 class Scope(enum.Enum):
@@ -79,6 +79,9 @@ class Load(Expr):
 
     def __repr__(self) -> str:
         return f"{self.buffer.name}[{self.index!r}]"
+
+
+Load.__hash__ = _cached_hash  # type: ignore[method-assign]
 
 
 class ForKind(enum.Enum):

@@ -341,6 +341,20 @@ class Reduce(Expr):
         return f"{self.combiner.value}({self.source!r}, axis=[{axes}])"
 
 
+def _cached_hash(self: Expr) -> int:
+    """Structural hash, computed once per node (trees are hashed often by the simplifier)."""
+    try:
+        return self.__dict__["_hash"]
+    except KeyError:
+        h = hash((type(self).__name__,) + tuple(getattr(self, f) for f in self.__dataclass_fields__))
+        object.__setattr__(self, "_hash", h)
+        return h
+
+
+for _cls in (Var, IntImm, FloatImm, BinOp, Cmp, Not, Select, Cast, Call, TensorRead, Reduce):
+    _cls.__hash__ = _cached_hash  # type: ignore[method-assign]
+
+
 # ---------------------------------------------------------------- constructors
 
 
