@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from math import prod
 
-from compiler.te.expr import Expr, Var, _cached_hash
+from compiler.te.expr import Expr, Var, _cached_hash, _state_without_hash
 
 
 class Scope(enum.Enum):
@@ -82,6 +82,7 @@ class Load(Expr):
 
 
 Load.__hash__ = _cached_hash  # type: ignore[method-assign]
+Load.__getstate__ = _state_without_hash  # type: ignore[method-assign,assignment]
 
 
 class ForKind(enum.Enum):

@@ -57,6 +57,10 @@ class ComputeDAG:
         self.tensors: tuple[Tensor, ...] = tuple(order)
         self._index = {id(t): i for i, t in enumerate(order)}
 
+    def __reduce__(self) -> tuple:
+        """Pickle as the output tensors: the stage index is keyed by object id."""
+        return (ComputeDAG, (self.outputs,))
+
     def index(self, t: Tensor) -> int:
         return self._index[id(t)]
 

@@ -351,8 +351,14 @@ def _cached_hash(self: Expr) -> int:
         return h
 
 
+def _state_without_hash(self: Expr) -> dict:
+    """Pickled state minus the cached hash: string hashes differ between processes."""
+    return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
+
 for _cls in (Var, IntImm, FloatImm, BinOp, Cmp, Not, Select, Cast, Call, TensorRead, Reduce):
     _cls.__hash__ = _cached_hash  # type: ignore[method-assign]
+    _cls.__getstate__ = _state_without_hash  # type: ignore[method-assign,assignment]
 
 
 # ---------------------------------------------------------------- constructors
