@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from compiler import ops
+from compiler.te import Tensor
+
 
 @dataclass(frozen=True)
 class Value:
@@ -37,10 +40,20 @@ class Node:
     output: str
     attrs: tuple[tuple[str, object], ...] = ()
     source: str = ""
+    arg_names: tuple[str, ...] = ()  # keyword names of the inputs; () passes them positionally
 
     @property
     def kwargs(self) -> dict[str, object]:
         return dict(self.attrs)
+
+    def call(self, tensors: list[Tensor]) -> Tensor:
+        """The op's compute definition on `tensors` (one per input, in order)."""
+        fn = getattr(ops, self.op)
+        if self.op == "concat":
+            return fn(tensors, **self.kwargs)
+        if self.arg_names:
+            return fn(**dict(zip(self.arg_names, tensors)), **self.kwargs)
+        return fn(*tensors, **self.kwargs)
 
 
 @dataclass
@@ -56,6 +69,10 @@ class Graph:
 
     def producer(self, value: str) -> Node | None:
         return self._producers.get(value)
+
+    def value(self, name: str) -> Value:
+        """The value called `name` (an input, a constant or a node's output)."""
+        return self.values[name]
 
     def consumers(self, value: str) -> list[Node]:
         return self._consumers.get(value, [])

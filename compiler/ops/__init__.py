@@ -50,6 +50,7 @@ from compiler.ops.transform import (
     slice,
     squeeze,
     strided_slice,
+    take,
     transpose,
 )
 
@@ -103,6 +104,7 @@ __all__ = [
     "strided_slice",
     "subtract",
     "tags",
+    "take",
     "tanh",
     "transpose",
 ]

@@ -7,6 +7,7 @@ static, so every index is affine or a floor div/mod by a constant.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 
@@ -250,3 +251,33 @@ def _affine(i: Expr, start: int, step: int) -> Expr:
 
 
 slice = strided_slice  # the op's public name (shadows the builtin in this module only)
+
+
+def take(x: Tensor, indices: Sequence[int], axis: int = 0) -> Tensor:
+    """x gathered along `axis` at constant `indices` (ONNX Gather on constant indices).
+
+    The gathered axis has len(indices) entries; an arithmetic progression is an
+    affine read, anything else a select chain on the index.
+    Example: `y = take(x, (0, 2, 3), axis=1)`.
+    """
+    check_tensor("take", "x", x)
+    ax = normalize_axis("take", axis, x.ndim)
+    items = [int(i) for i in indices]
+    if not items or not all(0 <= i < x.shape[ax] for i in items):
+        raise OpError(f"take: indices {items} out of range for axis {ax} of shape {x.shape}")
+    shape = x.shape[:ax] + (len(items),) + x.shape[ax + 1 :]
+    step = items[1] - items[0] if len(items) > 1 else 1
+    affine = all(b - a == step for a, b in itertools.pairwise(items))
+
+    def source(j: Expr) -> Expr:
+        if affine:
+            return _affine(j, items[0], step) if len(items) > 1 else te.const(items[0], "int32")
+        value: Expr = te.const(items[-1], "int32")
+        for q in range(len(items) - 2, -1, -1):
+            value = te.select(te.equal(j, q), te.const(items[q], "int32"), value)
+        return value
+
+    def source_index(i: tuple[Expr, ...]) -> list[Expr]:
+        return [*i[:ax], source(i[ax]), *i[ax + 1 :]]
+
+    return _remap("take", x, shape, source_index, {"indices": tuple(items), "axis": ax})

@@ -1,0 +1,141 @@
+"""Converters of layout ops: Reshape, Flatten, Transpose, Concat, Split, Slice, Squeeze,
+Unsqueeze, Pad, Gather, and the pass-throughs (Identity, Dropout, Cast to float32)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import onnx
+
+from models.onnx_import.attrs import axes_arg, const_input, input_name, int_list
+from models.onnx_import.context import ImportContext
+
+Attrs = dict[str, object]
+
+
+def convert_passthrough(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
+    """Identity, Dropout (inference) and Cast to float32 of float32 data: no node at all."""
+    mask = node.output[1] if node.op_type == "Dropout" and len(node.output) > 1 else ""
+    if mask and ctx.uses.get(mask, 0):
+        raise ctx.fail("Dropout's mask output is not supported")
+    if node.op_type == "Cast":
+        to = int(attrs["to"])  # type: ignore[call-overload]
+        if to != onnx.TensorProto.FLOAT:
+            name = onnx.TensorProto.DataType.Name(to)
+            raise ctx.fail(f"Cast to {name} of a computed tensor: only float32 is supported")
+    return [node.input[0]]
+
+
+def convert_reshape(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
+    x = node.input[0]
+    if "shape" in attrs:
+        target = int_list(attrs["shape"])
+    else:
+        target = int_list(const_input(ctx, node, 1, "shape"))
+    old = ctx.shape(x)
+    if not int(attrs.get("allowzero", 0)):
+        target = [old[k] if d == 0 else d for k, d in enumerate(target)]
+    elif 0 in target:
+        raise ctx.fail("Reshape with allowzero=1 to a zero-size dimension is not supported")
+    if -1 in target:
+        known = math.prod(d for d in target if d != -1)
+        target[target.index(-1)] = math.prod(old) // max(known, 1)
+    return [ctx.emit("reshape", [x], {"newshape": tuple(target)})]
+
+
+def convert_flatten(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
+    return [ctx.emit("flatten", [node.input[0]], {"axis": int(attrs.get("axis", 1))})]
+
+
+def convert_transpose(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
+    perm = tuple(int_list(attrs["perm"])) if "perm" in attrs else None
+    return [ctx.emit("transpose", [node.input[0]], {"perm": perm})]
+
+
+def convert_concat(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
+    names = [n for n in node.input if n and math.prod(ctx.shape(n)) > 0]
+    return [ctx.emit("concat", names, {"axis": int(attrs["axis"])})]  # type: ignore[call-overload]
+
+
+def convert_split(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
+    x = node.input[0]
+    shape = ctx.shape(x)
+    axis = int(attrs.get("axis", 0)) % len(shape)  # type: ignore[call-overload]
+    outputs = len(node.output)
+    if "split" in attrs:
+        sizes = int_list(attrs["split"])
+    elif input_name(node, 1):
+        sizes = int_list(const_input(ctx, node, 1, "split"))
+    else:
+        chunk = -(-shape[axis] // outputs)
+        sizes = [min(chunk, shape[axis] - k * chunk) for k in range(outputs)]
+    starts = np.cumsum([0] + sizes[:-1])
+    return [
+        ctx.emit("slice", [x], {"starts": (int(s),), "ends": (int(s) + n,), "axes": (axis,)})
+        for s, n in zip(starts, sizes)
+    ]
+
+
+def convert_slice(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
+    x = node.input[0]
+    if "starts" in attrs:  # opset < 10
+        starts, ends = int_list(attrs["starts"]), int_list(attrs["ends"])
+        axes = int_list(attrs["axes"]) if "axes" in attrs else None
+        steps = None
+    else:
+        starts = int_list(const_input(ctx, node, 1, "starts"))
+        ends = int_list(const_input(ctx, node, 2, "ends"))
+        axes_arr, steps_arr = const_input(ctx, node, 3, "axes"), const_input(ctx, node, 4, "steps")
+        axes = None if axes_arr is None else int_list(axes_arr)
+        steps = None if steps_arr is None else int_list(steps_arr)
+    big = 2**31 - 1
+    ends = [max(min(e, big), -big) for e in ends]
+    starts = [max(min(s, big), -big) for s in starts]
+    kw = {"starts": tuple(starts), "ends": tuple(ends), "axes": axes and tuple(axes)}
+    return [ctx.emit("slice", [x], kw | {"steps": steps and tuple(steps)})]
+
+
+def convert_squeeze(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
+    axes = axes_arg(ctx, node, attrs, 1)
+    return [ctx.emit("squeeze", [node.input[0]], {"axes": axes and tuple(axes)})]
+
+
+def convert_unsqueeze(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
+    axes = axes_arg(ctx, node, attrs, 1) or []
+    return [ctx.emit("expand_dims", [node.input[0]], {"axes": tuple(axes)})]
+
+
+def convert_pad(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
+    x = node.input[0]
+    ndim = len(ctx.shape(x))
+    if attrs.get("mode", "constant") != "constant":
+        raise ctx.fail(f"Pad mode {attrs['mode']!r} is not supported (only constant)")
+    pads = (
+        int_list(attrs["pads"]) if "pads" in attrs else int_list(const_input(ctx, node, 1, "pads"))
+    )
+    value_arr = const_input(ctx, node, 2, "constant_value")
+    value = float(value_arr.reshape(())) if value_arr is not None and value_arr.size else 0.0
+    value = float(attrs.get("value", value))  # type: ignore[arg-type]
+    axes_arr = const_input(ctx, node, 3, "axes")
+    axes = list(range(ndim)) if axes_arr is None else [a % ndim for a in int_list(axes_arr)]
+    before, after = [0] * ndim, [0] * ndim
+    for q, a in enumerate(axes):
+        before[a], after[a] = pads[q], pads[q + len(axes)]
+    if min(before + after) < 0:
+        raise ctx.fail(f"negative pads {pads} are not supported")
+    kw = {"pad_before": tuple(before), "pad_after": tuple(after), "value": value}
+    return [ctx.emit("pad", [x], kw)]
+
+
+def convert_gather(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
+    x = node.input[0]
+    indices = const_input(ctx, node, 1, "Gather indices")
+    assert indices is not None
+    shape = ctx.shape(x)
+    axis = int(attrs.get("axis", 0)) % len(shape)  # type: ignore[call-overload]
+    idx = np.where(indices < 0, indices + shape[axis], indices).astype(np.int64)
+    kw = {"indices": tuple(int(i) for i in idx.reshape(-1)), "axis": axis}
+    taken = ctx.emit("take", [x], kw)
+    new_shape = shape[:axis] + tuple(idx.shape) + shape[axis + 1 :]
+    return [ctx.emit("reshape", [taken], {"newshape": new_shape})]

@@ -1,0 +1,193 @@
+"""Cut a Graph into subgraphs and deduplicate them into tuning tasks.
+
+The rule is TVM's FuseOps (and Ansor's task extraction) in small:
+- an anchor op (conv, matmul, pooling, reduction, softmax, layer norm) starts
+  a subgraph;
+- element-wise and broadcast consumers join the subgraph of their input when
+  that input has no other consumer (bias, BN leftovers, relu/clip, residual
+  add: the epilogue), without changing an anchor's output shape;
+- pure index remaps (reshape, transpose, slice, ...) feeding an anchor as its
+  only consumer are inlined into it (the prologue);
+- everything else (concat, pad, a lone element-wise chain) is its own subgraph.
+Each subgraph is one ComputeDAG; subgraphs with equal workload keys are one
+TuningTask whose weight is how often it occurs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from compiler import te
+from compiler.te.dag import ComputeDAG
+from models.graph import Graph, Node
+
+ANCHOR_OPS = {
+    "conv2d_nchw", "depthwise_conv2d_nchw", "matmul", "matmul_packed", "batch_matmul", "dense",
+    "max_pool2d", "avg_pool2d", "global_avg_pool2d", "reduce_sum", "reduce_mean", "reduce_max",
+    "reduce_min", "softmax", "layer_norm",
+}  # fmt: skip
+REMAP_OPS = {
+    "transpose", "reshape", "flatten", "squeeze", "expand_dims", "slice", "strided_slice", "take",
+}  # fmt: skip
+OTHER_INJECTIVE_OPS = {"concat", "pad"}
+
+
+def node_kind(node: Node) -> str:
+    """anchor | remap | injective | elemwise."""
+    if node.op in ANCHOR_OPS:
+        return "anchor"
+    if node.op in REMAP_OPS:
+        return "remap"
+    return "injective" if node.op in OTHER_INJECTIVE_OPS else "elemwise"
+
+
+@dataclass
+class Group:
+    """Nodes being fused: kind is anchor (has one), remap (only remaps) or injective."""
+
+    nodes: list[Node]
+    kind: str
+
+    @property
+    def tail(self) -> str:
+        return self.nodes[-1].output
+
+
+@dataclass(frozen=True, eq=False)
+class Subgraph:
+    """One fused group: `output = dag(*params)`, params are value names in DAG order."""
+
+    id: int
+    nodes: tuple[Node, ...]
+    params: tuple[str, ...]
+    output: str
+    dag: ComputeDAG
+
+    @property
+    def workload_key(self) -> str:
+        return self.dag.workload_key
+
+    @property
+    def ops(self) -> tuple[str, ...]:
+        return tuple(n.op for n in self.nodes)
+
+
+@dataclass(frozen=True, eq=False)
+class TuningTask:
+    """A distinct workload: its DAG, how often the network runs it, its FLOPs per run."""
+
+    id: int
+    dag: ComputeDAG
+    ops: tuple[str, ...]
+    weight: int
+    subgraphs: tuple[int, ...] = field(default=())
+
+    @property
+    def workload_key(self) -> str:
+        return self.dag.workload_key
+
+    @cached_property
+    def flops(self) -> int:
+        return self.dag.flop_count
+
+    @property
+    def shapes(self) -> list[list[int]]:
+        """Shapes of the inputs, then of the output."""
+        return [list(t.shape) for t in self.dag.placeholders] + [list(self.dag.outputs[0].shape)]
+
+
+@dataclass(frozen=True)
+class Partition:
+    subgraphs: list[Subgraph]
+    tasks: list[TuningTask]
+
+    def task_of(self, sub: Subgraph) -> TuningTask:
+        return next(t for t in self.tasks if sub.id in t.subgraphs)
+
+
+def partition(graph: Graph) -> Partition:
+    """Fused subgraphs in execution order, and the deduplicated tuning tasks."""
+    groups = fuse_groups(graph)
+    subgraphs = [build_subgraph(k, g, graph) for k, g in enumerate(groups)]
+    by_key: dict[str, list[Subgraph]] = {}
+    for sub in subgraphs:
+        by_key.setdefault(sub.workload_key, []).append(sub)
+    tasks = [
+        TuningTask(k, subs[0].dag, subs[0].ops, len(subs), tuple(s.id for s in subs))
+        for k, subs in enumerate(by_key.values())
+    ]
+    return Partition(subgraphs, tasks)
+
+
+def fuse_groups(graph: Graph) -> list[Group]:
+    """The fusion groups, ordered so every group runs after those it reads."""
+    uses = Counter(i for n in graph.nodes for i in n.inputs)
+    uses.update(v.name for v in graph.outputs)
+    group_of: dict[str, Group] = {}  # tail value -> its group
+    order: dict[int, int] = {}  # id(group) -> index of its last node
+    for index, node in enumerate(graph.nodes):
+        kind = node_kind(node)
+        group = _join(graph, node, kind, group_of, uses)
+        if group is None:
+            group = Group([node], "remap" if kind == "remap" else kind)
+            if kind == "elemwise":
+                group.kind = "injective"
+        group_of[node.output] = group
+        order[id(group)] = index
+    unique = {id(g): g for g in group_of.values()}
+    return sorted(unique.values(), key=lambda g: order[id(g)])
+
+
+def _join(
+    graph: Graph, node: Node, kind: str, group_of: dict[str, Group], uses: Counter
+) -> Group | None:
+    """The group `node` joins (after appending it), or None for a new group."""
+    sole = [i for i in node.inputs if i in group_of and uses[i] == 1 and group_of[i].tail == i]
+    if kind == "anchor":
+        prologue = [group_of[i] for i in sole if group_of[i].kind == "remap"]
+        if not prologue:
+            return None
+        group = Group([n for g in prologue for n in g.nodes] + [node], "anchor")
+        for value, g in list(group_of.items()):
+            if any(g is p for p in prologue):
+                group_of[value] = group
+        return group
+    if kind == "elemwise":
+        shape = graph.values[node.output].shape
+        for prefer_anchor in (True, False):
+            for i in sole:
+                g = group_of[i]
+                if (g.kind == "anchor") != prefer_anchor:
+                    continue
+                if g.kind == "anchor" and graph.values[i].shape != shape:
+                    continue
+                g.nodes.append(node)
+                g.kind = "injective" if g.kind == "remap" else g.kind
+                return g
+        return None
+    for i in sole:
+        g = group_of[i]
+        if g.kind != "anchor":
+            g.nodes.append(node)
+            g.kind = g.kind if kind == "remap" else "injective"
+            return g
+    return None
+
+
+def build_subgraph(index: int, group: Group, graph: Graph) -> Subgraph:
+    """The group's ComputeDAG; its inputs are the values produced outside it."""
+    tensors: dict[str, te.Tensor] = {}
+    names: dict[int, str] = {}
+    for node in group.nodes:
+        args = []
+        for name in node.inputs:
+            if name not in tensors:
+                t = te.placeholder(graph.values[name].shape, graph.values[name].dtype, name="in")
+                tensors[name], names[id(t)] = t, name
+            args.append(tensors[name])
+        tensors[node.output] = node.call(args)
+    dag = ComputeDAG([tensors[group.tail]])
+    params = tuple(names[id(t)] for t in dag.placeholders)
+    return Subgraph(index, tuple(group.nodes), params, group.tail, dag)
