@@ -1,0 +1,145 @@
+"""Measure a batch of candidates: skip the measured, build all, then time all, record each.
+
+Overlap policy: a batch's builds finish before its measurements start, and the
+next batch is not built while this one is measured. Builders use every core and
+so do the measuring devices (one device with all cores, or one per core), so
+any overlap would put a compile on a core that is timing a kernel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from compiler.codegen.build import Artifact
+from compiler.measure.builder import Builder
+from compiler.measure.runner import Runner
+from compiler.measure.types import BuildResult, MeasureInput, MeasureResult, RunRequest
+from compiler.records import MeasureRecord, RecordStore, TargetInfo, host_target_info, steps_hash
+from compiler.records.record import tool_version
+from compiler.schedule.steps import steps_to_json
+from compiler.task import SearchTask
+
+
+@dataclass
+class MeasureStats:
+    """Wall-clock seconds spent building and measuring, and candidate counts."""
+
+    build_s: float = 0.0
+    measure_s: float = 0.0
+    measured: int = 0
+    skipped: int = 0
+
+
+class Measurer:
+    """Builds and runs candidates, writes each result to the records store as it arrives.
+
+    Example:
+        >>> m = Measurer(builder=LocalBuilder(), runner=LocalRunner(), store=db)  # doctest: +SKIP
+        >>> pairs = m.measure([MeasureInput(task, state) for state in states])   # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        *,
+        builder: Builder,
+        runner: Runner,
+        store: RecordStore | None = None,
+        target: TargetInfo | None = None,
+    ) -> None:
+        self.builder, self.runner, self.store = builder, runner, store
+        self.target = target or host_target_info()
+        self.references: dict[str, Artifact | None] = {}
+        self.stats = MeasureStats()
+
+    def measure(self, inputs: Sequence[MeasureInput]) -> list[tuple[MeasureInput, MeasureResult]]:
+        """Results of the candidates not measured before (on this target), in input order."""
+        fresh = self._fresh(inputs)
+        self.stats.skipped += len(inputs) - len(fresh)
+        start = time.perf_counter()
+        self._build_references(fresh)
+        builds = self.builder.build(fresh)
+        self.stats.build_s += time.perf_counter() - start
+        results: list[MeasureResult | None] = [None] * len(fresh)
+        runnable = []
+        for i, b in enumerate(builds):
+            if b.artifact is None:
+                results[i] = self._finish(fresh[i], _build_failure(b))
+            else:
+                runnable.append(i)
+        start = time.perf_counter()
+        requests = [self._request(fresh[i], builds[i]) for i in runnable]
+
+        def on_result(k: int, result: MeasureResult) -> None:
+            i = runnable[k]
+            results[i] = self._finish(
+                fresh[i], dataclasses.replace(result, build_s=builds[i].build_s)
+            )
+
+        self.runner.run(requests, on_result)
+        self.stats.measure_s += time.perf_counter() - start
+        self.stats.measured += len(fresh)
+        return [(inp, r) for inp, r in zip(fresh, results) if r is not None]
+
+    def _fresh(self, inputs: Sequence[MeasureInput]) -> list[MeasureInput]:
+        """Drop candidates already in the store or repeated in this batch."""
+        seen: dict[str, set[str]] = {}
+        out = []
+        for inp in inputs:
+            key = inp.task.workload_key
+            if key not in seen:
+                seen[key] = self.store.measured(key, self.target.target) if self.store else set()
+            h = steps_hash(steps_to_json(inp.state.steps))
+            if h not in seen[key]:
+                seen[key].add(h)
+                out.append(inp)
+        return out
+
+    def _build_references(self, inputs: Sequence[MeasureInput]) -> None:
+        tasks: dict[str, SearchTask] = {}
+        for inp in inputs:
+            if inp.task.workload_key not in self.references:
+                tasks.setdefault(inp.task.workload_key, inp.task)
+        built = self.builder.build_references(list(tasks.values()))
+        for key, b in zip(tasks, built):
+            self.references[key] = b.artifact
+
+    def _request(self, inp: MeasureInput, built: BuildResult) -> RunRequest:
+        assert built.artifact is not None
+        key = inp.task.workload_key
+        n_inputs = len(inp.task.dag.placeholders)
+        return RunRequest(built.artifact, self.references.get(key), n_inputs, key)
+
+    def _finish(self, inp: MeasureInput, result: MeasureResult) -> MeasureResult:
+        if self.store is not None:
+            self.store.add([to_record(inp, result, self.target)])
+        return result
+
+
+def _build_failure(b: BuildResult) -> MeasureResult:
+    return MeasureResult((), b.error_kind, b.error_msg, b.build_s, 0.0)
+
+
+def to_record(inp: MeasureInput, result: MeasureResult, target: TargetInfo) -> MeasureRecord:
+    """The stored form of one measurement."""
+    kind = result.error_kind.value if result.error_kind is not None else None
+    return MeasureRecord(
+        workload_key=inp.task.workload_key,
+        target=target.target,
+        steps=steps_to_json(inp.state.steps),
+        costs_s=result.costs_s,
+        error_kind=kind,
+        timestamp=result.timestamp,
+        error_msg=result.error_msg,
+        build_s=result.build_s,
+        run_s=result.run_s,
+        task_name=inp.task.name,
+        flop_count=inp.task.flop_count,
+        settings=result.settings,
+        tool_version=tool_version(),
+        cpu=target.cpu,
+        features=target.features,
+        cores=target.cores,
+    )

@@ -1,0 +1,35 @@
+"""The records database: every measurement, append-only, resumable (SQLite, WAL).
+
+>>> from compiler import records
+>>> db = records.create("sqlite", path="run/records.db")   # doctest: +SKIP
+>>> db.best(workload_key, records.host_target_info().target)  # doctest: +SKIP
+"""
+
+from compiler.records.record import (
+    ERROR_KINDS,
+    MeasureRecord,
+    RecordError,
+    TargetInfo,
+    host_target_info,
+    steps_hash,
+    tool_version,
+)
+from compiler.records.store import RecordStore, SQLiteStore, create
+from compiler.records.transfer import ImportReport, distill, export_jsonl, import_jsonl
+
+__all__ = [
+    "ERROR_KINDS",
+    "ImportReport",
+    "MeasureRecord",
+    "RecordError",
+    "RecordStore",
+    "SQLiteStore",
+    "TargetInfo",
+    "create",
+    "distill",
+    "export_jsonl",
+    "host_target_info",
+    "import_jsonl",
+    "steps_hash",
+    "tool_version",
+]

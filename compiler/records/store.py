@@ -1,0 +1,196 @@
+"""The records database: SQLite (standard library) in WAL mode, append-only.
+
+Every insert commits at once, so a process killed at any moment loses no
+finished measurement; concurrent writers wait on SQLite's busy timeout and
+retry. Exact duplicates (same candidate, target and timestamp) are ignored,
+which makes importing the same file twice harmless.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Protocol, Self
+
+from compiler.records.record import MeasureRecord, RecordError
+
+SCHEMA_VERSION = "1"
+_COLUMNS = (
+    "workload_key, target, steps_hash, steps, costs_s, mean_cost_s, error_kind, error_msg, "
+    "build_s, run_s, timestamp, task_name, flop_count, settings, tool_version, cpu, features, cores"
+)
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS measurements (
+    id INTEGER PRIMARY KEY,
+    workload_key TEXT NOT NULL, target TEXT NOT NULL, steps_hash TEXT NOT NULL,
+    steps TEXT NOT NULL, costs_s TEXT NOT NULL,
+    mean_cost_s REAL,  -- NULL for an error record
+    error_kind TEXT, error_msg TEXT NOT NULL DEFAULT '',
+    build_s REAL, run_s REAL, timestamp REAL NOT NULL,
+    task_name TEXT, flop_count INTEGER, settings TEXT, tool_version TEXT,
+    cpu TEXT, features TEXT, cores INTEGER
+);
+CREATE INDEX IF NOT EXISTS best_by_workload
+    ON measurements (workload_key, target, mean_cost_s);
+CREATE UNIQUE INDEX IF NOT EXISTS by_candidate
+    ON measurements (workload_key, target, steps_hash, timestamp);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
+"""
+_RETRY_S = 60.0  # on top of the busy timeout: give up on a lock held this long
+
+
+class RecordStore(Protocol):
+    """Where measurements live; see `SQLiteStore` for the semantics."""
+
+    def add(self, records: Iterable[MeasureRecord]) -> int: ...
+
+    def measured(self, workload_key: str, target: str) -> set[str]: ...
+
+    def best(self, workload_key: str, target: str) -> MeasureRecord | None: ...
+
+    def best_all(self, target: str | None = None) -> list[MeasureRecord]: ...
+
+    def records(self, workload_key: str | None = None) -> Iterator[MeasureRecord]: ...
+
+    def close(self) -> None: ...
+
+
+class SQLiteStore:
+    """Records in one SQLite file. Example: `with SQLiteStore("run/records.db") as db: ...`."""
+
+    def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
+        try:
+            self._retry(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across process kills
+            self._retry(lambda: self._db.executescript(_SCHEMA))
+        except sqlite3.DatabaseError as err:
+            self._db.close()
+            raise RecordError(f"{self.path}: not a records database ({err})") from None
+
+    def add(self, records: Iterable[MeasureRecord]) -> int:
+        """Insert and commit; returns how many were new (exact duplicates are skipped)."""
+        rows = [_row(r) for r in records]
+        if not rows:
+            return 0
+        marks = ", ".join("?" * len(rows[0]))
+        sql = f"INSERT OR IGNORE INTO measurements ({_COLUMNS}) VALUES ({marks})"
+
+        def write() -> int:
+            before = self._db.total_changes
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(sql, rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return self._db.total_changes - before
+
+        with self._lock:
+            return self._retry(write)
+
+    def measured(self, workload_key: str, target: str) -> set[str]:
+        """Step hashes of every candidate of this workload measured on this target."""
+        sql = "SELECT DISTINCT steps_hash FROM measurements WHERE workload_key=? AND target=?"
+        return {h for (h,) in self._query(sql, (workload_key, target))}
+
+    def best(self, workload_key: str, target: str) -> MeasureRecord | None:
+        """The valid record with the lowest mean cost for this workload on this target."""
+        sql = (
+            f"SELECT {_COLUMNS} FROM measurements WHERE workload_key=? AND target=?"
+            " AND mean_cost_s IS NOT NULL ORDER BY mean_cost_s LIMIT 1"
+        )
+        rows = self._query(sql, (workload_key, target))
+        return _record(rows[0]) if rows else None
+
+    def best_all(self, target: str | None = None) -> list[MeasureRecord]:
+        """The best valid record per (workload key, target), in one query."""
+        where = "mean_cost_s IS NOT NULL" + (" AND target=?" if target else "")
+        sql = (
+            f"SELECT {_COLUMNS}, MIN(mean_cost_s) FROM measurements WHERE {where}"
+            " GROUP BY workload_key, target ORDER BY task_name, workload_key"
+        )
+        return [_record(r[:-1]) for r in self._query(sql, (target,) if target else ())]
+
+    def records(self, workload_key: str | None = None) -> Iterator[MeasureRecord]:
+        """Every record in insertion order (optionally of one workload)."""
+        where, args = ("WHERE workload_key=?", (workload_key,)) if workload_key else ("", ())
+        for row in self._query(f"SELECT {_COLUMNS} FROM measurements {where} ORDER BY id", args):
+            yield _record(row)
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Per (workload, target): task name, record and error counts, best mean cost."""
+        sql = (
+            "SELECT workload_key, target, MAX(task_name), MAX(flop_count), COUNT(*),"
+            " SUM(error_kind IS NOT NULL), MIN(mean_cost_s) FROM measurements"
+            " GROUP BY workload_key, target ORDER BY MAX(task_name), workload_key"
+        )
+        keys = ("workload_key", "target", "task_name", "flop_count", "records", "errors")
+        return [dict(zip(keys, row[:6]), best_mean_cost_s=row[6]) for row in self._query(sql, ())]
+
+    def count(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM measurements", ())[0][0])
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _query(self, sql: str, args: tuple) -> list[tuple]:
+        with self._lock:
+            return self._retry(lambda: self._db.execute(sql, args).fetchall())
+
+    def _retry(self, fn: Any) -> Any:
+        """Run `fn`, retrying while another process holds the database lock."""
+        deadline = time.monotonic() + _RETRY_S
+        delay = 0.01
+        while True:
+            try:
+                return fn()
+            except sqlite3.OperationalError as err:
+                locked = "locked" in str(err) or "busy" in str(err)
+                if not locked or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
+
+def _row(r: MeasureRecord) -> tuple:
+    mean = r.mean_cost_s
+    return (
+        r.workload_key, r.target, r.steps_hash, json.dumps(r.steps), json.dumps(list(r.costs_s)),
+        None if mean == float("inf") else mean, r.error_kind, r.error_msg, r.build_s, r.run_s,
+        r.timestamp, r.task_name, r.flop_count, json.dumps(r.settings), r.tool_version,
+        r.cpu, r.features, r.cores,
+    )  # fmt: skip
+
+
+def _record(row: tuple) -> MeasureRecord:
+    (wk, target, _, steps, costs, _, kind, msg, build_s, run_s, ts, name, flops, settings,
+     version, cpu, features, cores) = row  # fmt: skip
+    return MeasureRecord(
+        wk, target, json.loads(steps), tuple(json.loads(costs)), kind, ts, msg or "",
+        build_s or 0.0, run_s or 0.0, name or "", flops or 0, json.loads(settings or "{}"),
+        version or "", cpu or "", features or "", cores or 0,
+    )  # fmt: skip
+
+
+def create(kind: str = "sqlite", *, path: str | Path) -> RecordStore:
+    """A records store by name: `sqlite` (a file; the embedded default)."""
+    if kind == "sqlite":
+        return SQLiteStore(path)
+    raise ValueError(f"records store: unknown kind {kind!r} (choose from sqlite)")
