@@ -1,0 +1,36 @@
+"""A model argument (a path or `zoo:NAME`) to an ONNX ModelProto or an imported Graph."""
+
+from __future__ import annotations
+
+import onnx
+
+from models import zoo
+from models.errors import ModelError
+from models.graph import Graph
+from models.onnx_import import import_model
+from models.onnx_import.loader import read_model
+
+Shapes = dict[str, tuple[int, ...]]
+
+
+def load_proto(spec: str) -> onnx.ModelProto:
+    return zoo.build(spec) if zoo.is_zoo(spec) else read_model(spec)
+
+
+def load_graph(spec: str, input_shapes: Shapes | None = None) -> Graph:
+    return import_model(load_proto(spec), input_shapes=input_shapes, label=spec)
+
+
+def parse_input_shapes(items: list[str]) -> Shapes:
+    """`["x=1,3,224,224", ...]` -> {"x": (1, 3, 224, 224)}; a ModelError for a bad item."""
+    out: Shapes = {}
+    for item in items:
+        name, sep, dims = item.partition("=")
+        try:
+            shape = tuple(int(d) for d in dims.split(","))
+        except ValueError:
+            shape = ()
+        if not sep or not name or not shape or min(shape) <= 0:
+            raise ModelError(f"--input-shape {item!r}: expected NAME=D1,D2,... (positive ints)")
+        out[name] = shape
+    return out
