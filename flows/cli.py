@@ -6,6 +6,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
+from flows import model_cli
+
 app = typer.Typer(
     name="sketchtune",
     help="Auto-tune whole ONNX networks for this CPU.",
@@ -34,6 +36,9 @@ def root(
     ),
 ) -> None:
     """sketchtune: sketches, templates, LLVM and Prefect."""
+
+
+model_cli.register(app)  # zoo, tasks, bench
 
 
 def main() -> None:

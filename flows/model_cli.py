@@ -1,0 +1,64 @@
+"""CLI commands for whole models: `zoo`, `tasks`, `bench` (registered by flows/cli.py).
+
+The logic is in tasks/model_commands.py; here are only options, printing and
+exit codes: a bad model (ModelError) is one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import typer
+
+from tasks.model_commands import ModelError, bench_command, tasks_command, zoo_command
+
+INPUT_SHAPE_HELP = "Static shape for an input with dynamic dims: NAME=1,3,224,224 (repeatable)."
+
+
+def _run(fn: Callable[[], dict[str, object]], as_json: bool) -> None:
+    try:
+        summary = fn()
+    except ModelError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(summary))
+
+
+def zoo(as_json: bool = typer.Option(False, "--json", help="Print a JSON object.")) -> None:
+    """List the built-in example models (use them as zoo:NAME)."""
+    _run(zoo_command, as_json)
+
+
+def tasks(
+    model: str = typer.Argument(..., help="MODEL.onnx or zoo:NAME"),
+    input_shape: list[str] = typer.Option([], "--input-shape", help=INPUT_SHAPE_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
+) -> None:
+    """The partition: tuning tasks with fused ops, shapes, weights and FLOPs."""
+    _run(lambda: tasks_command(model, input_shapes=input_shape), as_json)
+
+
+def bench(
+    model: str = typer.Argument(..., help="MODEL.onnx or zoo:NAME"),
+    records: str | None = typer.Option(None, "--records", help="Records DB (not read yet)."),
+    compare: str = typer.Option("onnxruntime", "--compare", help="Reference runtime."),
+    threads: int = typer.Option(1, "--threads", help="Threads for both contenders."),
+    input_shape: list[str] = typer.Option([], "--input-shape", help=INPUT_SHAPE_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
+) -> None:
+    """Compile MODEL and time it next to onnxruntime on the same seeded input."""
+    _run(
+        lambda: bench_command(
+            model, threads=threads, records=records, compare_with=compare,
+            input_shapes=input_shape,
+        ),
+        as_json,
+    )  # fmt: skip
+
+
+def register(app: typer.Typer) -> None:
+    app.command("zoo")(zoo)
+    app.command("tasks")(tasks)
+    app.command("bench")(bench)

@@ -1,0 +1,96 @@
+"""Our compiled network next to onnxruntime: same seeded input, same thread count,
+outputs compared, latencies timed round by round (interleaved, settled)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from compiler.runtime import set_num_threads
+from models.network import Network
+
+SETTLE_S = 0.25  # lets the other contender's worker threads stop spinning
+
+
+def seeded_inputs(net: Network, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {v.name: rng.standard_normal(v.shape).astype(np.float32) for v in net.graph.inputs}
+
+
+def ort_session(model: onnx.ModelProto, threads: int) -> ort.InferenceSession:
+    """onnxruntime with every graph optimization on and `threads` intra-op threads."""
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(
+        model.SerializeToString(), opts, providers=["CPUExecutionProvider"]
+    )
+
+
+def max_errors(ours: dict[str, np.ndarray], theirs: dict[str, np.ndarray]) -> tuple[float, float]:
+    """(max abs error, max over outputs of max|ours - theirs| / max|theirs|)."""
+    abs_err, rel_err = 0.0, 0.0
+    for name, ref in theirs.items():
+        diff = float(np.max(np.abs(ours[name].astype(np.float64) - ref)))
+        abs_err = max(abs_err, diff)
+        rel_err = max(rel_err, diff / max(float(np.max(np.abs(ref))), 1e-30))
+    return abs_err, rel_err
+
+
+@dataclass(frozen=True)
+class Comparison:
+    latency_ms: float
+    onnxruntime_latency_ms: float
+    ratio: float  # onnxruntime / ours, median over rounds (> 1: we are faster)
+    max_abs_err: float
+    max_rel_err: float
+
+
+def compare(
+    net: Network, model: onnx.ModelProto, *, threads: int, rounds: int = 7, repeat: int = 5
+) -> Comparison:
+    """Check outputs, then time both contenders interleaved on the same input."""
+    set_num_threads(threads)
+    session = ort_session(model, threads)
+    inputs = seeded_inputs(net)
+    ours = net.run(inputs)
+    names = [o.name for o in session.get_outputs()]
+    theirs = dict(zip(names, session.run(names, inputs)))
+    abs_err, rel_err = max_errors(ours, theirs)
+    ours_s, theirs_s = _interleaved(
+        net.run_bound, lambda: session.run(names, inputs), rounds, repeat
+    )
+    ratio = statistics.median(t / o for o, t in zip(ours_s, theirs_s))
+    return Comparison(
+        statistics.median(ours_s) * 1e3, statistics.median(theirs_s) * 1e3, ratio, abs_err,
+        rel_err,
+    )
+
+
+def _best_s(fn: Callable[[], object], repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _interleaved(
+    ours: Callable[[], object], theirs: Callable[[], object], rounds: int, repeat: int
+) -> tuple[list[float], list[float]]:
+    ours(), theirs()  # warm up both
+    ours_s, theirs_s = [], []
+    for _ in range(rounds):
+        time.sleep(SETTLE_S)
+        ours_s.append(_best_s(ours, repeat))
+        time.sleep(SETTLE_S)
+        theirs_s.append(_best_s(theirs, repeat))
+    return ours_s, theirs_s

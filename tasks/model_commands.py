@@ -1,0 +1,105 @@
+"""The model commands behind the CLI: `zoo`, `tasks`, `bench` (plain functions, no Prefect).
+
+Each returns the `--json` summary object (keys in DESIGN.md) and writes human
+output to stderr; a bad model raises `ModelError` (the CLI exits with code 2).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from models import zoo
+from models.errors import ModelError
+from models.load import load_graph, load_proto, parse_input_shapes
+from models.network import compile_network
+from models.partition import partition
+
+__all__ = ["ModelError", "bench_command", "tasks_command", "zoo_command"]
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def zoo_command() -> dict[str, object]:
+    """The built-in example networks."""
+    for m in zoo.ZOO.values():
+        _say(f"zoo:{m.name:<14} {m.description}")
+    return {"models": [{"name": f"zoo:{m.name}", "description": m.description}
+                       for m in zoo.ZOO.values()]}  # fmt: skip
+
+
+def tasks_command(model: str, *, input_shapes: list[str] | None = None) -> dict[str, object]:
+    """The partition of `model`: distinct tasks with fused ops, shapes, weight and FLOPs."""
+    graph = load_graph(model, parse_input_shapes(input_shapes or []))
+    part = partition(graph)
+    rows = [
+        {
+            "id": t.id,
+            "ops": list(t.ops),
+            "shapes": t.shapes,
+            "weight": t.weight,
+            "flops": t.flops,
+            "workload_key": t.workload_key,
+        }
+        for t in part.tasks
+    ]
+    _say(f"{model}: {len(graph.nodes)} ops, {len(part.subgraphs)} subgraphs, {len(rows)} tasks")
+    _say(f"{'ID':>3} | {'Task':<48} | {'Shapes':<40} | {'Weight':>6} | {'MFLOP':>9}")
+    for r in rows:
+        ops = "+".join(r["ops"])  # type: ignore[arg-type]
+        shapes = " ".join("x".join(map(str, s)) for s in r["shapes"])  # type: ignore[attr-defined]
+        _say(f"{r['id']:>3} | {ops[:48]:<48} | {shapes[:40]:<40} | {r['weight']:>6} | "
+             f"{r['flops'] / 1e6:>9.2f}")  # type: ignore[operator]  # fmt: skip
+    return {"model": model, "subgraphs": len(part.subgraphs), "tasks": rows}
+
+
+def bench_command(
+    model: str,
+    *,
+    threads: int = 1,
+    records: str | None = None,
+    compare_with: str = "onnxruntime",
+    input_shapes: list[str] | None = None,
+    rounds: int = 7,
+) -> dict[str, object]:
+    """Compile `model` (default schedules), time it next to onnxruntime, compare outputs."""
+    from models.compare import compare  # onnxruntime only here
+
+    if compare_with != "onnxruntime":
+        raise ModelError(f"--compare {compare_with!r}: only 'onnxruntime' is supported")
+    if threads < 1:
+        raise ModelError(f"--threads {threads}: must be at least 1")
+    if records:
+        _say(f"note: --records {records} is not read yet: every task uses its default schedule")
+    shapes = parse_input_shapes(input_shapes or [])
+    proto = load_proto(model)
+    net = compile_network(load_graph(model, shapes))
+    _say(f"{model}: {len(net.tasks)} tasks compiled in {net.compile_s:.1f} s")
+    if shapes:
+        _fix_proto_shapes(proto, shapes)
+    result = compare(net, proto, threads=threads, rounds=rounds)
+    _say(f"{model} on {threads} thread(s): ours {result.latency_ms:.3f} ms, onnxruntime "
+         f"{result.onnxruntime_latency_ms:.3f} ms, onnxruntime/ours {result.ratio:.2f}x, "
+         f"max rel err {result.max_rel_err:.2e}")  # fmt: skip
+    return {
+        "model": model,
+        "threads": threads,
+        "latency_ms": result.latency_ms,
+        "onnxruntime_latency_ms": result.onnxruntime_latency_ms,
+        "ratio": result.ratio,
+        "max_abs_err": result.max_abs_err,
+        "max_rel_err": result.max_rel_err,
+        "tuned_tasks": 0,
+        "untuned_tasks": len(net.tasks),
+        "compile_s": net.compile_s,
+    }
+
+
+def _fix_proto_shapes(proto: object, shapes: dict[str, tuple[int, ...]]) -> None:
+    """The same static input shapes for onnxruntime as for us."""
+    for inp in proto.graph.input:  # type: ignore[attr-defined]
+        if inp.name in shapes:
+            inp.type.tensor_type.shape.ClearField("dim")
+            for d in shapes[inp.name]:
+                inp.type.tensor_type.shape.dim.add().dim_value = d
