@@ -1,0 +1,88 @@
+"""Feature extraction for schedule states: lower, then one row per store.
+
+    >>> feats = extract_features([state_a, state_b])   # [n_stores, N_FEATURES] each
+    >>> FEATURE_NAMES[:3]
+    ('float_mad', 'float_addsub', 'float_mul')
+
+A state is fully determined by (workload key, step list) (DESIGN.md), so rows
+are cached under that key: the evolutionary search scores the survivors of
+one generation again in the next, and the cost model re-reads every measured
+state at each retraining. A state that does not lower (an unfilled sketch, an
+illegal step list) gets zero rows; the cost model scores it -inf.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
+
+import numpy as np
+
+from compiler.cost_model.layout import FEATURE_NAMES, N_FEATURES
+from compiler.cost_model.store_features import program_features
+from compiler.lower.lower import lower
+from compiler.schedule.state import State
+from compiler.schedule.steps import ScheduleError
+
+CACHE_ENTRIES = 65536  # about 2 KB a state: up to ~130 MB at the cap
+
+_cache: OrderedDict[Hashable, np.ndarray] = OrderedDict()
+_EMPTY = np.zeros((0, N_FEATURES), np.float32)
+_EMPTY.flags.writeable = False
+
+
+def state_key(state: State) -> tuple[str, tuple]:
+    """(workload key, steps): what determines a state's program."""
+    return state.dag.workload_key, tuple(state.steps)
+
+
+def state_features(state: State) -> np.ndarray:
+    """[n_stores, N_FEATURES] float32 rows of one state (read-only, cached)."""
+    key = state_key(state)
+    got = _cache.get(key)
+    if got is not None:
+        _cache.move_to_end(key)
+        return got
+    got = _compute(state)
+    got.flags.writeable = False
+    _cache[key] = got
+    if len(_cache) > CACHE_ENTRIES:
+        _cache.popitem(last=False)
+    return got
+
+
+def extract_features(states: Sequence[State]) -> list[np.ndarray]:
+    """One [n_stores, N_FEATURES] float32 array per state, in order."""
+    return [state_features(s) for s in states]
+
+
+def clear_cache() -> None:
+    _cache.clear()
+
+
+def _compute(state: State) -> np.ndarray:
+    try:
+        func = lower(state)
+    except (ScheduleError, ValueError, KeyError):
+        return _EMPTY
+    return program_features(func, _unroll_steps(state))
+
+
+def _unroll_steps(state: State) -> dict[str, int]:
+    """Buffer name (as lowering names it) -> its stage's auto_unroll_max_step."""
+    return {
+        re.sub(r"\W", "_", s.name) or "v": s.auto_unroll_max_step
+        for s in state.stages
+        if s.auto_unroll_max_step
+    }
+
+
+__all__ = [
+    "FEATURE_NAMES",
+    "N_FEATURES",
+    "clear_cache",
+    "extract_features",
+    "state_features",
+    "state_key",
+]
