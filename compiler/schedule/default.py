@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 
+from compiler.schedule.analysis import elementwise_consumer
 from compiler.schedule.state import Attach, State
 from compiler.schedule.steps import (
     Annotate,
@@ -75,23 +76,6 @@ def default_schedule(dag: ComputeDAG, *, cores: int | None = None) -> State:
             s = schedule_elementwise(s, k)
         k -= 1
     return s
-
-
-def elementwise_consumer(s: State, k: int) -> int | None:
-    """The single root consumer of stage k that reads it element by element."""
-    consumers = s.consumers(k)
-    if len(consumers) != 1:
-        return None
-    c = consumers[0]
-    cst, pst = s.stages[c], s.stages[k]
-    if cst.attach is not Attach.ROOT or cst.op.reduce_axes or cst.op.shape != pst.op.shape:
-        return None
-    axis_vars = [a.var for a in cst.op.axes]
-    for node in walk(s.body(c)):
-        is_read = isinstance(node, TensorRead) and node.tensor is pst.output
-        if is_read and list(node.indices) != axis_vars:
-            return None
-    return c
 
 
 def tile_into_consumer(s: State, p: int, c: int) -> State:

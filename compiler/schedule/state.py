@@ -297,10 +297,10 @@ def _follow_factors(state: State, step: FollowSplit) -> tuple[int | None, ...]:
     n = step.parts - 1
     if not 1 <= n <= len(src_factors):
         raise ScheduleError(f"cannot follow {len(src_factors) + 1} parts with {step.parts}")
-    keep = src_factors[len(src_factors) - n + 1 :]
-    merged_src = src_factors[: len(src_factors) - n + 1]
-    merged = None if None in merged_src else prod(f for f in merged_src if f is not None)
-    return (merged,) + tuple(keep)
+    keep = src_factors[: n - 1]
+    rest = src_factors[n - 1 :]
+    merged = None if None in rest else prod(f for f in rest if f is not None)
+    return tuple(keep) + (merged,)
 
 
 def _apply_fuse(state: State, step: Fuse) -> tuple[Stage, ...]:
@@ -430,7 +430,7 @@ def _apply_rfactor(state: State, step: Rfactor) -> tuple[Stage, ...]:
     split = next(
         (r for r in stage.relations if isinstance(r, SplitRel) and it.uid in r.children), None
     )
-    if split is None or len(split.children) != 2 or split.factors[0] is None:
+    if split is None or len(split.children) != 2:
         raise ScheduleError(f"loop {it.name} must come from a two-way split of the reduction")
     reduce_roots = [r.uid for r in stage.root_iters if r.type is IterType.REDUCE]
     fused = next(
@@ -447,7 +447,10 @@ def _apply_rfactor(state: State, step: Rfactor) -> tuple[Stage, ...]:
         if rel is not split and rel is not fused and touched & other:
             raise ScheduleError("rfactor needs the reduction split exactly once")
     factor_is_inner = split.children[1] == it.uid
-    rf, combine = transforms.rfactor(stage.op, split.factors[0], factor_is_inner)
+    # a sketch's hole gets a provisional factor: the loop structure does not depend on it,
+    # and filling the hole replays the steps, which rebuilds the stages with the real one
+    factor = split.factors[0] if split.factors[0] is not None else 1
+    rf, combine = transforms.rfactor(stage.op, factor, factor_is_inner)
     combine_stage = replace(
         stage_from_op(combine, stage.output),
         attach=stage.attach,

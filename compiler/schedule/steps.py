@@ -8,6 +8,8 @@ as in Ansor's `transform_steps`; `to_json` / `from_json` give the record form.
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 from dataclasses import asdict, dataclass, fields
 from typing import ClassVar
 
@@ -51,8 +53,9 @@ class Split(Step):
 
 @dataclass(frozen=True)
 class FollowSplit(Step):
-    """Split `iter` into `parts` loops with the factors of step `src_step` (a Split):
-    its innermost parts-2 factors, the rest multiplied into one."""
+    """Split `iter` into `parts` loops following step `src_step` (a Split): its
+    outer parts-2 factors, then the product of the rest (Ansor's FollowSplit), so a
+    consumer tiled at level L matches its producer's outer L tile levels."""
 
     kind: ClassVar[str] = "follow_split"
     iter: int
@@ -173,3 +176,9 @@ def steps_to_json(steps: list[Step] | tuple[Step, ...]) -> list[dict]:
 
 def steps_from_json(objs: list[dict]) -> list[Step]:
     return [step_from_json(o) for o in objs]
+
+
+def steps_hash(steps: list[Step] | tuple[Step, ...]) -> str:
+    """A stable hash of a step list: with the workload key, the identity of a candidate."""
+    text = json.dumps(steps_to_json(steps), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,115 @@
+"""Search policies behind one interface: "the next N candidates for this task"
+and "here are their results". `create("sketch" | "random", ...)` builds one.
+
+The task scheduler and the pipeline only talk to this interface, so a template
+policy (AutoTVM-style) can plug in the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+
+from compiler.schedule.state import State
+from compiler.schedule.steps import Step
+from compiler.search.annotate import AnnotateConfig, sample_population
+from compiler.search.evolution import EvolutionConfig, evolutionary_search
+from compiler.search.sketch import generate_sketches
+from compiler.te.dag import ComputeDAG
+
+
+class SearchPolicy(ABC):
+    """Proposes candidates for one task and learns from their measurements."""
+
+    def __init__(self, dag: ComputeDAG, *, seed: int = 0, cores: int | None = None):
+        self.dag = dag
+        self.rng = np.random.default_rng(seed)
+        self.cores = cores or os.cpu_count() or 1
+        self.measured: dict[tuple[Step, ...], float] = {}  # steps -> best cost (inf: failed)
+        self.states: dict[tuple[Step, ...], State] = {}
+
+    @abstractmethod
+    def next_candidates(self, n: int) -> list[State]:
+        """Up to n distinct candidates never measured before (fewer: the space is spent)."""
+
+    def update(self, states: Sequence[State], costs_s: Sequence[float | None]) -> None:
+        """Record measured costs (None or inf for a failed candidate)."""
+        for s, c in zip(states, costs_s):
+            cost = float("inf") if c is None else float(c)
+            self.measured[s.steps] = min(cost, self.measured.get(s.steps, float("inf")))
+            self.states[s.steps] = s
+
+    def is_measured(self, s: State) -> bool:
+        return s.steps in self.measured
+
+    def best(self, k: int = 1) -> list[tuple[float, State]]:
+        ranked = sorted(
+            ((c, st) for st, c in self.measured.items() if c < float("inf")), key=lambda p: p[0]
+        )
+        return [(c, self.states[st]) for c, st in ranked[:k]]
+
+    @property
+    def best_cost_s(self) -> float:
+        got = self.best(1)
+        return got[0][0] if got else float("inf")
+
+
+class RandomPolicy(SearchPolicy):
+    """Random annotation of the sketches, no cost model (the baseline)."""
+
+    def __init__(self, dag: ComputeDAG, *, seed: int = 0, cores: int | None = None, **_: object):
+        super().__init__(dag, seed=seed, cores=cores)
+        self.sketches = generate_sketches(dag, cores=self.cores)
+        self.annotate = AnnotateConfig(cores=self.cores)
+
+    def next_candidates(self, n: int) -> list[State]:
+        pool = sample_population(self.sketches, n * 3, self.rng, self.annotate)
+        return [s for s in pool if not self.is_measured(s)][:n]
+
+
+class SketchPolicy(SearchPolicy):
+    """Ansor: sketches, random annotation, evolution under a learned cost model."""
+
+    def __init__(
+        self,
+        dag: ComputeDAG,
+        *,
+        model,
+        seed: int = 0,
+        cores: int | None = None,
+        population: int = 512,
+        vector_cap: int = 16,
+    ):
+        super().__init__(dag, seed=seed, cores=cores)
+        self.model = model
+        self.sketches = generate_sketches(dag, cores=self.cores)
+        annotate = AnnotateConfig(cores=self.cores, vector_cap=vector_cap)
+        self.conf = EvolutionConfig(population=population, annotate=annotate)
+
+    def next_candidates(self, n: int) -> list[State]:
+        seeds = [s for _, s in self.best(self.conf.population)]
+        return evolutionary_search(
+            self.sketches,
+            self.model,
+            n,
+            self.rng,
+            is_measured=self.is_measured,
+            best_measured=seeds,
+            conf=self.conf,
+        )
+
+    def update(self, states: Sequence[State], costs_s: Sequence[float | None]) -> None:
+        super().update(states, costs_s)
+        self.model.update(list(states), [float("inf") if c is None else c for c in costs_s])
+
+
+def create(kind: str, dag: ComputeDAG, **kwargs) -> SearchPolicy:
+    """A search policy by name: "sketch" (needs model=...) or "random"."""
+    if kind == "sketch":
+        return SketchPolicy(dag, **kwargs)
+    if kind == "random":
+        return RandomPolicy(dag, **kwargs)
+    raise ValueError(f"unknown search policy {kind!r}; choose sketch or random")

@@ -1,0 +1,225 @@
+"""Sketch generation: Ansor's derivation rules for the CPU (REFERENCE.md §1).
+
+A sketch is a State whose split factors are holes (None). Derivation starts at
+the last stage and walks towards the inputs; at each (state, stage) every rule
+answers SKIP, APPLY (its results join the next frontier and later rules still
+see the original state: a branch) or APPLY_AND_SKIP_REST. A state is finished
+when the cursor passes the first stage. Rules are small objects in a list;
+`register_rule` adds a user's rule.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from compiler.schedule.analysis import (
+    elementwise_consumer,
+    needs_tiling,
+    should_inline,
+    wants_rfactor,
+)
+from compiler.schedule.state import IterType, State
+from compiler.schedule.steps import (
+    CacheWrite,
+    ComputeAt,
+    ComputeInline,
+    FollowSplit,
+    Fuse,
+    Reorder,
+    Rfactor,
+    Split,
+)
+from compiler.te.dag import ComputeDAG
+
+
+class Cond(enum.Enum):
+    SKIP = "skip"
+    APPLY = "apply"
+    APPLY_AND_SKIP_REST = "apply_and_skip_rest"
+
+
+@dataclass(frozen=True)
+class SketchContext:
+    cores: int
+
+
+Transition = list[tuple[State, int]]  # (new state, next stage to visit)
+
+
+@dataclass(frozen=True)
+class SketchRule:
+    name: str
+    condition: Callable[[SketchContext, State, int], Cond]
+    apply: Callable[[SketchContext, State, int], Transition]
+
+
+# ---------------------------------------------------------------- tiling
+
+
+TILE_STRUCTURE = "SSRSRS"  # each spatial loop in 4 parts, each reduction loop in 2
+
+
+def multi_level_tile(s: State, k: int) -> tuple[State, list[int]]:
+    """Tile stage k as S0 S1 R0 S2 R1 S3; returns the state and, per spatial axis,
+    the index of its Split step (for consumers to follow)."""
+    iters = s.stages[k].iters
+    parts = {
+        IterType.SPATIAL: TILE_STRUCTURE.count("S"),
+        IterType.REDUCE: TILE_STRUCTURE.count("R"),
+    }
+    split_steps: dict[int, int] = {}
+    for i in reversed(range(len(iters))):  # right to left keeps earlier positions valid
+        n = parts[iters[i].type]
+        split_steps[i] = len(s.steps)
+        s = s.apply(Split(k, i, (None,) * (n - 1)))
+    # positions of part p of original iter i after all splits
+    pos, offset = {}, 0
+    for i, it in enumerate(iters):
+        for p in range(parts[it.type]):
+            pos[(i, p)] = offset + p
+        offset += parts[it.type]
+    spatial = [i for i, it in enumerate(iters) if it.type is IterType.SPATIAL]
+    reduce = [i for i, it in enumerate(iters) if it.type is IterType.REDUCE]
+    order: list[int] = []
+    counters = {"S": 0, "R": 0}
+    for kind in TILE_STRUCTURE:
+        axes = spatial if kind == "S" else reduce
+        order.extend(pos[(i, counters[kind])] for i in axes)
+        counters[kind] += 1
+    s = s.apply(Reorder(k, tuple(order)))
+    return s, [split_steps[i] for i in spatial]
+
+
+def tile_with_fusion(s: State, k: int, consumer: int, level: int) -> State:
+    """Tile k, split the consumer's spatial loops following k's outer `level` tile
+    levels, and compute k inside the consumer's last level-`level` loop."""
+    s, split_steps = multi_level_tile(s, k)
+    n = len(split_steps)
+    for i in reversed(range(n)):
+        s = s.apply(FollowSplit(consumer, i, split_steps[i], level + 1))
+    per_axis = level + 1
+    order = [axis * per_axis + p for p in range(per_axis) for axis in range(n)]
+    s = s.apply(Reorder(consumer, tuple(order)))
+    return s.apply(ComputeAt(k, consumer, level * n - 1))
+
+
+# ----------------------------------------------------------------- rules
+
+
+def _always_inline(ctx: SketchContext, s: State, k: int) -> Cond:
+    return Cond.APPLY_AND_SKIP_REST if should_inline(s, k) else Cond.SKIP
+
+
+def _apply_inline(ctx: SketchContext, s: State, k: int) -> Transition:
+    return [(s.apply(ComputeInline(k)), k - 1)]
+
+
+def _rfactor_cond(ctx: SketchContext, s: State, k: int) -> Cond:
+    return Cond.APPLY if wants_rfactor(s, k, ctx.cores) else Cond.SKIP
+
+
+def _apply_rfactor(ctx: SketchContext, s: State, k: int) -> Transition:
+    iters = s.stages[k].iters
+    red = [i for i, it in enumerate(iters) if it.type is IterType.REDUCE]
+    if len(red) > 1:
+        s = s.apply(Fuse(k, tuple(red)))
+    r = next(i for i, it in enumerate(s.stages[k].iters) if it.type is IterType.REDUCE)
+    s = s.apply(Split(k, r, (None,)))
+    # outer part factored out (a parallel/vector axis of partial sums), or the inner part
+    return [(s.apply(Rfactor(k, r)), k - 1), (s.apply(Rfactor(k, r + 1)), k - 1)]
+
+
+def _cache_write_cond(ctx: SketchContext, s: State, k: int) -> Cond:
+    if needs_tiling(s, k) and elementwise_consumer(s, k) is None:
+        return Cond.APPLY
+    return Cond.SKIP
+
+
+def _apply_cache_write(ctx: SketchContext, s: State, k: int) -> Transition:
+    return [(s.apply(CacheWrite(k)), k)]  # k is now the local stage; its copy consumes it
+
+
+def _fusion_cond(ctx: SketchContext, s: State, k: int) -> Cond:
+    if needs_tiling(s, k) and elementwise_consumer(s, k) is not None:
+        return Cond.APPLY_AND_SKIP_REST
+    return Cond.SKIP
+
+
+def _apply_fusion(ctx: SketchContext, s: State, k: int) -> Transition:
+    c = elementwise_consumer(s, k)
+    assert c is not None
+    return [(tile_with_fusion(s, k, c, level), k - 1) for level in (1, 2)]
+
+
+def _tiling_cond(ctx: SketchContext, s: State, k: int) -> Cond:
+    return Cond.APPLY_AND_SKIP_REST if needs_tiling(s, k) else Cond.SKIP
+
+
+def _apply_tiling(ctx: SketchContext, s: State, k: int) -> Transition:
+    return [(multi_level_tile(s, k)[0], k - 1)]
+
+
+def _always(ctx: SketchContext, s: State, k: int) -> Cond:
+    return Cond.APPLY
+
+
+def _skip(ctx: SketchContext, s: State, k: int) -> Transition:
+    return [(s, k - 1)]
+
+
+RULES: list[SketchRule] = [
+    SketchRule("always_inline", _always_inline, _apply_inline),  # injective: inline, done
+    SketchRule("add_rfactor", _rfactor_cond, _apply_rfactor),  # little parallelism: branch
+    SketchRule("add_cache_write", _cache_write_cond, _apply_cache_write),  # branch: local tile
+    SketchRule("multi_level_tiling_with_fusion", _fusion_cond, _apply_fusion),  # levels 1, 2
+    SketchRule("multi_level_tiling", _tiling_cond, _apply_tiling),  # SSRSRS
+    SketchRule("skip_stage", _always, _skip),
+]
+
+
+def register_rule(rule: SketchRule, before: str | None = "skip_stage") -> None:
+    """Add a user's rule to the default list (before the named rule, or last)."""
+    names = [r.name for r in RULES]
+    RULES.insert(names.index(before) if before in names else len(RULES), rule)
+
+
+def generate_sketches(
+    dag: ComputeDAG, *, cores: int | None = None, rules: list[SketchRule] | None = None
+) -> list[State]:
+    """Every sketch the rules derive for `dag`, in derivation order."""
+    ctx = SketchContext(cores or os.cpu_count() or 1)
+    rules = RULES if rules is None else rules
+    start = State.initial(dag)
+    frontier: list[tuple[State, int]] = [(start, len(start.stages) - 1)]
+    done: list[State] = []
+    while frontier:
+        nxt: list[tuple[State, int]] = []
+        for state, k in frontier:
+            if k < 0:
+                done.append(state)
+                continue
+            if state.stages[k].is_placeholder:
+                nxt.append((state, k - 1))
+                continue
+            for rule in rules:
+                cond = rule.condition(ctx, state, k)
+                if cond is Cond.SKIP:
+                    continue
+                nxt.extend(rule.apply(ctx, state, k))
+                if cond is Cond.APPLY_AND_SKIP_REST:
+                    break
+        frontier = nxt
+    return _dedupe(done)
+
+
+def _dedupe(states: list[State]) -> list[State]:
+    seen, out = set(), []
+    for s in states:
+        key = tuple(s.steps)
+        if key not in seen:
+            seen.add(key)
+            out.append(s)
+    return out

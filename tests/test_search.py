@@ -1,0 +1,179 @@
+"""Sketch generation, random annotation, mutation and the search policies."""
+
+import numpy as np
+import pytest
+
+from compiler import ops, te
+from compiler.codegen import build
+from compiler.lower.lower import lower
+from compiler.runtime import load
+from compiler.schedule.state import Attach, State
+from compiler.schedule.steps import CacheWrite, ComputeAt, FollowSplit, Reorder, Rfactor, Split
+from compiler.search.annotate import AnnotateConfig, factorizations, sample_population
+from compiler.search.mutate import MUTATIONS, mutate
+from compiler.search.policy import create
+from compiler.search.sketch import RULES, Cond, SketchRule, generate_sketches, register_rule
+from compiler.te.dag import ComputeDAG
+from compiler.te.evaluate import evaluate
+
+
+def matmul(m=24, n=40, k=36):
+    a, b = te.placeholder((m, k), name="A"), te.placeholder((k, n), name="B")
+    return ComputeDAG([ops.matmul(a, b)])
+
+
+def matmul_bias_relu(m=24, n=40, k=36):
+    a, b = te.placeholder((m, k), name="A"), te.placeholder((k, n), name="B")
+    bias = te.placeholder((n,), name="bias")
+    return ComputeDAG([ops.relu(ops.add(ops.matmul(a, b), bias))])
+
+
+def conv_relu():
+    x, w = te.placeholder((1, 8, 10, 10), name="x"), te.placeholder((12, 8, 3, 3), name="w")
+    return ComputeDAG([ops.relu(ops.conv2d_nchw(x, w, padding=1))])
+
+
+def softmax():
+    return ComputeDAG([ops.softmax(te.placeholder((4, 100), name="x"))])
+
+
+def reduction():
+    return ComputeDAG([ops.reduce_sum(te.placeholder((2, 300), name="x"), axes=(1,))])
+
+
+DAGS = {
+    "matmul": matmul,
+    "matmul_bias_relu": matmul_bias_relu,
+    "conv_relu": conv_relu,
+    "softmax": softmax,
+    "reduction": reduction,
+}
+
+
+def count(steps, kind):
+    return sum(isinstance(s, kind) for s in steps)
+
+
+def test_matmul_sketches_plain_tiling_and_cache_write_at_two_levels():
+    sketches = generate_sketches(matmul(), cores=2)
+    assert len(sketches) == 3
+    plain, level1, level2 = sketches
+    # SSRSRS: two spatial loops in 4 parts, one reduction in 2 -> 10 loops
+    assert count(plain.steps, CacheWrite) == 0 and len(plain.stages[2].iters) == 10
+    assert [type(s) for s in plain.steps] == [Split, Split, Split, Reorder]
+    for sketch, level in ((level1, 1), (level2, 2)):
+        assert count(sketch.steps, CacheWrite) == 1
+        local, copy = sketch.stages[2], sketch.stages[3]
+        assert local.attach is Attach.AT and local.attach_target == 3
+        assert len(copy.iters) == 2 * (level + 1)
+        assert copy.iters.index(copy.iter_by_uid(local.attach_iter)) == 2 * level - 1
+    assert all(not s.is_complete for s in sketches)
+
+
+def test_matmul_bias_relu_sketches_fuse_the_epilogue_at_levels_one_and_two():
+    sketches = generate_sketches(matmul_bias_relu(), cores=2)
+    assert len(sketches) == 2
+    for sketch in sketches:
+        assert count(sketch.steps, CacheWrite) == 0
+        assert count(sketch.steps, FollowSplit) == 2 and count(sketch.steps, ComputeAt) == 1
+        add = next(s for s in sketch.stages if s.name == "add")
+        assert add.attach is Attach.INLINE
+
+
+def test_conv_relu_sketches_keep_padding_for_annotation():
+    sketches = generate_sketches(conv_relu(), cores=2)
+    assert len(sketches) == 2
+    pad = sketches[0].stages[1]
+    assert pad.name == "pad" and pad.attach is Attach.ROOT
+    conv = next(s for s in sketches[0].stages if s.name == "conv2d")
+    assert len(conv.iters) == 4 * 4 + 3 * 2
+
+
+def test_reductions_branch_into_rfactor_variants():
+    assert len(generate_sketches(reduction(), cores=2)) == 3
+    sketches = generate_sketches(softmax(), cores=2)
+    assert len(sketches) == 9  # each of the two reductions: none, outer or inner rfactor
+    assert sum(count(s.steps, Rfactor) for s in sketches) == 12
+
+
+def test_user_rule_is_applied_by_the_generic_derivation_loop():
+    seen = []
+
+    def cond(ctx, state, k):
+        seen.append(state.stages[k].name)
+        return Cond.SKIP
+
+    register_rule(SketchRule("spy", cond, lambda ctx, s, k: []), before="always_inline")
+    try:
+        generate_sketches(matmul(), cores=2)
+    finally:
+        RULES[:] = [r for r in RULES if r.name != "spy"]
+    assert "matmul" in seen
+
+
+def test_factorizations_are_exact_and_respect_the_innermost_cap():
+    for f in factorizations(1024, 4, 64):
+        assert np.prod(f) == 1024 and f[-1] <= 64
+    assert len(factorizations(12, 2, 64)) == 6
+
+
+def run_and_compare(dag, states, rng):
+    args = [rng.standard_normal(p.shape).astype("f") for p in dag.placeholders]
+    want = evaluate(dag.outputs, dict(zip(dag.placeholders, args)))[0]
+    for s in states:
+        out = np.full(want.shape, np.nan, "f")
+        load(build(lower(s)))(*args, out)
+        np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4, err_msg=str(s.steps))
+
+
+@pytest.mark.parametrize("name", sorted(DAGS))
+def test_sampled_and_mutated_states_compile_and_match_numpy(name):
+    dag = DAGS[name]()
+    rng = np.random.default_rng(7)
+    cfg = AnnotateConfig(cores=2, vector_cap=32)
+    pop = sample_population(generate_sketches(dag, cores=2), 6, rng, cfg)
+    assert pop and all(s.is_complete for s in pop)
+    mutated = [m for m in (mutate(s, rng, cfg) for s in pop) if m is not None]
+    run_and_compare(dag, pop + mutated, rng)
+
+
+def test_every_mutation_kind_produces_legal_programs():
+    dag = conv_relu()
+    rng = np.random.default_rng(3)
+    cfg = AnnotateConfig(cores=2)
+    pop = sample_population(generate_sketches(dag, cores=2), 20, rng, cfg)
+    for fn, _ in MUTATIONS:
+        outs = [m for m in (fn(s, rng, cfg) for s in pop) if m is not None]
+        for m in outs:
+            assert State.replay(dag, m.steps).steps == m.steps
+
+
+class ScriptedModel:
+    """A stand-in score: prefers programs with more vectorized work (no learning)."""
+
+    def predict(self, states):
+        return np.array(
+            [sum(1 for st in s.steps if "VECTORIZE" in repr(st)) for s in states], float
+        )
+
+    def update(self, states, costs):
+        self.updates = getattr(self, "updates", 0) + len(states)
+
+
+@pytest.mark.parametrize("kind", ["sketch", "random"])
+def test_policies_never_propose_a_measured_candidate_twice(kind):
+    dag = matmul(16, 16, 16)
+    policy = create(kind, dag, model=ScriptedModel(), seed=1, population=64)
+    seen = set()
+    for _ in range(3):
+        cands = policy.next_candidates(8)
+        assert cands and len({c.steps for c in cands}) == len(cands)
+        assert not seen & {c.steps for c in cands}
+        seen |= {c.steps for c in cands}
+        policy.update(cands, [1e-3 * (i + 1) for i in range(len(cands))])
+    assert policy.best_cost_s == pytest.approx(1e-3)
+
+
+def test_unknown_policy_is_rejected():
+    with pytest.raises(ValueError, match="unknown search policy 'grid'"):
+        create("grid", matmul())
