@@ -6,7 +6,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
-from flows import model_cli
+from flows import model_cli, records_cli
 
 app = typer.Typer(
     name="sketchtune",
@@ -39,6 +39,7 @@ def root(
 
 
 model_cli.register(app)  # zoo, tasks, bench
+records_cli.register(app)  # records show/best/export/import/distill
 
 
 def main() -> None:

@@ -1,0 +1,116 @@
+"""The records commands behind the CLI: `records {show,best,export,import,distill}`.
+
+Plain functions (no Prefect): each returns the `--json` summary object and
+writes human output to stderr; bad input raises `RecordsInputError` (exit 2).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from compiler.records import (
+    RecordError,
+    SQLiteStore,
+    distill,
+    export_jsonl,
+    import_jsonl,
+)
+
+
+class RecordsInputError(ValueError):
+    """A database or file argument is unusable; the message is one line naming it."""
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def _open(db: str, *, create: bool = False) -> SQLiteStore:
+    if not create and not Path(db).is_file():
+        raise RecordsInputError(f"records: no database at {db}")
+    try:
+        return SQLiteStore(db)
+    except RecordError as err:
+        raise RecordsInputError(f"records: {err}") from None
+    except OSError as err:
+        raise RecordsInputError(f"records: cannot open {db}: {err.strerror}") from None
+
+
+def _need_file(command: str, file: str | None) -> str:
+    if not file:
+        raise RecordsInputError(f"records {command}: give a FILE after the database")
+    return file
+
+
+def show_command(db: str) -> dict[str, Any]:
+    """Per workload and target: task name, records, errors, best mean cost."""
+    with _open(db) as store:
+        rows, total = store.summary(), store.count()
+    _say(f"{db}: {total} records, {len(rows)} workloads")
+    _say(
+        f"{'Workload':<12} | {'Task':<28} | {'Records':>7} | {'Errors':>6} | {'Best (ms)':>10} | Target"
+    )
+    for r in rows:
+        best = r["best_mean_cost_s"]
+        best_ms = f"{best * 1e3:10.4f}" if best is not None else f"{'-':>10}"
+        _say(
+            f"{r['workload_key'][:12]:<12} | {r['task_name'][:28]:<28} | {r['records']:>7} | "
+            f"{r['errors']:>6} | {best_ms} | {r['target']}"
+        )
+    return {"db": db, "records": total, "workloads": rows}
+
+
+def best_command(db: str, *, target: str | None = None) -> dict[str, Any]:
+    """The best valid record per (workload key, target)."""
+    with _open(db) as store:
+        best = store.best_all(target)
+    _say(f"{db}: best of {len(best)} workloads")
+    for r in best:
+        gflops = r.flop_count / r.mean_cost_s / 1e9 if r.flop_count else 0.0
+        _say(
+            f"{r.workload_key[:12]} {r.task_name[:28]:<28} {r.mean_cost_s * 1e3:10.4f} ms "
+            f"{gflops:8.2f} GFLOP/s  {len(r.steps)} steps  {r.target}"
+        )
+    return {"db": db, "best": [r.to_json() for r in best]}
+
+
+def export_command(db: str, file: str | None) -> dict[str, Any]:
+    """Every record as JSON lines into FILE."""
+    path = _need_file("export", file)
+    with _open(db) as store:
+        try:
+            n = export_jsonl(store, path)
+        except OSError as err:
+            raise RecordsInputError(
+                f"records export: cannot write {path}: {err.strerror}"
+            ) from None
+    _say(f"{db}: exported {n} records to {path}")
+    return {"db": db, "file": path, "records": n}
+
+
+def import_command(db: str, file: str | None) -> dict[str, Any]:
+    """Add the records of a JSON-lines FILE (creating the database); malformed lines are skipped."""
+    path = _need_file("import", file)
+    if not Path(path).is_file():
+        raise RecordsInputError(f"records import: no file at {path}")
+    with _open(db, create=True) as store:
+        report = import_jsonl(store, path)
+    _say(
+        f"{db}: imported {report.added} records from {path} "
+        f"({report.duplicates} already there, {report.skipped} malformed lines skipped)"
+    )
+    return {"db": db, "file": path, "added": report.added, "duplicates": report.duplicates,
+            "skipped": report.skipped}  # fmt: skip
+
+
+def distill_command(db: str, file: str | None) -> dict[str, Any]:
+    """A new database FILE with only the best record per workload and target."""
+    path = _need_file("distill", file)
+    if Path(path).exists():
+        raise RecordsInputError(f"records distill: {path} exists; choose a new file")
+    with _open(db) as store:
+        n = distill(store, path)
+    _say(f"{db}: distilled {n} best records into {path}")
+    return {"db": db, "file": path, "records": n}
