@@ -1,0 +1,80 @@
+"""Single-op workloads by name and shape: what `tune-op` and `sketches OP` tune.
+
+Shapes are comma-separated integers (DESIGN.md): matmul `M,N,K`; dense
+`BATCH,IN,OUT`; conv2d `N,C,H,W,F,KH,KW,STRIDE,PAD[,DILATION,GROUPS]`;
+depthwise_conv2d `N,C,H,W,KH,KW,STRIDE,PAD`; softmax and layer_norm `ROWS,COLS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from compiler import te
+from compiler.ops import conv2d_nchw, dense, depthwise_conv2d_nchw, layer_norm, matmul, softmax
+from compiler.ops.errors import OpError
+from compiler.te.dag import ComputeDAG
+
+
+def _matmul(m: int, n: int, k: int) -> ComputeDAG:
+    a, b = te.placeholder((m, k), name="A"), te.placeholder((k, n), name="B")
+    return ComputeDAG([matmul(a, b)])
+
+
+def _dense(batch: int, inp: int, out: int) -> ComputeDAG:
+    x, w = te.placeholder((batch, inp), name="X"), te.placeholder((out, inp), name="W")
+    return ComputeDAG([dense(x, w)])
+
+
+def _conv2d(n, c, h, w, f, kh, kw, stride, pad, dilation=1, groups=1) -> ComputeDAG:
+    x = te.placeholder((n, c, h, w), name="data")
+    k = te.placeholder((f, c // groups, kh, kw), name="weight")
+    return ComputeDAG([conv2d_nchw(x, k, stride, pad, dilation, groups)])
+
+
+def _depthwise(n, c, h, w, kh, kw, stride, pad) -> ComputeDAG:
+    x = te.placeholder((n, c, h, w), name="data")
+    k = te.placeholder((c, 1, kh, kw), name="weight")
+    return ComputeDAG([depthwise_conv2d_nchw(x, k, stride, pad)])
+
+
+def _softmax(rows: int, cols: int) -> ComputeDAG:
+    return ComputeDAG([softmax(te.placeholder((rows, cols), name="x"))])
+
+
+def _layer_norm(rows: int, cols: int) -> ComputeDAG:
+    x = te.placeholder((rows, cols), name="x")
+    g, b = te.placeholder((cols,), name="gamma"), te.placeholder((cols,), name="beta")
+    return ComputeDAG([layer_norm(x, g, b)])
+
+
+# name -> (builder, accepted argument counts, shape format)
+WORKLOADS: dict[str, tuple[Callable[..., ComputeDAG], tuple[int, ...], str]] = {
+    "matmul": (_matmul, (3,), "M,N,K"),
+    "dense": (_dense, (3,), "BATCH,IN,OUT"),
+    "conv2d": (_conv2d, (9, 11), "N,C,H,W,F,KH,KW,STRIDE,PAD[,DILATION,GROUPS]"),
+    "depthwise_conv2d": (_depthwise, (8,), "N,C,H,W,KH,KW,STRIDE,PAD"),
+    "softmax": (_softmax, (2,), "ROWS,COLS"),
+    "layer_norm": (_layer_norm, (2,), "ROWS,COLS"),
+}
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise OpError(f"--shape must be comma-separated integers, got {text!r}") from None
+    if any(v <= 0 for v in values):
+        raise OpError(f"--shape values must be positive, got {text!r}")
+    return values
+
+
+def op_workload(op: str, shape: str | tuple[int, ...]) -> ComputeDAG:
+    """The DAG of one op, e.g. `op_workload("matmul", "1024,1024,1024")`."""
+    if op not in WORKLOADS:
+        raise OpError(f"unknown op {op!r}; choose one of {', '.join(WORKLOADS)}")
+    build, counts, fmt = WORKLOADS[op]
+    values = parse_shape(shape) if isinstance(shape, str) else tuple(shape)
+    if len(values) not in counts:
+        n = " or ".join(map(str, counts))
+        raise OpError(f"--shape for {op} is {fmt} ({n} values), got {len(values)}")
+    return build(*values)
