@@ -1,2 +1,32 @@
 """The learned cost model: per-store features of the lowered program, and models
-that score schedule states (higher = predicted faster)."""
+that score schedule states (higher = predicted faster).
+
+    >>> from compiler import cost_model
+    >>> model = cost_model.create("xgb", seed=0)
+    >>> model.update(measured_states, costs_s)
+    >>> scores = model.predict(candidates)
+    >>> rows = cost_model.extract_features(candidates)  # [n_stores, N_FEATURES] each
+"""
+
+from compiler.cost_model.features import (
+    clear_cache,
+    extract_features,
+    state_features,
+    state_key,
+)
+from compiler.cost_model.layout import FEATURE_NAMES, N_FEATURES
+from compiler.cost_model.model import CostModel, RandomModel, Record, create, load
+
+__all__ = [
+    "FEATURE_NAMES",
+    "N_FEATURES",
+    "CostModel",
+    "RandomModel",
+    "Record",
+    "clear_cache",
+    "create",
+    "extract_features",
+    "load",
+    "state_features",
+    "state_key",
+]

@@ -1,0 +1,198 @@
+"""XGBoost cost model on per-store feature rows (Ansor's XGBModel, REFERENCE.md §4).
+
+A program's score is the sum of its rows' predictions. Training uses Ansor's
+"pack-sum" squared error as a custom objective: the gradient of a row is
+(sum of its program's row predictions - label) x weight, so the sum, not each
+row, is fitted. (The cheaper alternative, giving every row label / n_rows with
+the built-in squared error, asks every store to carry an equal share, which a
+reduction's init store cannot do; the pack-sum objective costs one bincount a
+boosting round.) Label: best latency of the task / this latency (failed: 0);
+weight: the label, floored at `min_weight` so failed and slow programs still
+pull their scores down a little (Ansor's pure label weight ignores them).
+
+One model serves every task; labels are normalized per task (workload key).
+Until `warmup_samples` measurements exist it predicts random scores. It
+retrains from scratch when the data grew by at least 20 % since the last fit,
+holding out `valid_fraction` of the programs for early stopping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+
+from compiler.cost_model.dataset import Cost, Dataset, Packed
+from compiler.cost_model.features import extract_features
+from compiler.cost_model.layout import N_FEATURES
+from compiler.cost_model.model import CostModel
+from compiler.schedule.state import State
+
+XGB_PARAMS = {
+    "max_depth": 10,
+    "gamma": 0.001,
+    "min_child_weight": 0,
+    "eta": 0.2,
+    "base_score": 0.0,  # a program's score is a plain sum of row predictions
+    "disable_default_eval_metric": 1,
+    "tree_method": "hist",
+    "verbosity": 0,
+}
+MAX_ROUNDS = 10_000
+EARLY_STOPPING_ROUNDS = 50
+RETRAIN_GROWTH = 0.2
+
+
+class XGBModel(CostModel):
+    """Pack-sum XGBoost over per-store features, shared by all tasks."""
+
+    kind = "xgb"
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        nthread: int | None = None,
+        warmup_samples: int = 64,
+        valid_fraction: float = 0.2,
+        min_weight: float = 0.05,
+    ):
+        self.seed = seed
+        self.nthread = nthread
+        self.warmup_samples = warmup_samples
+        self.valid_fraction = valid_fraction
+        self.min_weight = min_weight
+        self.rng = np.random.default_rng(seed)
+        self.data = Dataset()
+        self.booster: xgb.Booster | None = None
+        self.trained_on = 0  # samples in the data at the last fit
+
+    # ------------------------------------------------------------ interface
+
+    def update(self, states: Sequence[State], costs_s: Sequence[Cost]) -> None:
+        if len(states) != len(costs_s):
+            raise ValueError(f"update: {len(states)} states but {len(costs_s)} costs")
+        by_task: dict[str, list[int]] = {}
+        for i, s in enumerate(states):
+            by_task.setdefault(s.dag.workload_key, []).append(i)
+        for key, idx in by_task.items():
+            feats = extract_features([states[i] for i in idx])
+            self.data.add(key, feats, [costs_s[i] for i in idx])
+        if self._should_retrain():
+            self.fit()
+
+    def predict(self, states: Sequence[State]) -> np.ndarray:
+        if self.booster is None:
+            return self.rng.random(len(states))
+        return self.predict_features(extract_features(states))
+
+    def predict_features(self, features: Sequence[np.ndarray]) -> np.ndarray:
+        """Scores from feature arrays (one [n_stores, N_FEATURES] array a program)."""
+        assert self.booster is not None
+        counts = np.array([len(f) for f in features], dtype=np.int64)
+        scores = np.full(len(features), -np.inf)
+        if not counts.sum():
+            return scores
+        rows = np.concatenate([f for f in features if len(f)])
+        row_pred = self.booster.inplace_predict(rows, predict_type="margin")
+        ids = np.repeat(np.arange(len(features)), counts)
+        sums = np.bincount(ids, weights=row_pred, minlength=len(features))
+        return np.where(counts > 0, sums, -np.inf)
+
+    # ------------------------------------------------------------- training
+
+    def _should_retrain(self) -> bool:
+        n = len(self.data)
+        if n < self.warmup_samples:
+            return False
+        return self.booster is None or n - self.trained_on >= RETRAIN_GROWTH * self.trained_on
+
+    def fit(self) -> None:
+        """Train from scratch on all data (a no-op without any program that ran)."""
+        packed = self.data.pack()
+        if packed.n_programs < 2 or not packed.labels.any():
+            return
+        order = self.rng.permutation(packed.n_programs)
+        n_valid = int(len(order) * self.valid_fraction) if packed.n_programs >= 10 else 0
+        train = packed.subset(np.sort(order[n_valid:]))
+        valid = packed.subset(np.sort(order[:n_valid])) if n_valid else train
+        self.booster = _train(train, valid, self._params(), self.min_weight)
+        self.trained_on = len(self.data)
+
+    def _params(self) -> dict[str, Any]:
+        params = dict(XGB_PARAMS, seed=self.seed)
+        if self.nthread is not None:
+            params["nthread"] = self.nthread
+        return params
+
+    # ------------------------------------------------------------ save/load
+
+    def to_json(self) -> dict[str, Any]:
+        booster = None
+        if self.booster is not None:
+            booster = bytes(self.booster.save_raw(raw_format="json")).decode()
+        return {
+            "kind": self.kind,
+            "options": {
+                "seed": self.seed,
+                "nthread": self.nthread,
+                "warmup_samples": self.warmup_samples,
+                "valid_fraction": self.valid_fraction,
+                "min_weight": self.min_weight,
+            },
+            "n_features": N_FEATURES,
+            "trained_on": self.trained_on,
+            "booster": booster,
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> XGBModel:
+        if obj.get("n_features") != N_FEATURES:
+            raise ValueError(
+                f"saved model has {obj.get('n_features')} features, this version {N_FEATURES}"
+            )
+        model = cls(**obj["options"])
+        model.trained_on = int(obj.get("trained_on", 0))
+        if obj.get("booster"):
+            model.booster = xgb.Booster(params=model._params())
+            model.booster.load_model(bytearray(obj["booster"].encode()))
+        return model
+
+
+def _dmatrix(p: Packed, min_weight: float) -> xgb.DMatrix:
+    weights = np.maximum(p.labels, min_weight)[p.pack_ids]
+    return xgb.DMatrix(p.rows, label=p.labels[p.pack_ids], weight=weights)
+
+
+def _train(train: Packed, valid: Packed, params: dict[str, Any], min_weight: float):
+    """Boost with the pack-sum objective, stop early on the held-out pack-sum RMSE,
+    and keep the trees up to the best round."""
+    dtrain = _dmatrix(train, min_weight)
+    dvalid = dtrain if valid is train else _dmatrix(valid, min_weight)
+    packs = {id(dtrain): train, id(dvalid): valid}
+
+    def pack_sum_square_error(pred: np.ndarray, d: xgb.DMatrix):
+        p = packs[id(d)]
+        sums = np.bincount(p.pack_ids, weights=pred, minlength=p.n_programs)
+        w = d.get_weight()
+        return (sums[p.pack_ids] - d.get_label()) * w, w
+
+    def pack_sum_rmse(pred: np.ndarray, d: xgb.DMatrix):
+        p = packs[id(d)]
+        sums = np.bincount(p.pack_ids, weights=pred, minlength=p.n_programs)
+        return "p-rmse", float(np.sqrt(np.mean((sums - p.labels) ** 2)))
+
+    booster = xgb.train(
+        params,
+        dtrain,
+        num_boost_round=MAX_ROUNDS,
+        evals=[(dvalid, "valid")],
+        obj=pack_sum_square_error,
+        custom_metric=pack_sum_rmse,
+        early_stopping_rounds=EARLY_STOPPING_ROUNDS,
+        verbose_eval=False,
+    )
+    best = getattr(booster, "best_iteration", None)
+    return booster[: best + 1] if best is not None else booster
