@@ -15,6 +15,7 @@ from compiler.measure.types import ErrorKind, MeasureSettings, RunRequest
 
 _REFERENCES: dict[tuple[str, int], list[np.ndarray]] = {}  # (workload key, seed) -> outputs
 _FALLBACK_LLC_BYTES = 64 << 20
+OVERRUN = 4  # a repeat stops after this many times min_repeat_ms
 
 
 def init_runner(cores: tuple[int, ...], threads: int) -> None:
@@ -91,20 +92,27 @@ def compare(got: list[np.ndarray], expected: list[np.ndarray]) -> str:
 
 
 def time_calls(call: Callable[[], None], s: MeasureSettings) -> list[float]:
-    """Seconds per call for each repeat, after a discarded warm-up call."""
-    warm_up_s = _timed(call, 1)
+    """Seconds per call for each repeat, after a discarded warm-up call.
+
+    `number` starts at the setting, raised so a repeat lasts `min_repeat_ms`
+    (a short repeat is redone with more calls); a repeat that runs past
+    `OVERRUN` times its target (the machine slowed down) stops early and
+    counts the calls it made.
+    """
+    warm_up_s = _timed(call, 1, math.inf)[0]
     number = 1 if s.flush else max(s.number, _calls_for(warm_up_s, s.min_repeat_ms))
+    budget_s = math.inf if s.flush else OVERRUN * s.min_repeat_ms * 1e-3
     costs = []
     for r in range(s.repeat):
         if r and s.cooldown_s:
             time.sleep(s.cooldown_s)
         if s.flush:
             flush_caches()
-        elapsed = _timed(call, number)
+        elapsed, calls = _timed(call, number, budget_s)
         while not s.flush and elapsed * 1e3 < s.min_repeat_ms:  # the estimate was short
-            number = max(number + 1, _calls_for(elapsed / number, s.min_repeat_ms))
-            elapsed = _timed(call, number)
-        costs.append(elapsed / number)
+            number = max(number + 1, _calls_for(elapsed / calls, s.min_repeat_ms))
+            elapsed, calls = _timed(call, number, budget_s)
+        costs.append(elapsed / calls)
     return costs
 
 
@@ -112,11 +120,14 @@ def _calls_for(per_call_s: float, min_repeat_ms: float) -> int:
     return math.ceil(min_repeat_ms * 1e-3 / max(per_call_s, 1e-9) * 1.1)
 
 
-def _timed(call: Callable[[], None], number: int) -> float:
+def _timed(call: Callable[[], None], number: int, budget_s: float) -> tuple[float, int]:
+    """(seconds, calls) of up to `number` calls, stopping once `budget_s` has passed."""
     start = time.perf_counter()
-    for _ in range(number):
+    for done in range(1, number + 1):
         call()
-    return time.perf_counter() - start
+        if time.perf_counter() - start > budget_s:
+            return time.perf_counter() - start, done
+    return time.perf_counter() - start, number
 
 
 def flush_caches() -> None:

@@ -75,7 +75,7 @@ class MeasureSettings:
 
     number: int = 3
     repeat: int = 3
-    min_repeat_ms: float = 15.0
+    min_repeat_ms: float = 10.0
     flush: bool = False
     cooldown_s: float = 0.0
     threads: int = 0
