@@ -29,9 +29,7 @@ def ort_session(model: onnx.ModelProto, threads: int) -> ort.InferenceSession:
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
-    return ort.InferenceSession(
-        model.SerializeToString(), opts, providers=["CPUExecutionProvider"]
-    )
+    return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
 
 
 def max_errors(ours: dict[str, np.ndarray], theirs: dict[str, np.ndarray]) -> tuple[float, float]:
@@ -69,7 +67,10 @@ def compare(
     )
     ratio = statistics.median(t / o for o, t in zip(ours_s, theirs_s))
     return Comparison(
-        statistics.median(ours_s) * 1e3, statistics.median(theirs_s) * 1e3, ratio, abs_err,
+        statistics.median(ours_s) * 1e3,
+        statistics.median(theirs_s) * 1e3,
+        ratio,
+        abs_err,
         rel_err,
     )
 

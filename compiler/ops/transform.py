@@ -113,7 +113,7 @@ def flatten(x: Tensor, axis: int = 1) -> Tensor:
     check_tensor("flatten", "x", x)
     if not is_int(axis) or not -x.ndim <= axis <= x.ndim:
         raise OpError(f"flatten: axis {axis!r} is out of range for a {x.ndim}-D tensor")
-    ax = axis % (x.ndim + 1) if axis < 0 else axis
+    ax = axis + x.ndim if axis < 0 else axis  # ONNX: a negative axis counts from the end
     shape = (math.prod(x.shape[:ax]), math.prod(x.shape[ax:]))
     return _reshape("flatten", x, shape)
 

@@ -17,7 +17,7 @@ from models.onnx_import.context import ImportContext, Operand
 Attrs = dict[str, object]
 
 BINARY = {"Add": "add", "Sub": "subtract", "Mul": "multiply", "Div": "divide", "Pow": "power"}
-BINARY |= {"Max": "maximum", "Min": "minimum"}
+BINARY |= {"Max": "maximum", "Min": "minimum", "Sum": "add"}
 UNARY = {
     "Relu": "relu",
     "Sigmoid": "sigmoid",

@@ -171,15 +171,26 @@ def fold_into_conv(ctx: ImportContext, x: str, params: list[np.ndarray], eps: fl
 
 
 def convert_layer_norm(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
-    if len([o for o in node.output if o]) > 1:
-        raise ctx.fail("LayerNormalization's Mean / InvStdDev outputs are not supported")
     x, scale, bias = node.input[0], node.input[1], input_name(node, 2)
-    kw = {"axis": int(attrs.get("axis", -1)), "eps": float(attrs.get("epsilon", 1e-5))}
+    axis = int(attrs.get("axis", -1)) % len(ctx.shape(x))  # type: ignore[call-overload]
+    eps = float(attrs.get("epsilon", 1e-5))  # type: ignore[arg-type]
     inputs = [x, scale] + ([bias] if bias else [])
     names = ("x", "gamma", "beta")[: len(inputs)]
-    if bias is None:
-        kw["beta"] = None  # type: ignore[assignment]
-    return [ctx.emit("layer_norm", inputs, kw, arg_names=names)]
+    kw: dict[str, object] = {"axis": axis, "eps": eps} | ({} if bias else {"beta": None})
+    out = ctx.emit("layer_norm", inputs, kw, arg_names=names)
+    if len([o for o in node.output if o]) == 1:
+        return [out]
+    return [out, *_norm_statistics(ctx, x, axis, eps)]
+
+
+def _norm_statistics(ctx: ImportContext, x: str, axis: int, eps: float) -> list[str]:
+    """LayerNormalization's optional Mean and InvStdDev outputs (axes kept as 1)."""
+    axes = tuple(range(axis, len(ctx.shape(x))))
+    mean = ctx.emit("reduce_mean", [x], {"axes": axes, "keepdims": True})
+    dev = ctx.emit("subtract", [x, mean])
+    var = ctx.emit("reduce_mean", [ctx.emit("multiply", [dev, dev])],
+                   {"axes": axes, "keepdims": True})  # fmt: skip
+    return [mean, ctx.emit("rsqrt", [ctx.emit("add", [var, eps], arg_names=("a", "b"))])]
 
 
 def convert_softmax(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:

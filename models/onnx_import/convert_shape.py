@@ -19,6 +19,10 @@ def convert_passthrough(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) 
     mask = node.output[1] if node.op_type == "Dropout" and len(node.output) > 1 else ""
     if mask and ctx.uses.get(mask, 0):
         raise ctx.fail("Dropout's mask output is not supported")
+    if node.op_type == "CastLike":
+        target = ctx.const(node.input[1])
+        if target is not None and target.dtype != np.float32:
+            raise ctx.fail(f"CastLike to {target.dtype} of a computed tensor: only float32")
     if node.op_type == "Cast":
         to = int(attrs["to"])  # type: ignore[call-overload]
         if to != onnx.TensorProto.FLOAT:

@@ -35,6 +35,7 @@ CONVERTERS: dict[str, Converter] = {
     "Identity": sh.convert_passthrough,
     "Dropout": sh.convert_passthrough,
     "Cast": sh.convert_passthrough,
+    "CastLike": sh.convert_passthrough,
     "Reshape": sh.convert_reshape,
     "Flatten": sh.convert_flatten,
     "Transpose": sh.convert_transpose,
