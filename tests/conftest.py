@@ -6,7 +6,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent / "bench"))
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ANN001, ARG001
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """Print how many onnx backend node tests passed (the issue asks for the count)."""
     passed = terminalreporter.stats.get("passed", [])
     node = [r for r in passed if "test_onnx_backend.py" in r.nodeid]
