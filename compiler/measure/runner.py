@@ -64,10 +64,10 @@ class LocalRunner:
                     i, req = queue.popleft()
                 except IndexError:
                     return
-                results[i] = self._measure(k, req)
+                result = results[i] = self._measure(k, req)
                 if on_result is not None:
                     with lock:
-                        on_result(i, results[i])
+                        on_result(i, result)
 
         threads = [threading.Thread(target=drain, args=(k,)) for k in range(len(self.workers))]
         for t in threads:
