@@ -126,8 +126,8 @@ def fuse_groups(graph: Graph) -> list[Group]:
     uses = Counter(i for n in graph.nodes for i in n.inputs)
     uses.update(v.name for v in graph.outputs)
     group_of: dict[str, Group] = {}  # tail value -> its group
-    order: dict[int, int] = {}  # id(group) -> index of its last node
-    for index, node in enumerate(graph.nodes):
+    order = {id(n): k for k, n in enumerate(graph.nodes)}  # id(node) -> position
+    for node in graph.nodes:
         kind = node_kind(node)
         group = _join(graph, node, kind, group_of, uses)
         if group is None:
@@ -135,9 +135,38 @@ def fuse_groups(graph: Graph) -> list[Group]:
             if kind == "elemwise":
                 group.kind = "injective"
         group_of[node.output] = group
-        order[id(group)] = index
-    unique = {id(g): g for g in group_of.values()}
-    return sorted(unique.values(), key=lambda g: order[id(g)])
+    unique = list({id(g): g for g in group_of.values()}.values())
+    unique = _merge_diamonds(graph, unique, uses)
+    return sorted(unique, key=lambda g: order[id(g.nodes[-1])])
+
+
+def _merge_diamonds(graph: Graph, groups: list[Group], uses: Counter) -> list[Group]:
+    """An element-wise group that reads only an anchor group's output, and holds every
+    reader of it (x * erf(x / c): GELU), joins that anchor group as its epilogue."""
+    by_tail = {g.tail: g for g in groups}
+    merged: list[Group] = []
+    for g in groups:
+        anchor = _diamond_anchor(graph, g, by_tail, uses)
+        if anchor is not None:
+            anchor.nodes.extend(g.nodes)
+        else:
+            merged.append(g)
+    return merged
+
+
+def _diamond_anchor(
+    graph: Graph, g: Group, by_tail: dict[str, Group], uses: Counter
+) -> Group | None:
+    if g.kind != "injective" or any(node_kind(n) != "elemwise" for n in g.nodes):
+        return None
+    inside = {n.output for n in g.nodes}
+    outside = {i for n in g.nodes for i in n.inputs} - inside - set(graph.constants)
+    anchor = by_tail.get(next(iter(outside))) if len(outside) == 1 else None
+    if anchor is None or anchor.kind != "anchor":
+        return None
+    readers = sum(i in outside for n in g.nodes for i in n.inputs)
+    same_shape = graph.values[anchor.tail].shape == graph.values[g.tail].shape
+    return anchor if same_shape and readers == uses[anchor.tail] else None
 
 
 def _join(

@@ -1,0 +1,78 @@
+"""Partition: fused subgraphs (anchor + epilogue, inlined remaps) and deduplicated tasks."""
+
+from __future__ import annotations
+
+import pytest
+
+from models import zoo
+from models.onnx_import import import_model
+from models.partition import partition
+
+CONV_BIAS_RELU = ("conv2d_nchw", "bias_add", "relu")
+CONV_BIAS_ADD_RELU = ("conv2d_nchw", "bias_add", "add", "relu")
+CONV_BIAS = ("conv2d_nchw", "bias_add")
+
+
+@pytest.fixture(scope="module")
+def resnet18_partition():
+    return partition(import_model(zoo.build("resnet18")))
+
+
+def test_resnet18_tasks_and_weights(resnet18_partition):
+    part = resnet18_partition
+    assert len(part.subgraphs) == 23  # 20 convs (BN folded), maxpool, global pool, fc
+    got = sorted((t.ops, tuple(map(tuple, t.shapes[:2])), t.weight) for t in part.tasks)
+    expected = [
+        (CONV_BIAS_RELU, ((1, 3, 224, 224), (64, 3, 7, 7)), 1),
+        (("max_pool2d",), ((1, 64, 112, 112), (1, 64, 56, 56)), 1),
+        (CONV_BIAS_RELU, ((1, 64, 56, 56), (64, 64, 3, 3)), 2),
+        (CONV_BIAS_ADD_RELU, ((1, 64, 56, 56), (64, 64, 3, 3)), 2),
+        (CONV_BIAS_RELU, ((1, 64, 56, 56), (128, 64, 3, 3)), 1),
+        (CONV_BIAS, ((1, 64, 56, 56), (128, 64, 1, 1)), 1),
+        (CONV_BIAS_ADD_RELU, ((1, 128, 28, 28), (128, 128, 3, 3)), 2),
+        (CONV_BIAS_RELU, ((1, 128, 28, 28), (128, 128, 3, 3)), 1),
+        (CONV_BIAS_RELU, ((1, 128, 28, 28), (256, 128, 3, 3)), 1),
+        (CONV_BIAS, ((1, 128, 28, 28), (256, 128, 1, 1)), 1),
+        (CONV_BIAS_ADD_RELU, ((1, 256, 14, 14), (256, 256, 3, 3)), 2),
+        (CONV_BIAS_RELU, ((1, 256, 14, 14), (256, 256, 3, 3)), 1),
+        (CONV_BIAS_RELU, ((1, 256, 14, 14), (512, 256, 3, 3)), 1),
+        (CONV_BIAS, ((1, 256, 14, 14), (512, 256, 1, 1)), 1),
+        (CONV_BIAS_ADD_RELU, ((1, 512, 7, 7), (512, 512, 3, 3)), 2),
+        (CONV_BIAS_RELU, ((1, 512, 7, 7), (512, 512, 3, 3)), 1),
+        (("global_avg_pool2d",), ((1, 512, 7, 7), (1, 512, 1, 1)), 1),
+        (("flatten", "matmul", "bias_add"), ((1, 512, 1, 1), (512, 1000)), 1),
+    ]
+    assert got == sorted(expected)
+    assert sum(t.weight for t in part.tasks) == len(part.subgraphs)
+
+
+def test_resnet18_flops(resnet18_partition):
+    total = sum(t.weight * t.flops for t in resnet18_partition.tasks)
+    assert 3.6e9 < total < 3.7e9  # ResNet-18 at 224: about 1.8 GMACs
+
+
+def test_every_subgraph_has_one_anchor_at_most(resnet18_partition):
+    from models.partition import ANCHOR_OPS
+
+    for sub in resnet18_partition.subgraphs:
+        assert sum(op in ANCHOR_OPS for op in sub.ops) <= 1
+
+
+def test_encoder_fusion():
+    part = partition(import_model(zoo.build("bert_encoder")))
+    ops = {t.ops: t.weight for t in part.tasks}
+    heads = ("reshape", "transpose")
+    assert ops[(*heads, *heads, "transpose", "batch_matmul", "divide")] == 2  # Q @ K^T / sqrt(d)
+    assert ops[(*heads, "batch_matmul")] == 2  # probs @ V, V's head split inlined
+    assert ops[("batch_matmul", "add")] == 6  # Q, K, V projections with bias
+    gelu = ("divide", "erf", "add", "multiply", "multiply")
+    assert ops[("batch_matmul", "add", *gelu)] == 2  # the GELU diamond is the epilogue
+    assert ops[("transpose", "reshape", "batch_matmul", "add", "add")] == 2  # + residual
+    assert ops[("layer_norm",)] == 4 and ops[("softmax",)] == 2
+    assert sum(t.weight for t in part.tasks) == len(part.subgraphs)
+
+
+def test_squeezenet_concat_is_its_own_subgraph():
+    part = partition(import_model(zoo.build("squeezenet")))
+    concats = [s for s in part.subgraphs if "concat" in s.ops]
+    assert len(concats) == 8 and all(s.ops == ("concat",) for s in concats)
