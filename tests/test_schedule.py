@@ -18,6 +18,7 @@ from compiler.schedule.steps import (
     ComputeInline,
     FollowSplit,
     Fuse,
+    PackLayout,
     Pragma,
     Reorder,
     Rfactor,
@@ -212,3 +213,15 @@ def test_sketch_with_holes_cannot_be_lowered():
     assert not s.is_complete
     with pytest.raises(ScheduleError, match="unfilled split factors"):
         lower(s)
+
+
+def test_pack_layout_reads_the_input_through_a_panel_copy():
+    s = State.initial(matmul_relu(12, 10, 7)).apply(Split(2, 1, (5,)))
+    s = s.apply(PackLayout(2, 1, 0, 1))
+    names = [st.name for st in s.stages]
+    assert names.index("B.packed") == 2 and s.stages[2].op.shape == (2, 7, 5)
+    assert_correct(s)
+    with pytest.raises(ScheduleError, match="panel 4 does not divide"):
+        State.initial(matmul_relu(12, 10, 7)).apply(Split(2, 1, (4,))).apply(PackLayout(2, 1, 0, 1))
+    with pytest.raises(ScheduleError, match="not read along"):
+        State.initial(matmul_relu(12, 10, 7)).apply(Split(2, 1, (5,))).apply(PackLayout(2, 0, 0, 1))

@@ -8,7 +8,15 @@ from compiler.codegen import build
 from compiler.lower.lower import lower
 from compiler.runtime import load
 from compiler.schedule.state import Attach, State
-from compiler.schedule.steps import CacheWrite, ComputeAt, FollowSplit, Reorder, Rfactor, Split
+from compiler.schedule.steps import (
+    CacheWrite,
+    ComputeAt,
+    FollowSplit,
+    PackLayout,
+    Reorder,
+    Rfactor,
+    Split,
+)
 from compiler.search.annotate import AnnotateConfig, factorizations, sample_population
 from compiler.search.mutate import MUTATIONS, mutate
 from compiler.search.policy import create
@@ -56,8 +64,12 @@ def count(steps, kind):
 
 def test_matmul_sketches_plain_tiling_and_cache_write_at_two_levels():
     sketches = generate_sketches(matmul(), cores=2)
-    assert len(sketches) == 3
-    plain, level1, level2 = sketches
+    # (plain SSRSRS, cache write fused at level 1, at level 2) x (B as is, B packed)
+    assert len(sketches) == 6
+    unpacked = [s for s in sketches if count(s.steps, PackLayout) == 0]
+    packed = [s for s in sketches if count(s.steps, PackLayout) == 1]
+    assert len(unpacked) == len(packed) == 3
+    plain, level1, level2 = unpacked
     # SSRSRS: two spatial loops in 4 parts, one reduction in 2 -> 10 loops
     assert count(plain.steps, CacheWrite) == 0 and len(plain.stages[2].iters) == 10
     assert [type(s) for s in plain.steps] == [Split, Split, Split, Reorder]
@@ -67,12 +79,15 @@ def test_matmul_sketches_plain_tiling_and_cache_write_at_two_levels():
         assert local.attach is Attach.AT and local.attach_target == 3
         assert len(copy.iters) == 2 * (level + 1)
         assert copy.iters.index(copy.iter_by_uid(local.attach_iter)) == 2 * level - 1
+    for sketch in packed:
+        names = [st.name for st in sketch.stages]
+        assert "B.packed" in names and names.index("B.packed") < names.index("matmul")
     assert all(not s.is_complete for s in sketches)
 
 
 def test_matmul_bias_relu_sketches_fuse_the_epilogue_at_levels_one_and_two():
     sketches = generate_sketches(matmul_bias_relu(), cores=2)
-    assert len(sketches) == 2
+    assert len(sketches) == 4  # levels 1 and 2, each with B as is or packed
     for sketch in sketches:
         assert count(sketch.steps, CacheWrite) == 0
         assert count(sketch.steps, FollowSplit) == 2 and count(sketch.steps, ComputeAt) == 1

@@ -21,6 +21,7 @@ from compiler.schedule.steps import (
     ComputeRoot,
     FollowSplit,
     Fuse,
+    PackLayout,
     Pragma,
     Reorder,
     Rfactor,
@@ -393,13 +394,14 @@ def _insert_before(state: State, k: int, new_stage: Stage, replaced: Stage) -> t
     """Put `new_stage` at index k and `replaced` at k+1; shift attach targets."""
     if any(s.attach is Attach.AT and s.attach_target == k for s in state.stages):
         raise ScheduleError(f"stages are computed inside {state.stages[k].name}; do this first")
-    shifted = [
-        replace(s, attach_target=s.attach_target + 1)
-        if s.attach is Attach.AT and s.attach_target >= k
-        else s
-        for s in state.stages
-    ]
-    return tuple(shifted[:k]) + (new_stage, replaced) + tuple(shifted[k + 1 :])
+
+    def shift(s: Stage) -> Stage:
+        if s.attach is Attach.AT and s.attach_target >= k:
+            return replace(s, attach_target=s.attach_target + 1)
+        return s
+
+    shifted = [shift(s) for s in state.stages]
+    return tuple(shifted[:k]) + (new_stage, shift(replaced)) + tuple(shifted[k + 1 :])
 
 
 def _apply_cache_write(state: State, step: CacheWrite) -> tuple[Stage, ...]:
@@ -415,8 +417,6 @@ def _apply_cache_write(state: State, step: CacheWrite) -> tuple[Stage, ...]:
         attach_target=stage.attach_target,
         attach_iter=stage.attach_iter,
     )
-    if copy_stage.attach is Attach.AT and copy_stage.attach_target >= k:
-        copy_stage = replace(copy_stage, attach_target=copy_stage.attach_target + 1)
     return _insert_before(state, k, stage_from_op(local), copy_stage)
 
 
@@ -457,9 +457,35 @@ def _apply_rfactor(state: State, step: Rfactor) -> tuple[Stage, ...]:
         attach_target=stage.attach_target,
         attach_iter=stage.attach_iter,
     )
-    if combine_stage.attach is Attach.AT and combine_stage.attach_target >= k:
-        combine_stage = replace(combine_stage, attach_target=combine_stage.attach_target + 1)
     return _insert_before(state, k, stage_from_op(rf), combine_stage)
+
+
+def _apply_pack_layout(state: State, step: PackLayout) -> tuple[Stage, ...]:
+    k, stage = step.stage, state.stages[step.stage]
+    inputs = stage.op.inputs
+    if not 0 <= step.input < len(inputs) or not inputs[step.input].is_placeholder:
+        raise ScheduleError(f"stage {stage.name} has no input #{step.input} that is a tensor input")
+    if not 0 <= step.split_step < len(state.steps) or not isinstance(
+        state.steps[step.split_step], (Split, FollowSplit)
+    ):
+        raise ScheduleError(f"step {step.split_step} is not a split")
+    src = state.steps[step.split_step]
+    factors = src.factors if isinstance(src, Split) else _follow_factors(state, src)
+    if not 1 <= step.level <= len(factors):
+        raise ScheduleError(f"level must be in 1..{len(factors)}, got {step.level}")
+    # a sketch's hole gets a provisional panel of 1; filling it replays with the real one
+    panel = prod(f if f is not None else 1 for f in factors[step.level - 1 :])
+    spatial = [a for a in stage.op.axes]
+    if not spatial:
+        raise ScheduleError(f"stage {stage.name} has no spatial axis")
+    try:
+        packed, new_op = transforms.pack_layout(
+            stage.op, inputs[step.input], spatial[-1].var, panel
+        )
+    except ValueError as err:
+        raise ScheduleError(str(err)) from None
+    rewritten = replace(stage, op=new_op)
+    return _insert_before(state, k, stage_from_op(packed), rewritten)
 
 
 _APPLY = {
@@ -472,6 +498,7 @@ _APPLY = {
     ComputeRoot: _apply_compute_root,
     CacheWrite: _apply_cache_write,
     Rfactor: _apply_rfactor,
+    PackLayout: _apply_pack_layout,
     Annotate: _apply_annotate,
     Pragma: _apply_pragma,
 }

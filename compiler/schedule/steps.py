@@ -118,6 +118,21 @@ class Rfactor(Step):
 
 
 @dataclass(frozen=True)
+class PackLayout(Step):
+    """Read input `input` (index among the stage's inputs) from a repacked copy
+    (a new stage inserted before this one): the dimension indexed by the stage's
+    innermost spatial axis is tiled into panels of the product of the factors of
+    Split step `split_step` from part `level` inward, the panel index moved first
+    and the panel innermost — the GotoBLAS packed layout, so a register tile reads
+    it contiguously. For constant weights the copy is made once, at compile time."""
+
+    kind: ClassVar[str] = "pack_layout"
+    input: int
+    split_step: int
+    level: int
+
+
+@dataclass(frozen=True)
 class Annotate(Step):
     kind: ClassVar[str] = "annotate"
     iter: int
@@ -147,6 +162,7 @@ STEP_TYPES: dict[str, type[Step]] = {
         ComputeRoot,
         CacheWrite,
         Rfactor,
+        PackLayout,
         Annotate,
         Pragma,
     )

@@ -15,10 +15,13 @@ from compiler.te.expr import (
     Select,
     TensorRead,
     Var,
+    children,
     const,
+    rebuild,
     substitute,
+    walk,
 )
-from compiler.te.tensor import Tensor
+from compiler.te.tensor import Tensor, compute
 
 
 def _fresh_axes(op: Tensor, suffix: str) -> tuple[IterVar, ...]:
@@ -80,3 +83,42 @@ def rfactor(op: Tensor, factor: int, factor_is_inner: bool) -> tuple[Tensor, Ten
         op.name, op.shape, op.dtype, out_axes, Reduce(combine_kind, read, (kc,)), op.tag, op.attrs
     )
     return rf, combine
+
+
+def pack_layout(op: Tensor, source: Tensor, axis_var: Var, panel: int) -> tuple[Tensor, Tensor]:
+    """(packed, new op): `op` reading `source` through `packed`, whose dimension
+    indexed by `axis_var` is split into [n / panel] outermost and [panel] innermost."""
+    reads = [n for n in walk(op.body) if isinstance(n, TensorRead) and n.tensor is source]
+    dims = {i for r in reads for i, e in enumerate(r.indices) if e == axis_var}
+    if len(dims) != 1 or any(r.indices[min(dims)] != axis_var for r in reads):
+        raise ValueError(f"{source.name} is not read along {axis_var.name} in one dimension")
+    p = dims.pop()
+    n = source.shape[p]
+    if n % panel:
+        raise ValueError(f"panel {panel} does not divide {source.name}'s dimension of {n}")
+    rest = [d for i, d in enumerate(source.shape) if i != p]
+    shape = (n // panel, *rest, panel)
+
+    def body(*idx: Expr) -> Expr:
+        src = list(idx[1:-1])
+        src.insert(p, idx[0] * panel + idx[-1])
+        return TensorRead(source, tuple(src))
+
+    packed = compute(
+        shape,
+        body,
+        name=f"{source.name}.packed",
+        tag="injective,layout",
+        attrs={"panel": panel, "dim": p},
+    )
+
+    def rewrite(e: Expr) -> Expr:
+        if isinstance(e, TensorRead) and e.tensor is source:
+            i = e.indices
+            return TensorRead(packed, (i[p] // panel, *i[:p], *i[p + 1 :], i[p] % panel))
+        kids = children(e)
+        return rebuild(e, tuple(rewrite(k) for k in kids)) if kids else e
+
+    assert op.body is not None
+    new_op = Tensor(op.name, op.shape, op.dtype, op.axes, rewrite(op.body), op.tag, op.attrs)
+    return packed, new_op

@@ -28,11 +28,14 @@ from compiler.schedule.steps import (
     ComputeInline,
     FollowSplit,
     Fuse,
+    PackLayout,
     Reorder,
     Rfactor,
+    ScheduleError,
     Split,
 )
 from compiler.te.dag import ComputeDAG
+from compiler.te.expr import TensorRead, walk
 
 
 class Cond(enum.Enum):
@@ -93,7 +96,27 @@ def multi_level_tile(s: State, k: int) -> tuple[State, list[int]]:
     return s, [split_steps[i] for i in spatial]
 
 
-def tile_with_fusion(s: State, k: int, consumer: int, level: int) -> State:
+PANEL_LEVEL = 2  # a packed panel spans the innermost two spatial tile levels (S2 x S3)
+
+
+def pack_variants(s: State, k: int, split_steps: list[int]) -> list[State]:
+    """`s`, plus `s` reading each packable input of stage k in panel layout."""
+    out = [s]
+    op = s.stages[k].op
+    if not op.axes:
+        return out
+    last = op.axes[-1].var
+    for i, x in enumerate(op.inputs):
+        reads = [n for n in walk(op.body) if isinstance(n, TensorRead) and n.tensor is x]
+        if x.is_placeholder and reads and all(last in r.indices for r in reads):
+            try:
+                out.append(s.apply(PackLayout(k, i, split_steps[-1], PANEL_LEVEL)))
+            except ScheduleError:
+                continue
+    return out
+
+
+def tile_with_fusion(s: State, k: int, consumer: int, level: int) -> tuple[State, list[int]]:
     """Tile k, split the consumer's spatial loops following k's outer `level` tile
     levels, and compute k inside the consumer's last level-`level` loop."""
     s, split_steps = multi_level_tile(s, k)
@@ -103,7 +126,7 @@ def tile_with_fusion(s: State, k: int, consumer: int, level: int) -> State:
     per_axis = level + 1
     order = [axis * per_axis + p for p in range(per_axis) for axis in range(n)]
     s = s.apply(Reorder(consumer, tuple(order)))
-    return s.apply(ComputeAt(k, consumer, level * n - 1))
+    return s.apply(ComputeAt(k, consumer, level * n - 1)), split_steps
 
 
 # ----------------------------------------------------------------- rules
@@ -151,7 +174,11 @@ def _fusion_cond(ctx: SketchContext, s: State, k: int) -> Cond:
 def _apply_fusion(ctx: SketchContext, s: State, k: int) -> Transition:
     c = elementwise_consumer(s, k)
     assert c is not None
-    return [(tile_with_fusion(s, k, c, level), k - 1) for level in (1, 2)]
+    out: Transition = []
+    for level in (1, 2):
+        tiled, split_steps = tile_with_fusion(s, k, c, level)
+        out.extend((v, k - 1) for v in pack_variants(tiled, k, split_steps))
+    return out
 
 
 def _tiling_cond(ctx: SketchContext, s: State, k: int) -> Cond:
@@ -159,7 +186,8 @@ def _tiling_cond(ctx: SketchContext, s: State, k: int) -> Cond:
 
 
 def _apply_tiling(ctx: SketchContext, s: State, k: int) -> Transition:
-    return [(multi_level_tile(s, k)[0], k - 1)]
+    tiled, split_steps = multi_level_tile(s, k)
+    return [(v, k - 1) for v in pack_variants(tiled, k, split_steps)]
 
 
 def _always(ctx: SketchContext, s: State, k: int) -> Cond:
