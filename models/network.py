@@ -84,13 +84,13 @@ def compile_network(
     start = time.perf_counter()
     part = partition(graph)
     kernels = {t.workload_key: _compile_task(t, schedule_for) for t in part.tasks}
-    buffers = _allocate(graph)
+    buffers = _allocate(part.graph)
     calls = []
     for sub in part.subgraphs:
         args = [buffers[name] for name in sub.params] + [buffers[sub.output]]
         calls.append(kernels[sub.workload_key].bind(*args))
     elapsed = time.perf_counter() - start
-    return Network(graph, part, kernels, buffers, calls, elapsed, set(tuned_keys or ()))
+    return Network(part.graph, part, kernels, buffers, calls, elapsed, set(tuned_keys or ()))
 
 
 def _compile_task(task: TuningTask, schedule_for: ScheduleFor) -> Kernel:

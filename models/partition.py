@@ -22,9 +22,10 @@ from functools import cached_property
 from compiler import te
 from compiler.te.dag import ComputeDAG
 from models.graph import Graph, Node
+from models.layout import pack_conv_weights
 
 ANCHOR_OPS = {
-    "conv2d_nchw", "depthwise_conv2d_nchw", "matmul", "matmul_packed", "batch_matmul", "dense",
+    "conv2d_nchw", "conv2d_nchwc", "depthwise_conv2d_nchw", "matmul", "matmul_packed", "batch_matmul", "dense",
     "max_pool2d", "avg_pool2d", "global_avg_pool2d", "reduce_sum", "reduce_mean", "reduce_max",
     "reduce_min", "softmax", "layer_norm",
 }  # fmt: skip
@@ -100,6 +101,7 @@ class TuningTask:
 
 @dataclass(frozen=True)
 class Partition:
+    graph: Graph  # the graph partitioned (after the layout rewrite)
     subgraphs: list[Subgraph]
     tasks: list[TuningTask]
 
@@ -107,8 +109,14 @@ class Partition:
         return next(t for t in self.tasks if sub.id in t.subgraphs)
 
 
-def partition(graph: Graph) -> Partition:
-    """Fused subgraphs in execution order, and the deduplicated tuning tasks."""
+def partition(graph: Graph, *, pack_weights: bool = True) -> Partition:
+    """Fused subgraphs in execution order, and the deduplicated tuning tasks.
+
+    With `pack_weights`, constant conv weights are first rewritten into the
+    blocked layout the schedules read (models/layout.py).
+    """
+    if pack_weights:
+        graph = pack_conv_weights(graph)
     groups = fuse_groups(graph)
     subgraphs = [build_subgraph(k, g, graph) for k, g in enumerate(groups)]
     by_key: dict[str, list[Subgraph]] = {}
@@ -118,7 +126,7 @@ def partition(graph: Graph) -> Partition:
         TuningTask(k, subs[0].dag, subs[0].ops, len(subs), tuple(s.id for s in subs))
         for k, subs in enumerate(by_key.values())
     ]
-    return Partition(subgraphs, tasks)
+    return Partition(graph, subgraphs, tasks)
 
 
 def fuse_groups(graph: Graph) -> list[Group]:

@@ -15,7 +15,7 @@ CONV_BIAS = ("conv2d_nchw", "bias_add")
 
 @pytest.fixture(scope="module")
 def resnet18_partition():
-    return partition(import_model(zoo.build("resnet18")))
+    return partition(import_model(zoo.build("resnet18")), pack_weights=False)
 
 
 def test_resnet18_tasks_and_weights(resnet18_partition):
@@ -44,6 +44,15 @@ def test_resnet18_tasks_and_weights(resnet18_partition):
     ]
     assert got == sorted(expected)
     assert sum(t.weight for t in part.tasks) == len(part.subgraphs)
+
+
+def test_packed_weights_give_the_same_tasks(resnet18_partition):
+    packed = partition(resnet18_partition.graph)
+    assert [t.weight for t in packed.tasks] == [t.weight for t in resnet18_partition.tasks]
+    convs = [t for t in packed.tasks if t.ops[0] == "conv2d_nchwc"]
+    assert len(convs) == 15  # every conv: 64..512 filters are multiples of 16
+    assert all(len(t.shapes[1]) == 5 and t.shapes[1][-1] == 16 for t in convs)
+    assert [t.flops for t in packed.tasks] == [t.flops for t in resnet18_partition.tasks]
 
 
 def test_resnet18_flops(resnet18_partition):

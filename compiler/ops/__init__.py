@@ -10,6 +10,7 @@ message naming the op, the argument and the shapes. Stage tags are in `tags`.
 """
 
 from compiler.ops import tags
+from compiler.ops.conv_packed import conv2d_nchwc, pack_conv_weight
 from compiler.ops.elementwise import (
     abs,
     absolute,
@@ -65,6 +66,7 @@ __all__ = [
     "clip",
     "concat",
     "conv2d_nchw",
+    "conv2d_nchwc",
     "dense",
     "depthwise_conv2d_nchw",
     "divide",
@@ -87,6 +89,7 @@ __all__ = [
     "multiply",
     "neg",
     "negative",
+    "pack_conv_weight",
     "pad",
     "power",
     "reduce_max",

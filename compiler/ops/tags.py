@@ -14,6 +14,7 @@ BROADCAST = "injective,broadcast"
 PAD = "injective,pad"
 
 CONV2D_NCHW = "conv2d_nchw"
+CONV2D_NCHWC = "conv2d_nchwc"  # weight packed in output-channel blocks
 DEPTHWISE_CONV2D_NCHW = "depthwise_conv2d_nchw"
 MATMUL = "matmul"
 BATCH_MATMUL = "batch_matmul"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 
+from compiler.ops.tags import CONV2D_NCHWC
 from compiler.schedule.analysis import elementwise_consumer
 from compiler.schedule.state import Attach, State
 from compiler.schedule.steps import (
@@ -32,6 +33,7 @@ from compiler.te.expr import Expr, TensorRead, Var, walk
 
 VECTOR_LANES = 16  # float32 lanes of one AVX-512 register
 TILE_ROWS = 8
+CONV_TILE_WIDTH = 14  # output pixels per register tile of a blocked conv (14 accumulators)
 
 
 def vector_factor(extent: int, lanes: int = VECTOR_LANES) -> int:
@@ -54,7 +56,11 @@ def default_schedule(dag: ComputeDAG, *, cores: int | None = None) -> State:
             s = s.apply(ComputeInline(k))
     fused_into: dict[int, int] = {}  # id(consumer output) -> id(tiled producer output)
     for k, st in enumerate(s.stages):
-        if not st.is_placeholder and needs_multi_level_tiling(st.op):
+        if not st.is_placeholder and st.op.tag == CONV2D_NCHWC:
+            c = _blocked_conv_consumer(s, k)
+            if c is not None:
+                fused_into[id(s.stages[c].output)] = id(st.output)
+        elif not st.is_placeholder and needs_multi_level_tiling(st.op):
             c = elementwise_consumer(s, k)
             if c is not None:
                 fused_into[id(s.stages[c].output)] = id(st.output)
@@ -64,7 +70,9 @@ def default_schedule(dag: ComputeDAG, *, cores: int | None = None) -> State:
         if st.is_placeholder or st.attach is Attach.INLINE or id(st.output) in fused_into:
             k -= 1
             continue
-        if needs_multi_level_tiling(st.op):
+        if st.op.tag == CONV2D_NCHWC and _blocked_conv_consumer(s, k) is not None:
+            s = tile_blocked_conv(s, k, _blocked_conv_consumer(s, k))  # type: ignore[arg-type]
+        elif needs_multi_level_tiling(st.op):
             consumer = elementwise_consumer(s, k)
             if consumer is None or fused_into.get(id(s.stages[consumer].output)) != id(st.output):
                 s = s.apply(CacheWrite(k))
@@ -110,6 +118,38 @@ def tile_into_consumer(s: State, p: int, c: int) -> State:
     if n >= 2 and rows > 1:
         s = s.apply(Annotate(p, last - 1, Annotation.UNROLL))
     s = s.apply(Annotate(p, last, Annotation.VECTORIZE))
+    return s.apply(ComputeAt(p, c, 0))
+
+
+def _blocked_conv_consumer(s: State, k: int) -> int | None:
+    """The root stage that reads a blocked conv [N, F/b, OH, OW, b] back as [N, F, OH, OW]."""
+    consumers = s.consumers(k)
+    if len(consumers) != 1:
+        return None
+    n, blocks, oh, ow, block = s.stages[k].op.shape
+    c = consumers[0]
+    ok = s.stages[c].attach is Attach.ROOT and not s.stages[c].op.reduce_axes
+    return c if ok and s.stages[c].op.shape == (n, blocks * block, oh, ow) else None
+
+
+def tile_blocked_conv(s: State, p: int, c: int) -> State:
+    """Register tile of a blocked conv: `width` output pixels x one vector of b channels.
+
+    Per (rc, ry, rx) the tile loads b weights as one vector and broadcasts each of
+    `width` input pixels into an FMA; the epilogue stage c (NCHW) runs its tile
+    loops [n, f.o, y, x.o] fused in parallel, the conv computed inside them.
+    """
+    block = s.stages[p].op.shape[4]
+    width = row_factor(s.stages[p].op.shape[3], CONV_TILE_WIDTH)
+    s = s.apply(Split(c, 3, (width,)))  # [n, f, y, x.o, x.i]
+    s = s.apply(Split(c, 1, (block,)))  # [n, f.o, f.i, y, x.o, x.i]
+    s = s.apply(Reorder(c, (0, 1, 3, 4, 5, 2)))
+    s = s.apply(Fuse(c, (0, 1, 2, 3)))  # [tile, x.i, f.i]
+    s = s.apply(Annotate(c, 0, Annotation.PARALLEL))
+    s = s.apply(Split(p, 3, (width,)))  # [n, fo, y, x.o, x.i, fi, rc, ry, rx]
+    s = s.apply(Reorder(p, (0, 1, 2, 3, 6, 7, 8, 4, 5)))
+    s = s.apply(Annotate(p, 7, Annotation.UNROLL))
+    s = s.apply(Annotate(p, 8, Annotation.VECTORIZE))
     return s.apply(ComputeAt(p, c, 0))
 
 
