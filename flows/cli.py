@@ -6,7 +6,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
-from flows import model_cli, records_cli
+from flows import model_cli, records_cli, search_cli
 
 app = typer.Typer(
     name="sketchtune",
@@ -40,6 +40,7 @@ def root(
 
 model_cli.register(app)  # zoo, tasks, bench
 records_cli.register(app)  # records show/best/export/import/distill
+search_cli.register(app)  # tune-op, sketches
 
 
 def main() -> None:

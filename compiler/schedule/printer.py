@@ -13,32 +13,50 @@ def format_state(state: State) -> str:
     from compiler.schedule.state import Attach
 
     lines: list[str] = []
+    extents = _inferred_extents(state)
     for k, stage in enumerate(state.stages):
         if stage.is_placeholder:
             lines.append(f"{stage.name} = placeholder{list(stage.op.shape)}")
         elif stage.attach is Attach.INLINE:
             continue
         elif stage.attach is Attach.ROOT:
-            _format_stage(state, k, 0, lines)
+            _format_stage(state, k, 0, lines, extents)
     return "\n".join(lines)
 
 
-def _loop_line(it, pad: str) -> str:
+def _inferred_extents(state: State) -> dict[tuple[int, int], int]:
+    """(stage, iter uid) -> loop extent after bound inference (complete states only)."""
+    if not state.is_complete:
+        return {}
+    from compiler.lower.lower import Lowering
+
+    try:
+        low = Lowering(state, "kernel")
+        low.make_params()
+        low.plan()
+    except (ValueError, KeyError, AssertionError):  # a printer falls back to declared extents
+        return {}
+    return {(k, uid): e for k, lay in low.layout.items() for uid, e in lay.extents.items()}
+
+
+def _loop_line(it, pad: str, extent: int | None) -> str:
     from compiler.schedule.steps import Annotation
 
-    ext = "?" if it.extent is None else it.extent
+    ext = "?" if extent is None else extent
     ann = "" if it.annotation is Annotation.NONE else f" ({it.annotation.value})"
     return f"{pad}for {it.name} in 0..{ext}{ann}"
 
 
-def _format_stage(state: State, k: int, depth: int, lines: list[str]) -> None:
+def _format_stage(
+    state: State, k: int, depth: int, lines: list[str], extents: dict[tuple[int, int], int]
+) -> None:
     from compiler.schedule.state import Attach
 
     stage: Stage = state.stages[k]
     if stage.auto_unroll_max_step:
         lines.append("  " * depth + f"# auto_unroll_max_step = {stage.auto_unroll_max_step}")
     for it in stage.iters:
-        lines.append(_loop_line(it, "  " * depth))
+        lines.append(_loop_line(it, "  " * depth, extents.get((k, it.uid), it.extent)))
         depth += 1
         for j, other in enumerate(state.stages):
             if (
@@ -46,7 +64,7 @@ def _format_stage(state: State, k: int, depth: int, lines: list[str]) -> None:
                 and other.attach_target == k
                 and other.attach_iter == it.uid
             ):
-                _format_stage(state, j, depth, lines)
+                _format_stage(state, j, depth, lines, extents)
     axes = ", ".join(a.var.name for a in stage.op.axes)
     lines.append("  " * depth + f"{stage.name}[{axes}] = {_body_text(state, stage)}")
 

@@ -1,0 +1,129 @@
+"""Tune one task: rounds of "policy proposes, measurer measures, policy learns".
+
+Resumable: records already in the store for this workload and target are fed
+to the policy first (so they are never proposed again and the cost model starts
+warm), and `trials` counts only new measurements.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from compiler.measure import MeasureInput, Measurer
+from compiler.records import MeasureRecord, RecordStore
+from compiler.schedule.state import State
+from compiler.schedule.steps import ScheduleError, steps_from_json
+from compiler.search.policy import SearchPolicy
+from compiler.task import SearchTask
+
+MAX_ERRORS_IN_A_ROW = 150  # REFERENCE.md §7: give up on a task after this many
+
+
+@dataclass
+class RoundLog:
+    round: int
+    trials: int
+    best_cost_s: float
+    search_s: float
+    build_s: float
+    measure_s: float
+    errors: int
+
+
+@dataclass
+class TuneResult:
+    task: SearchTask
+    trials: int = 0
+    best_cost_s: float = float("inf")
+    best_state: State | None = None
+    rounds: list[RoundLog] = field(default_factory=list)
+    resumed: int = 0
+    stop_reason: str = ""
+
+    @property
+    def gflops(self) -> float:
+        return self.task.flop_count / self.best_cost_s / 1e9 if self.best_state else 0.0
+
+
+def resume(task: SearchTask, policy: SearchPolicy, store: RecordStore, target: str) -> int:
+    """Feed the task's earlier records (this target) to the policy; returns their count."""
+    states, costs = [], []
+    for rec in store.records(task.workload_key):
+        if rec.target != target:
+            continue
+        state = _replay(task, rec)
+        if state is not None:
+            states.append(state)
+            costs.append(rec.mean_cost_s if rec.error_kind is None else None)
+    if states:
+        policy.update(states, costs)
+    return len(states)
+
+
+def _replay(task: SearchTask, rec: MeasureRecord) -> State | None:
+    try:
+        return State.replay(task.dag, steps_from_json(rec.steps))
+    except ScheduleError:
+        return None
+
+
+def tune_task(
+    task: SearchTask,
+    policy: SearchPolicy,
+    measurer: Measurer,
+    *,
+    trials: int,
+    per_round: int = 64,
+    early_stopping: int | None = None,
+    on_round: Callable[[RoundLog, TuneResult], None] | None = None,
+) -> TuneResult:
+    """Measure up to `trials` new candidates of `task`, `per_round` at a time."""
+    result = TuneResult(task)
+    if measurer.store is not None:
+        result.resumed = resume(task, policy, measurer.store, measurer.target.target)
+    stale, errors_in_a_row, best = 0, 0, policy.best_cost_s
+    while result.trials < trials:
+        t0 = time.perf_counter()
+        cands = policy.next_candidates(min(per_round, trials - result.trials))
+        search_s = time.perf_counter() - t0
+        if not cands:
+            result.stop_reason = "search space exhausted"
+            break
+        b0, m0 = measurer.stats.build_s, measurer.stats.measure_s
+        pairs = measurer.measure([MeasureInput(task, s) for s in cands])
+        states = [inp.state for inp, _ in pairs]
+        costs = [r.mean_cost_s if r.is_valid else None for _, r in pairs]
+        policy.update(states, costs)
+        result.trials += len(pairs)
+        n_err = sum(c is None for c in costs)
+        errors_in_a_row = errors_in_a_row + n_err if n_err == len(costs) else 0
+        improved = policy.best_cost_s < best
+        stale = 0 if improved else stale + len(pairs)
+        best = policy.best_cost_s
+        log = RoundLog(
+            len(result.rounds),
+            len(pairs),
+            best,
+            search_s,
+            measurer.stats.build_s - b0,
+            measurer.stats.measure_s - m0,
+            n_err,
+        )
+        result.rounds.append(log)
+        if on_round is not None:
+            on_round(log, result)
+        if not pairs:
+            result.stop_reason = "no new candidate"
+            break
+        if errors_in_a_row >= MAX_ERRORS_IN_A_ROW:
+            result.stop_reason = f"{errors_in_a_row} failed candidates in a row"
+            break
+        if early_stopping is not None and stale >= early_stopping:
+            result.stop_reason = f"no improvement in {stale} trials"
+            break
+    got = policy.best(1)
+    if got:
+        result.best_cost_s, result.best_state = got[0]
+    return result

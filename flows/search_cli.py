@@ -1,0 +1,55 @@
+"""CLI commands `tune-op` and `sketches` (registered by flows/cli.py); the logic is in
+tasks/search_commands.py. Bad input: one line on stderr, exit code 2."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import typer
+
+from tasks.search_commands import SearchInputError, sketches_command, tune_op_command
+
+
+def _run(fn: Callable[[], dict[str, object]], as_json: bool) -> None:
+    try:
+        summary = fn()
+    except SearchInputError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(summary))
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("tune-op")
+    def tune_op(
+        op: str = typer.Argument(
+            ..., help="matmul, dense, conv2d, depthwise_conv2d, softmax, layer_norm"
+        ),
+        shape: str = typer.Option(..., "--shape", help="comma-separated sizes (see DESIGN.md)"),
+        trials: int = typer.Option(64, "--trials", help="new measurements this run"),
+        records: str = typer.Option("runs/records.db", "--records", help="records database"),
+        policy: str = typer.Option("sketch", "--policy", help="sketch or random"),
+        threads: int = typer.Option(0, "--threads", help="threads per candidate (0: all cores)"),
+        devices: str = typer.Option("default", "--devices", help="default or per-core"),
+        seed: int = typer.Option(0, "--seed"),
+        as_json: bool = typer.Option(False, "--json", help="print one JSON summary on stdout"),
+    ) -> None:
+        """Tune one op into the records database and print the best schedule."""
+        _run(
+            lambda: tune_op_command(
+                op, shape, trials=trials, records=records, policy=policy,
+                threads=threads, devices=devices, seed=seed,
+            ),
+            as_json,
+        )  # fmt: skip
+
+    @app.command("sketches")
+    def sketches(
+        target: str = typer.Argument(..., help="an op name (with --shape) or a model"),
+        shape: str = typer.Option(None, "--shape", help="op sizes (see DESIGN.md)"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Print each task's sketches as loop nests."""
+        _run(lambda: sketches_command(target, shape), as_json)

@@ -1,0 +1,138 @@
+"""The search commands behind the CLI: `tune-op` and `sketches` (plain functions).
+
+Each returns its `--json` summary and writes human output to stderr. Bad input
+raises `SearchInputError` (the CLI exits with code 2).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from compiler.measure import Measurer, MeasureSettings, create_builder, create_runner
+from compiler.ops.errors import OpError
+from compiler.ops.workloads import WORKLOADS, op_workload
+from compiler.records import create as create_store
+from compiler.search.policy import create as create_policy
+from compiler.search.sketch import generate_sketches
+from compiler.search.tune import RoundLog, TuneResult, tune_task
+from compiler.task import SearchTask
+from compiler.te.tensor import TEError
+
+
+class SearchInputError(ValueError):
+    """A bad option or argument of a search command."""
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def op_task(op: str, shape: str) -> SearchTask:
+    try:
+        dag = op_workload(op, shape)
+    except (OpError, TEError) as err:
+        raise SearchInputError(str(err)) from None
+    return SearchTask(f"{op}_{shape.replace(',', 'x')}", dag)
+
+
+def cost_model(kind: str):
+    """The shared cost model: XGBoost when available, else random scores."""
+    try:
+        from compiler.cost_model import create  # the cost-model package may be absent
+    except ImportError:
+        from compiler.search.scorers import RandomScorer
+
+        return RandomScorer()
+    return create(kind)
+
+
+def tune_op_command(
+    op: str,
+    shape: str,
+    *,
+    trials: int,
+    records: str,
+    policy: str = "sketch",
+    threads: int = 0,
+    devices: str = "default",
+    seed: int = 0,
+    per_round: int = 64,
+) -> dict[str, object]:
+    """Tune one op into the records database; the best latency and schedule."""
+    if trials < 0:
+        raise SearchInputError(f"--trials must be >= 0, got {trials}")
+    if policy not in ("sketch", "random"):
+        raise SearchInputError(f"--policy must be sketch or random, got {policy!r}")
+    task = op_task(op, shape)
+    Path(records).parent.mkdir(parents=True, exist_ok=True)
+    store = create_store("sqlite", path=records)
+    settings = MeasureSettings(threads=threads)
+    pol = create_policy(policy, task.dag, model=cost_model("xgb"), seed=seed)
+    with (
+        create_builder("local") as builder,
+        create_runner("local", settings=settings, devices=devices) as runner,
+    ):
+        measurer = Measurer(builder=builder, runner=runner, store=store)
+        result = tune_task(task, pol, measurer, trials=trials, per_round=per_round,
+                           on_round=_progress(task))  # fmt: skip
+    store.close()
+    return _summary(op, shape, result, records)
+
+
+def _progress(task: SearchTask):
+    def show(log: RoundLog, result: TuneResult) -> None:
+        gflops = task.flop_count / log.best_cost_s / 1e9 if log.best_cost_s < float("inf") else 0
+        _say(
+            f"[{task.name}] round {log.round}: {result.trials} trials, best "
+            f"{log.best_cost_s * 1e3:.4f} ms ({gflops:.1f} GFLOP/s), search {log.search_s:.1f} s, "
+            f"build {log.build_s:.1f} s, measure {log.measure_s:.1f} s, errors {log.errors}"
+        )
+
+    return show
+
+
+def _summary(op: str, shape: str, result: TuneResult, records: str) -> dict[str, object]:
+    best = result.best_cost_s if result.best_state is not None else None
+    if result.best_state is not None:
+        _say(f"best schedule of {result.task.name}:\n{result.best_state}")
+        _say(f"best latency {best * 1e3:.4f} ms, {result.gflops:.1f} GFLOP/s")  # type: ignore[operator]
+    else:
+        _say("no valid candidate was measured")
+    return {
+        "op": op,
+        "shape": [int(v) for v in shape.split(",")],
+        "trials": result.trials,
+        "resumed_records": result.resumed,
+        "best_latency_s": best,
+        "gflops": result.gflops,
+        "records": str(records),
+        "stop_reason": result.stop_reason,
+    }
+
+
+def sketches_command(target: str, shape: str | None = None) -> dict[str, object]:
+    """The sketches of an op (`--shape`) or of every task of a model, as loop nests."""
+    tasks = [op_task(target, shape)] if shape is not None else _model_tasks(target)
+    out = []
+    cores = os.cpu_count() or 1
+    for task in tasks:
+        sketches = generate_sketches(task.dag, cores=cores)
+        _say(f"== {task.name}: {len(sketches)} sketches")
+        for i, s in enumerate(sketches):
+            _say(f"-- sketch {i}\n{s}")
+        out.append({"task": task.name, "sketches": len(sketches)})
+    return {"target": target, "tasks": out}
+
+
+def _model_tasks(model: str) -> list[SearchTask]:
+    if model in WORKLOADS:
+        raise SearchInputError(f"{model} needs --shape ({WORKLOADS[model][2]})")
+    from tasks.model_commands import ModelError, load_graph, parse_input_shapes, partition
+
+    try:
+        part = partition(load_graph(model, parse_input_shapes([])))
+    except ModelError as err:
+        raise SearchInputError(str(err)) from None
+    return [SearchTask(f"task{t.id}_{'+'.join(t.ops)}", t.dag, t.weight) for t in part.tasks]

@@ -1,0 +1,55 @@
+"""`sketchtune tune-op`: real builds and measurements into a records database, resumable."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from compiler.records import create as create_store
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("policy", ["sketch", "random"])
+def test_tune_op_measures_new_candidates_and_resumes(tmp_path, policy):
+    db = tmp_path / "records.db"
+    args = ["tune-op", "matmul", "--shape", "32,48,16", "--records", str(db), "--threads", "1"]
+    first = run_cli(*args, "--trials", "6", "--policy", policy, "--json")
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)
+    assert summary["trials"] == 6 and summary["op"] == "matmul"
+    assert summary["shape"] == [32, 48, 16]
+    assert 0 < summary["best_latency_s"] < 1 and summary["gflops"] > 0
+    assert "matmul" in first.stderr  # the best schedule, as a loop nest
+    second = run_cli(*args, "--trials", "4", "--policy", policy, "--json")
+    assert second.returncode == 0, second.stderr
+    again = json.loads(second.stdout)
+    assert again["resumed_records"] == 6 and again["trials"] == 4
+    with create_store("sqlite", path=db) as store:
+        hashes = [r.steps_hash for r in store.records()]
+    assert len(hashes) == len(set(hashes)) == 10  # nothing measured twice
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["tune-op", "matmul", "--shape", "1,2"], "--shape for matmul is M,N,K"),
+        (["tune-op", "matmul", "--shape", "a,b,c"], "comma-separated integers"),
+        (["tune-op", "convolution", "--shape", "1,2,3"], "unknown op 'convolution'"),
+        (["tune-op", "matmul", "--shape", "4,4,4", "--policy", "grid"], "--policy must be"),
+        (["sketches", "matmul"], "needs --shape"),
+    ],
+)
+def test_bad_tune_op_input_is_one_line_and_exit_code_2(args, message):
+    got = run_cli(*args)
+    assert got.returncode == 2
+    assert message in got.stderr and "Traceback" not in got.stderr
