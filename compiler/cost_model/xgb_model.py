@@ -13,7 +13,10 @@ pull their scores down a little (Ansor's pure label weight ignores them).
 One model serves every task; labels are normalized per task (workload key).
 Until `warmup_samples` measurements exist it predicts random scores. It
 retrains from scratch when the data grew by at least 20 % since the last fit,
-holding out `valid_fraction` of the programs for early stopping.
+holding out `valid_fraction` of the programs for early stopping (on the
+training loss while that would be fewer than MIN_VALID_PROGRAMS programs).
+`min_weight` 0.2 was the best of 0, 0.05, 0.2, 1 on held-out pairwise accuracy
+(0.66, 0.68, 0.72, 0.72 over 5 splits of 100 measured 64^3 matmul schedules).
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ XGB_PARAMS = {
 MAX_ROUNDS = 10_000
 EARLY_STOPPING_ROUNDS = 50
 RETRAIN_GROWTH = 0.2
+# A held-out set smaller than this stopped boosting after 1-3 rounds on a 70-program
+# matmul run (held-out pairwise accuracy 0.71 vs 0.735 stopping on the training loss).
+MIN_VALID_PROGRAMS = 40
 
 
 class XGBModel(CostModel):
@@ -57,7 +63,7 @@ class XGBModel(CostModel):
         nthread: int | None = None,
         warmup_samples: int = 64,
         valid_fraction: float = 0.2,
-        min_weight: float = 0.05,
+        min_weight: float = 0.2,
     ):
         self.seed = seed
         self.nthread = nthread
@@ -115,7 +121,9 @@ class XGBModel(CostModel):
         if packed.n_programs < 2 or not packed.labels.any():
             return
         order = self.rng.permutation(packed.n_programs)
-        n_valid = int(len(order) * self.valid_fraction) if packed.n_programs >= 10 else 0
+        n_valid = int(len(order) * self.valid_fraction)
+        if n_valid < MIN_VALID_PROGRAMS:
+            n_valid = 0  # too few to hold out: stop on the training loss, as Ansor does
         train = packed.subset(np.sort(order[n_valid:]))
         valid = packed.subset(np.sort(order[:n_valid])) if n_valid else train
         self.booster = _train(train, valid, self._params(), self.min_weight)
