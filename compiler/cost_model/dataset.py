@@ -83,7 +83,9 @@ class Dataset:
 
     def pack(self) -> Packed:
         """Every program that has feature rows, with its task-normalized label."""
-        rows, ids, labels = [], [], []
+        rows: list[np.ndarray] = []
+        ids: list[np.ndarray] = []
+        labels: list[float] = []
         for task in self.tasks.values():
             for f, y in zip(task.features, task.labels()):
                 if len(f):
