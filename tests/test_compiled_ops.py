@@ -483,6 +483,31 @@ def test_op_under_hand_schedule_variant(case, schedule):
     check(case, schedule)
 
 
+def test_hand_schedules_apply_to_every_op_they_target():
+    """Hand-schedule tests are generated only where a schedule applies: check that this is
+    everywhere it should be, so a schedule that stopped applying cannot vanish silently."""
+
+    def names(cases: list[Case], schedule: str = "") -> set[str]:
+        return {c.name for c in cases if not schedule or applies(c, schedule)}
+
+    scalar_outputs = {"reduce_sum_(13,)_None", "reduce_max_(13,)_None"}
+    reducing = names(LINALG + NN + REDUCTIONS)
+    assert names(CASES, "tile_parallel_vectorize") == names(CASES) - scalar_outputs
+    assert names(CASES, "rfactor_inner") == reducing
+    # every stage of a 1-D softmax is a scalar reduction or the output: no tile to cache
+    cached = reducing - scalar_outputs - {"softmax_(11,)_0"}
+    assert names(CASES, "cache_write_register_tile") == cached
+    padded = {n for n in names(NN) if "_p0_" not in n and "pool" not in n}
+    norms = {n for n in names(REDUCTIONS) if n.startswith(("softmax", "layer_norm"))}
+    producers = padded | norms | {"dense_3x11x5_bias"}
+    assert names(CASES, "compute_at_producers") == producers
+    relu = ComputeDAG([ops.relu(ph((3, 4), "x"))])
+    with pytest.raises(NotApplicable, match="no reduction over more than one element"):
+        rfactor_reduction(relu)
+    with pytest.raises(NotApplicable, match="no producer with a single consumer among"):
+        compute_at_producers(relu)
+
+
 # ------------------------------------------------------------- slow sweep
 
 SLOW_CASES = (

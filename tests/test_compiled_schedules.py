@@ -8,15 +8,19 @@ fused loop nest compiles in well under a second.
 """
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_random_schedules import DAGS, reference
 
+from compiler import ops, te
 from compiler.codegen import build
 from compiler.lower.lower import lower
 from compiler.runtime import empty, load, num_threads
 from compiler.schedule.random_steps import random_state
 from compiler.schedule.state import State
+from compiler.schedule.steps import CacheWrite
+from compiler.te.dag import ComputeDAG
 
 
 def run_compiled(state: State, seed: int, threads: int) -> tuple[np.ndarray, np.ndarray]:
@@ -52,3 +56,18 @@ def test_random_legal_schedules_compile_to_the_definition(name, seed, n_steps, t
     np.testing.assert_allclose(
         got, want, rtol=1e-4, atol=1e-4, err_msg=f"steps: {[s.describe() for s in state.steps]}"
     )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=ValueError,
+    reason="random_steps: _compute_at and _annotate call rng.integers(0) for a stage without "
+    "loops (the copy stage of a cache-written scalar reduction) and crash",
+)
+def test_random_steps_on_a_cache_written_scalar_reduction():
+    x = te.placeholder((13,), name="x")
+    start = State.initial(ComputeDAG([ops.reduce_sum(x)])).apply(CacheWrite(1))
+    for seed in range(10):
+        state = random_state(start, np.random.default_rng(seed), 4)
+        got, want = run_compiled(state, seed, 1)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
