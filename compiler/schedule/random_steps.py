@@ -75,7 +75,7 @@ def _fuse(state: State, k: int, rng: np.random.Generator) -> Step | None:
 
 def _reorder(state: State, k: int, rng: np.random.Generator) -> Step | None:
     n = len(state.stages[k].iters)
-    return Reorder(k, tuple(int(x) for x in rng.permutation(n)))
+    return Reorder(k, tuple(int(x) for x in rng.permutation(n))) if n else None
 
 
 def _compute_at(state: State, k: int, rng: np.random.Generator) -> Step | None:
@@ -83,7 +83,8 @@ def _compute_at(state: State, k: int, rng: np.random.Generator) -> Step | None:
     if len(consumers) != 1:
         return None
     c = consumers[0]
-    return ComputeAt(k, c, int(rng.integers(len(state.stages[c].iters))))
+    n = len(state.stages[c].iters)
+    return ComputeAt(k, c, int(rng.integers(n))) if n else None
 
 
 def _location(state: State, k: int, rng: np.random.Generator) -> Step | None:
@@ -102,12 +103,16 @@ def _rfactor(state: State, k: int, rng: np.random.Generator) -> Step | None:
 
 def _annotate(state: State, k: int, rng: np.random.Generator) -> Step | None:
     iters = state.stages[k].iters
+    if not iters:
+        return None
     i = int(rng.integers(len(iters)))
     kinds = [Annotation.PARALLEL, Annotation.VECTORIZE, Annotation.UNROLL]
     return Annotate(k, i, kinds[int(rng.integers(len(kinds)))])
 
 
 def _pragma(state: State, k: int, rng: np.random.Generator) -> Step | None:
+    if not state.stages[k].iters:
+        return None
     value = int(rng.choice([0, 16, 64, 512]))
     return Pragma(k, 0, "auto_unroll_max_step", value)
 
