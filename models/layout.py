@@ -1,8 +1,9 @@
 """Layout rewrite of constant weights, done once at compile time.
 
-A conv2d_nchw whose weight is a constant (groups 1, filters a multiple of 8)
-becomes conv2d_nchwc reading the weight packed in output-channel blocks of 16
-(or 8): the layout the default schedule's register tile loads as one vector.
+A conv2d_nchw whose weight is a constant (groups 1) becomes conv2d_nchwc
+reading the weight packed in output-channel blocks of 16 (the last block
+zero-padded): the layout the default schedule's register tile loads as one
+vector.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import replace
 from compiler.ops import pack_conv_weight
 from models.graph import Graph, Node, Value
 
-BLOCKS = (16, 8)
+BLOCK = 16  # float32 lanes of an AVX-512 register
 
 
 def pack_conv_weights(graph: Graph) -> Graph:
@@ -31,12 +32,11 @@ def _rewrite(node: Node, constants: dict, values: dict[str, Value]) -> Node:
     weight = constants.get(node.inputs[1])
     if weight is None:
         return node
-    block = next((b for b in BLOCKS if weight.shape[0] % b == 0), None)
-    if block is None:
-        return node
-    name = f"{node.inputs[1]}__nchwc{block}"
+    name = f"{node.inputs[1]}__nchwc{BLOCK}"
     if name not in constants:
-        constants[name] = pack_conv_weight(weight, block)
+        constants[name] = pack_conv_weight(weight, BLOCK)
         values[name] = Value(name, tuple(constants[name].shape))
     attrs = tuple((k, v) for k, v in node.attrs if k != "groups")
+    if weight.shape[0] % BLOCK:
+        attrs += (("filters", int(weight.shape[0])),)
     return replace(node, op="conv2d_nchwc", inputs=(node.inputs[0], name), attrs=attrs)

@@ -19,6 +19,7 @@ CASES = [  # (C, H, W, F, K, stride, padding, dilation, block)
     (5, 9, 11, 8, 3, 2, 1, 1, 8),
     (16, 7, 7, 16, 1, 1, 0, 1, 16),
     (4, 12, 12, 16, 3, 1, 2, 2, 16),
+    (6, 13, 13, 20, 1, 1, 0, 1, 16),  # 20 filters: the second block is zero-padded
 ]
 
 
@@ -34,8 +35,9 @@ def test_blocked_conv_matches_conv2d_nchw(case):
     ref_out = ops.relu(ops.bias_add(ops.conv2d_nchw(x, wt, stride, padding, dilation), b))
     (expected,) = evaluate([ref_out], {x: x_np, wt: w_np, b: b_np})
 
-    wp = te.placeholder((f // block, c, k, k, block), name="wp")
-    out = ops.relu(ops.bias_add(ops.conv2d_nchwc(x, wp, stride, padding, dilation), b))
+    wp = te.placeholder((-(-f // block), c, k, k, block), name="wp")
+    conv = ops.conv2d_nchwc(x, wp, stride, padding, dilation, filters=f)
+    out = ops.relu(ops.bias_add(conv, b))
     dag = ComputeDAG([out])
     kernel = load(build(lower(default_schedule(dag))))
     arrays = {x: x_np, wp: ops.pack_conv_weight(w_np, block), b: b_np}

@@ -21,11 +21,13 @@ from compiler.te import Expr, Tensor
 
 
 def pack_conv_weight(weight: np.ndarray, block: int) -> np.ndarray:
-    """[F, C, KH, KW] -> [F/block, C, KH, KW, block] (what conv2d_nchwc reads)."""
+    """[F, C, KH, KW] -> [ceil(F/block), C, KH, KW, block] (what conv2d_nchwc reads);
+    filters past F are zeros."""
     f, c, kh, kw = weight.shape
-    if f % block:
-        raise OpError(f"pack_conv_weight: {f} filters are not a multiple of block {block}")
-    packed = weight.reshape(f // block, block, c, kh, kw).transpose(0, 2, 3, 4, 1)
+    blocks = -(-f // block)
+    padded = np.zeros((blocks * block, c, kh, kw), weight.dtype)
+    padded[:f] = weight
+    packed = padded.reshape(blocks, block, c, kh, kw).transpose(0, 2, 3, 4, 1)
     return np.ascontiguousarray(packed)
 
 
@@ -35,9 +37,11 @@ def conv2d_nchwc(
     stride: IntOrPair = 1,
     padding: IntOrPair = 0,
     dilation: IntOrPair = 1,
+    filters: int | None = None,
 ) -> Tensor:
     """conv2d_nchw(data, weight) with `weight_packed = pack_conv_weight(weight, b)`.
 
+    `filters` is F when it is not a multiple of b (the last block is zero-padded).
     Example: `y = conv2d_nchwc(x, wp, stride=1, padding=1)` with wp [F/16, C, 3, 3, 16].
     """
     op = "conv2d_nchwc"
@@ -46,6 +50,9 @@ def conv2d_nchwc(
     check_same_dtype(op, data, weight_packed)
     blocks, channels, kh, kw, block = weight_packed.shape
     _check_groups(data.shape[1], blocks * block, channels, 1)
+    filters = blocks * block if filters is None else filters
+    if not (blocks - 1) * block < filters <= blocks * block:
+        raise OpError(f"{op}: filters={filters} does not fit {blocks} blocks of {block}")
     unpacked = te.placeholder((blocks * block, channels, kh, kw), data.dtype)  # geometry only
     (sh, sw), (dh, dw), pads, (oh, ow) = _conv_geometry(
         op, data, unpacked, stride, padding, dilation
@@ -62,7 +69,7 @@ def conv2d_nchwc(
     shape = (data.shape[0], blocks, oh, ow, block)
     conv = te.compute(shape, body, name=op, tag=tags.CONV2D_NCHWC, attrs=attrs)
     return te.compute(
-        (data.shape[0], blocks * block, oh, ow),
+        (data.shape[0], filters, oh, ow),
         lambda n, f, y, x: conv[n, f // block, y, x, f % block],
         name="unpack_nchwc",
         tag=tags.INJECTIVE,

@@ -129,7 +129,9 @@ def _blocked_conv_consumer(s: State, k: int) -> int | None:
     n, blocks, oh, ow, block = s.stages[k].op.shape
     c = consumers[0]
     ok = s.stages[c].attach is Attach.ROOT and not s.stages[c].op.reduce_axes
-    return c if ok and s.stages[c].op.shape == (n, blocks * block, oh, ow) else None
+    shape = s.stages[c].op.shape
+    fits = len(shape) == 4 and shape[::2] == (n, oh) and shape[3] == ow
+    return c if ok and fits and (blocks - 1) * block < shape[1] <= blocks * block else None
 
 
 def tile_blocked_conv(s: State, p: int, c: int) -> State:
