@@ -13,9 +13,10 @@ from compiler.cost_model import FEATURE_NAMES, RandomModel, create, extract_feat
 from compiler.lower.lower import lower
 from compiler.runtime import empty, set_num_threads
 from compiler.runtime import load as load_kernel
-from compiler.schedule.default import default_schedule
 from compiler.schedule.random_steps import random_state
 from compiler.schedule.state import State
+from compiler.search.annotate import AnnotateConfig, sample_population
+from compiler.search.sketch import generate_sketches
 from compiler.te.dag import ComputeDAG
 
 UNROLL_PROD = FEATURE_NAMES.index("unroll_prod")
@@ -28,19 +29,17 @@ def matmul_dag(n: int = 64) -> ComputeDAG:
 
 
 def sample_states(dag: ComputeDAG, n: int, seed: int) -> list[State]:
-    """Distinct random legal states, from the initial state and the default schedule."""
+    """Distinct programs as a tuning run proposes them: sketches, randomly annotated."""
     rng = np.random.default_rng(seed)
-    bases = [State.initial(dag), default_schedule(dag)]
-    out, seen = [], set()
-    while len(out) < n:
-        base = bases[int(rng.integers(2))]
-        s = random_state(base, rng, len(base.steps) + int(rng.integers(1, 8)))
+    pool = sample_population(
+        generate_sketches(dag, cores=1), 3 * n, rng, AnnotateConfig(cores=1, vector_cap=64)
+    )
+    out = []
+    for s in pool:
         f = extract_features([s])[0]
-        if s.steps in seen or not len(f) or f[:, UNROLL_PROD].max() > math.log2(MAX_UNROLLED + 1):
-            continue
-        seen.add(s.steps)
-        out.append(s)
-    return out
+        if len(f) and f[:, UNROLL_PROD].max() <= math.log2(MAX_UNROLLED + 1):
+            out.append(s)
+    return out[:n]
 
 
 def measure_s(state: State) -> float | None:
@@ -83,20 +82,24 @@ def pairwise_accuracy(scores, costs, margin: float = 1.1) -> float:
 def measured():
     set_num_threads(1)
     dag = matmul_dag()
-    states = sample_states(dag, 100, seed=0)
+    states = sample_states(dag, 200, seed=0)
     return dag, states, [measure_s(s) for s in states]
 
 
 def test_xgb_ranks_held_out_measurements_better_than_chance(measured):
+    """Mean held-out pairwise accuracy over 5 random 140/60 splits (one split alone
+    swings by +-0.05 with timing noise)."""
     _, states, costs = measured
-    order = np.random.default_rng(1).permutation(len(states))
-    train, held_out = order[:70], order[70:]
-    model = create("xgb", seed=0, warmup_samples=32)
-    model.update([states[i] for i in train], [costs[i] for i in train])
-    scores = model.predict([states[i] for i in held_out])
-    acc = pairwise_accuracy(scores, [costs[i] for i in held_out])
-    print(f"held-out pairwise ranking accuracy: {acc:.3f}")
-    assert acc > 0.7
+    accs = []
+    for seed in range(5):
+        order = np.random.default_rng(seed).permutation(len(states))
+        train, held_out = order[:140], order[140:]
+        model = create("xgb", seed=0, warmup_samples=32)
+        model.update([states[i] for i in train], [costs[i] for i in train])
+        scores = model.predict([states[i] for i in held_out])
+        accs.append(pairwise_accuracy(scores, [costs[i] for i in held_out]))
+    print(f"held-out pairwise ranking accuracy: {np.mean(accs):.3f} (splits {np.round(accs, 3)})")
+    assert np.mean(accs) > 0.7
 
 
 def test_save_load_round_trip_predicts_identically(measured, tmp_path):
