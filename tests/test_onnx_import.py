@@ -1,0 +1,105 @@
+"""Import details: old and new opsets against onnxruntime, folding, BatchNorm into conv."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from models import zoo
+from models.compare import max_errors, ort_session
+from models.network import compile_network
+from models.onnx_import import import_model
+
+RNG = np.random.default_rng(3)
+
+
+def const(name: str, array: np.ndarray) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.asarray(array), name)
+
+
+def f32(*shape: int, scale: float = 1.0) -> np.ndarray:
+    return (RNG.standard_normal(shape) * scale).astype(np.float32)
+
+
+def make(nodes: list, inits: list, x_shape: list[int], outputs: list[str], opset: int):
+    graph = helper.make_graph(
+        nodes, f"opset{opset}", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs], inits,
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 7 if opset <= 13 else 8
+    return onnx.shape_inference.infer_shapes(model)
+
+
+def check(model: onnx.ModelProto, rtol: float = 1e-5) -> None:
+    net = compile_network(import_model(model))
+    x = RNG.standard_normal(net.graph.inputs[0].shape).astype(np.float32)
+    ours = net.run({"x": x})
+    session = ort_session(model, threads=1)
+    names = [o.name for o in session.get_outputs()]
+    theirs = dict(zip(names, session.run(names, {"x": x})))
+    assert max_errors(ours, theirs)[1] < rtol
+
+
+def test_opset_11_attribute_forms():
+    n = helper.make_node
+    nodes = [
+        n("Unsqueeze", ["x"], ["u"], axes=[0]),  # [1, 2, 6, 5]
+        n("Squeeze", ["u"], ["s"], axes=[0]),
+        n("Softmax", ["s"], ["sm"], axis=1),  # before 13: over the flattened axes 1..
+        n("Split", ["sm"], ["a", "b"], axis=1, split=[2, 4]),
+        n("Clip", ["b", "lo", "hi"], ["c"]),
+        n("ReduceMean", ["c"], ["m"], axes=[2], keepdims=1),
+        n("Pad", ["a", "pads", "pv"], ["p"], mode="constant"),
+        n("Flatten", ["p"], ["f"], axis=1),
+        n("Gemm", ["f", "w", "bias"], ["y"], transB=1, alpha=0.5, beta=2.0),
+    ]
+    inits = [const("lo", np.float32(0.01)), const("hi", np.float32(0.05)),
+             const("pads", np.array([0, 0, 1, 0, 0, 2], np.int64)), const("pv", np.float32(0.5)),
+             const("w", f32(3, 2 * 8)), const("bias", f32(3))]  # fmt: skip
+    check(make(nodes, inits, [2, 6, 5], ["y", "m"], opset=11))
+
+
+def test_newest_opset_input_forms():
+    n = helper.make_node
+    nodes = [
+        n("ReduceMean", ["x", "axes"], ["m"], keepdims=1),  # axes as an input (18+)
+        n("Sub", ["x", "m"], ["d"]),
+        n("Split", ["d"], ["a", "b"], axis=2, num_outputs=2),  # num_outputs (18+)
+        n("Gelu", ["a"], ["g"]),  # 20+
+        n("Gelu", ["b"], ["g2"], approximate="tanh"),
+        n("Concat", ["g", "g2"], ["cat"], axis=2),
+        n("LayerNormalization", ["cat", "gamma", "beta"], ["ln"], axis=-1),
+        n("Reshape", ["ln", "shape"], ["r"], allowzero=0),
+        n("Squeeze", ["r", "sq"], ["y"]),
+    ]
+    inits = [const("axes", np.array([-1], np.int64)), const("gamma", f32(8)),
+             const("beta", f32(8)), const("shape", np.array([0, 1, -1], np.int64)),
+             const("sq", np.array([1], np.int64))]  # fmt: skip
+    check(make(nodes, inits, [3, 4, 8], ["y"], opset=21))
+
+
+def test_batch_norm_is_folded_into_the_conv_and_passthroughs_disappear():
+    graph = import_model(zoo.build("resnet18"))
+    ops = {node.op for node in graph.nodes}
+    assert "multiply" not in ops and not any("batch" in op for op in ops)
+    assert sum(node.op == "conv2d_nchw" for node in graph.nodes) == 20
+    assert sum(node.op == "bias_add" for node in graph.nodes) == 21  # 20 convs + fc
+
+
+def test_shape_arithmetic_is_folded():
+    graph = import_model(zoo.build("bert_encoder"))  # heads split via Shape/Slice/Concat
+    assert {"reshape", "transpose", "batch_matmul", "softmax", "layer_norm"} <= {
+        n.op for n in graph.nodes
+    }
+    assert all(graph.values[n.output].shape for n in graph.nodes)
+
+
+def test_batch_norm_without_a_conv_is_a_scale_and_shift():
+    n = helper.make_node
+    nodes = [n("Relu", ["x"], ["r"]), n("BatchNormalization", ["r", "g", "b", "m", "v"], ["y"])]
+    c = 4
+    inits = [const("g", f32(c) + 1), const("b", f32(c)), const("m", f32(c)),
+             const("v", np.abs(f32(c)) + 0.5)]  # fmt: skip
+    check(make(nodes, inits, [1, c, 5, 5], ["y"], opset=15))
