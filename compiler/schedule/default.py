@@ -135,24 +135,35 @@ def _blocked_conv_consumer(s: State, k: int) -> int | None:
 
 
 def tile_blocked_conv(s: State, p: int, c: int) -> State:
-    """Register tile of a blocked conv: `width` output pixels x one vector of b channels.
+    """Register tile of a blocked conv: `width` output pixels x `mult` vectors of b channels.
 
-    Per (rc, ry, rx) the tile loads b weights as one vector and broadcasts each of
-    `width` input pixels into an FMA; the epilogue stage c (NCHW) runs its tile
-    loops [n, f.o, y, x.o] fused in parallel, the conv computed inside them.
+    Per (rc, ry, rx) the tile loads mult x b weights as vectors and broadcasts each
+    of `width` input pixels into mult FMAs (width x mult accumulators); the epilogue
+    stage c (NCHW) runs its tile loops [n, f.o, y, x.o] fused in parallel, the conv
+    computed inside them.
     """
-    block = s.stages[p].op.shape[4]
-    width = row_factor(s.stages[p].op.shape[3], CONV_TILE_WIDTH)
+    _, blocks, _, ow, block = s.stages[p].op.shape
+    width = row_factor(ow, CONV_TILE_WIDTH)
+    mult = conv_block_multiple(width, blocks)
     s = s.apply(Split(c, 3, (width,)))  # [n, f, y, x.o, x.i]
-    s = s.apply(Split(c, 1, (block,)))  # [n, f.o, f.i, y, x.o, x.i]
+    s = s.apply(Split(c, 1, (mult * block,)))  # [n, f.o, f.i, y, x.o, x.i]
     s = s.apply(Reorder(c, (0, 1, 3, 4, 5, 2)))
     s = s.apply(Fuse(c, (0, 1, 2, 3)))  # [tile, x.i, f.i]
     s = s.apply(Annotate(c, 0, Annotation.PARALLEL))
     s = s.apply(Split(p, 3, (width,)))  # [n, fo, y, x.o, x.i, fi, rc, ry, rx]
-    s = s.apply(Reorder(p, (0, 1, 2, 3, 6, 7, 8, 4, 5)))
+    s = s.apply(Split(p, 1, (mult,)))  # [n, fo.o, fo.i, y, x.o, x.i, fi, rc, ry, rx]
+    s = s.apply(Reorder(p, (0, 1, 3, 4, 7, 8, 9, 2, 5, 6)))
     s = s.apply(Annotate(p, 7, Annotation.UNROLL))
-    s = s.apply(Annotate(p, 8, Annotation.VECTORIZE))
+    s = s.apply(Annotate(p, 8, Annotation.UNROLL))
+    s = s.apply(Annotate(p, 9, Annotation.VECTORIZE))
     return s.apply(ComputeAt(p, c, 0))
+
+
+def conv_block_multiple(width: int, blocks: int, accumulators: int = 16) -> int:
+    """Channel blocks per tile: the most accumulators (width x blocks) up to 16, which
+    hides FMA latency on narrow images without spilling registers."""
+    fits = [m for m in (1, 2, 4) if blocks % m == 0 and width * m <= accumulators]
+    return max(fits, default=1)
 
 
 def schedule_reduction(s: State, k: int) -> State:
