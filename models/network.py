@@ -9,6 +9,7 @@ arrays, so an inference is a list of argument-less ctypes calls.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,15 +21,45 @@ from compiler.lower.lower import lower
 from compiler.runtime import Kernel, aligned, empty, load
 from compiler.schedule.default import default_schedule
 from compiler.schedule.state import State
+from compiler.schedule.steps import Annotate, Annotation
 from models.errors import ModelError
 from models.graph import Graph
 from models.partition import Partition, TuningTask, partition
 
 ScheduleFor = Callable[[TuningTask], State]
 
+# Below this many FLOPs a task runs on one thread: a fork-join of the OpenMP team
+# costs microseconds when the cores are free, and a whole scheduler time slice
+# (milliseconds) when another process holds the second core.
+SERIAL_BELOW_FLOPS = 1_000_000
+
+
+def passive_thread_wait() -> None:
+    """Let idle OpenMP workers sleep instead of spinning (OMP_WAIT_POLICY=passive).
+
+    On a shared machine a spinning worker uses up its scheduler share and then waits
+    behind other processes when the next parallel loop needs it; a sleeping one is
+    woken promptly. It costs a few microseconds per parallel loop on idle cores. Only
+    effective before libgomp is loaded (the first kernel load); an explicit
+    OMP_WAIT_POLICY in the environment wins.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
 
 def default_schedule_for(task: TuningTask) -> State:
-    return default_schedule(task.dag)
+    """The default schedule, serial for small tasks."""
+    state = default_schedule(task.dag)
+    return without_parallel(state) if task.flops < SERIAL_BELOW_FLOPS else state
+
+
+def without_parallel(state: State) -> State:
+    """The same schedule with its parallel annotations dropped (loops run serially)."""
+    steps = [
+        st
+        for st in state.steps
+        if not (isinstance(st, Annotate) and st.annotation is Annotation.PARALLEL)
+    ]
+    return State.replay(state.dag, steps)
 
 
 @dataclass

@@ -11,7 +11,7 @@ import sys
 from models import zoo
 from models.errors import ModelError
 from models.load import load_graph, load_proto, parse_input_shapes
-from models.network import compile_network
+from models.network import compile_network, passive_thread_wait
 from models.partition import partition
 
 __all__ = ["ModelError", "bench_command", "tasks_command", "zoo_command"]
@@ -72,6 +72,7 @@ def bench_command(
         raise ModelError(f"--threads {threads}: must be at least 1")
     if records:
         _say(f"note: --records {records} is not read yet: every task uses its default schedule")
+    passive_thread_wait()
     shapes = parse_input_shapes(input_shapes or [])
     proto = load_proto(model)
     net = compile_network(load_graph(model, shapes))

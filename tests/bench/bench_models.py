@@ -16,7 +16,7 @@ import sys
 
 from models import zoo
 from models.compare import compare
-from models.network import compile_network
+from models.network import compile_network, passive_thread_wait
 from models.onnx_import import import_model
 
 THREADS = (1, 2)
@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    passive_thread_wait()  # before the first kernel loads libgomp
     results = {}
     for name in args.models.split(","):
         print(f"benchmarking {name} ...", file=sys.stderr)
