@@ -8,6 +8,7 @@ relative (a few ulp). Scalars keep libm.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from llvmlite import ir
@@ -17,6 +18,7 @@ from compiler.codegen.intrinsics import I32, intrinsic, lanes_of
 # Cephes expf: exp(x) = 2^n * exp(r), x = n*ln2 + r, |r| <= ln2/2
 _EXP_LO, _EXP_HI = -87.3365478515625, 88.3762626647949  # 2^n stays a normal number
 _LOG2E = 1.44269504088896341
+_LN_FLT_MAX = 88.72283935546875
 _LN2_HI, _LN2_LO = 0.693359375, -2.12194440e-4
 _EXP_POLY: tuple[float, ...] = (
     1.9875691500e-4,
@@ -95,7 +97,8 @@ def _clamp(b: ir.IRBuilder, x: ir.Value, lo: float, hi: float) -> ir.Value:
 
 
 def fast_exp(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
-    """exp(x); 0 below the normal range, about 2.2e38 above 88.38 (instead of inf)."""
+    """exp(x); 0 below the normal range, inf above ln(FLT_MAX), NaN for NaN (as libm);
+    between 88.38 and 88.72 about 2.2e38 (the 2^n scaling stays a normal number)."""
     xc = _clamp(b, x, _EXP_LO, _EXP_HI)
     n = _call(b, "llvm.floor", [_fma(b, xc, _const(x, _LOG2E), _const(x, 0.5))])
     r = _fma(b, n, _const(x, -_LN2_HI), xc)
@@ -107,7 +110,9 @@ def fast_exp(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
     shift = ir.Constant(int_t, [ir.Constant(I32, 23)] * _lanes(x))
     exponent = b.shl(b.add(b.fptosi(n, int_t), bias), shift)
     scaled = b.fmul(y, b.bitcast(exponent, x.type))
-    return b.select(b.fcmp_ordered("<", x, _const(x, _EXP_LO)), _const(x, 0.0), scaled)
+    out = b.select(b.fcmp_ordered("<", x, _const(x, _EXP_LO)), _const(x, 0.0), scaled)
+    out = b.select(b.fcmp_ordered(">", x, _const(x, _LN_FLT_MAX)), _const(x, math.inf), out)
+    return b.select(b.fcmp_unordered("uno", x, x), x, out)
 
 
 def _rational(
