@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Annotated
 
 import typer
 
 from tasks.model_commands import ModelError, bench_command, tasks_command, zoo_command
 
 INPUT_SHAPE_HELP = "Static shape for an input with dynamic dims: NAME=1,3,224,224 (repeatable)."
+InputShapes = Annotated[list[str] | None, typer.Option("--input-shape", help=INPUT_SHAPE_HELP)]
 
 
 def _run(fn: Callable[[], dict[str, object]], as_json: bool) -> None:
@@ -33,7 +35,7 @@ def zoo(as_json: bool = typer.Option(False, "--json", help="Print a JSON object.
 
 def tasks(
     model: str = typer.Argument(..., help="MODEL.onnx or zoo:NAME"),
-    input_shape: list[str] = typer.Option([], "--input-shape", help=INPUT_SHAPE_HELP),
+    input_shape: InputShapes = None,
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
 ) -> None:
     """The partition: tuning tasks with fused ops, shapes, weights and FLOPs."""
@@ -42,10 +44,12 @@ def tasks(
 
 def bench(
     model: str = typer.Argument(..., help="MODEL.onnx or zoo:NAME"),
-    records: str | None = typer.Option(None, "--records", help="Records DB (not read yet)."),
+    records: str | None = typer.Option(
+        None, "--records", help="Records DB: each task's best record, else the default schedule."
+    ),
     compare: str = typer.Option("onnxruntime", "--compare", help="Reference runtime."),
     threads: int = typer.Option(1, "--threads", help="Threads for both contenders."),
-    input_shape: list[str] = typer.Option([], "--input-shape", help=INPUT_SHAPE_HELP),
+    input_shape: InputShapes = None,
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
 ) -> None:
     """Compile MODEL and time it next to onnxruntime on the same seeded input."""

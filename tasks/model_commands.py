@@ -13,6 +13,7 @@ from models.errors import ModelError
 from models.load import load_graph, load_proto, parse_input_shapes
 from models.network import compile_network, passive_thread_wait
 from models.partition import partition
+from models.tuned import record_schedules
 
 __all__ = ["ModelError", "bench_command", "tasks_command", "zoo_command"]
 
@@ -63,19 +64,23 @@ def bench_command(
     input_shapes: list[str] | None = None,
     rounds: int = 7,
 ) -> dict[str, object]:
-    """Compile `model` (default schedules), time it next to onnxruntime, compare outputs."""
+    """Compile `model` (best records of `records`, else default schedules), time it next
+    to onnxruntime on the same seeded input, compare outputs."""
     from models.compare import compare  # onnxruntime only here
 
     if compare_with != "onnxruntime":
         raise ModelError(f"--compare {compare_with!r}: only 'onnxruntime' is supported")
     if threads < 1:
         raise ModelError(f"--threads {threads}: must be at least 1")
-    if records:
-        _say(f"note: --records {records} is not read yet: every task uses its default schedule")
     passive_thread_wait()
     shapes = parse_input_shapes(input_shapes or [])
     proto = load_proto(model)
-    net = compile_network(load_graph(model, shapes))
+    graph = load_graph(model, shapes)
+    if records:
+        schedules = record_schedules(records)
+        net = compile_network(graph, schedule_for=schedules, tuned_keys=schedules.tuned)
+    else:
+        net = compile_network(graph)
     _say(f"{model}: {len(net.tasks)} tasks compiled in {net.compile_s:.1f} s")
     if shapes:
         _fix_proto_shapes(proto, shapes)
@@ -91,8 +96,8 @@ def bench_command(
         "ratio": result.ratio,
         "max_abs_err": result.max_abs_err,
         "max_rel_err": result.max_rel_err,
-        "tuned_tasks": 0,
-        "untuned_tasks": len(net.tasks),
+        "tuned_tasks": len(net.tuned_keys),
+        "untuned_tasks": len(net.tasks) - len(net.tuned_keys),
         "compile_s": net.compile_s,
     }
 

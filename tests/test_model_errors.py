@@ -132,14 +132,38 @@ def test_tasks_json_keys():
 
 
 def test_bench_json_keys():
-    code, out, err = run_cli("bench", "zoo:mlp", "--threads", "1", "--records", "x.db", "--json")
+    code, out, err = run_cli("bench", "zoo:mlp", "--threads", "1", "--json")
     assert code == 0, err
     summary = json.loads(out)
     keys = {"model", "threads", "latency_ms", "onnxruntime_latency_ms", "max_abs_err",
             "max_rel_err", "tuned_tasks", "untuned_tasks"}  # fmt: skip
     assert keys <= set(summary)
-    assert summary["max_rel_err"] < 1e-4 and summary["untuned_tasks"] == 4
-    assert "--records" in err  # noted as not read yet
+    assert summary["max_rel_err"] < 1e-4
+    assert (summary["tuned_tasks"], summary["untuned_tasks"]) == (0, 4)
+
+
+def test_bench_uses_the_best_record_of_a_task(tmp_path):
+    from compiler.records import MeasureRecord, SQLiteStore, host_target_info
+    from compiler.schedule.default import default_schedule
+    from compiler.schedule.steps import steps_to_json
+    from models.load import load_graph
+    from models.partition import partition
+
+    task = partition(load_graph("zoo:mlp")).tasks[0]
+    steps = steps_to_json(default_schedule(task.dag).steps)
+    record = MeasureRecord(task.workload_key, host_target_info().target, steps, (1e-5,), None, 0.0)
+    path = tmp_path / "records.db"
+    with SQLiteStore(path) as db:
+        db.add([record])
+    code, out, err = run_cli("bench", "zoo:mlp", "--records", str(path), "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert (summary["tuned_tasks"], summary["untuned_tasks"]) == (1, 3)
+    assert summary["max_rel_err"] < 1e-4
+
+
+def test_bench_missing_records_database(tmp_path):
+    assert_bad(["bench", "zoo:mlp", "--records", str(tmp_path / "none.db")], "none.db")
 
 
 def test_onnx_model_roundtrip_sanity():

@@ -1,0 +1,46 @@
+"""Schedules from a records database: each task's best valid record on this CPU,
+the default schedule where there is none (or the record no longer replays)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from compiler.records import RecordError, SQLiteStore, host_target_info
+from compiler.schedule.state import State
+from compiler.schedule.steps import ScheduleError, steps_from_json
+from models.errors import ModelError
+from models.network import default_schedule_for
+from models.partition import TuningTask
+
+
+@dataclass
+class RecordSchedules:
+    """A `schedule_for` callback; `tuned` collects the workload keys it served from records."""
+
+    store: SQLiteStore
+    target: str
+    tuned: set[str] = field(default_factory=set)
+
+    def __call__(self, task: TuningTask) -> State:
+        record = self.store.best(task.workload_key, self.target)
+        if record is not None:
+            try:
+                state = State.replay(task.dag, steps_from_json(record.steps))
+            except (ScheduleError, KeyError, TypeError, ValueError):
+                state = None  # a record of an older step language: fall back
+            if state is not None and state.is_complete:
+                self.tuned.add(task.workload_key)
+                return state
+        return default_schedule_for(task)
+
+
+def record_schedules(path: str | Path) -> RecordSchedules:
+    """The callback over the records database at `path` (ModelError when unusable)."""
+    if not Path(path).is_file():
+        raise ModelError(f"--records {path}: no such records database")
+    try:
+        store = SQLiteStore(path)
+    except RecordError as err:
+        raise ModelError(f"--records {path}: {err}") from None
+    return RecordSchedules(store, host_target_info().target)
