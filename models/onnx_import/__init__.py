@@ -89,9 +89,9 @@ def _convert_node(ctx: ImportContext, node: onnx.NodeProto, index: int) -> None:
         if name and ctx.resolve(name) not in ctx.shapes and not ctx.is_const(name):
             raise ctx.fail(f"input {name!r} is not float32 or not computed before")
     outputs = CONVERTERS[node.op_type](ctx, node, node_attrs(node))
-    for name, value in zip(node.output, outputs):
-        if name and name != value:
-            ctx.alias(name, value)
+    for name, result in zip(node.output, outputs):
+        if name and name != result:
+            ctx.alias(name, result)
 
 
 def _constant_value(ctx: ImportContext, node: onnx.NodeProto) -> np.ndarray:

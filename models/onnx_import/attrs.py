@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 
 from models.onnx_import.context import ImportContext
 
 
-def node_attrs(node: onnx.NodeProto) -> dict[str, object]:
+def node_attrs(node: onnx.NodeProto) -> dict[str, Any]:
     """Attribute name -> Python value (strings decoded)."""
-    out: dict[str, object] = {}
+    out: dict[str, Any] = {}
     for a in node.attribute:
         value = onnx.helper.get_attribute_value(a)
         out[a.name] = value.decode() if isinstance(value, bytes) else value

@@ -7,6 +7,7 @@ node's outputs. Constant operands of size 1 become scalar attrs of the op.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import onnx
@@ -14,7 +15,7 @@ import onnx
 from models.onnx_import.attrs import axes_arg, const_input
 from models.onnx_import.context import ImportContext, Operand
 
-Attrs = dict[str, object]
+Attrs = dict[str, Any]  # ONNX attribute values: ints, floats, strings, lists
 
 BINARY = {"Add": "add", "Sub": "subtract", "Mul": "multiply", "Div": "divide", "Pow": "power"}
 BINARY |= {"Max": "maximum", "Min": "minimum", "Sum": "add"}

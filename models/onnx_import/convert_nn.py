@@ -4,6 +4,7 @@ LayerNormalization, Softmax."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import onnx
@@ -12,7 +13,7 @@ from models.onnx_import.attrs import const_input, input_name, int_list
 from models.onnx_import.context import ImportContext
 from models.onnx_import.convert_math import binary, convert_batch_norm_standalone
 
-Attrs = dict[str, object]
+Attrs = dict[str, Any]  # ONNX attribute values: ints, floats, strings, lists
 
 
 def spatial_pads(
@@ -161,7 +162,8 @@ def fold_into_conv(ctx: ImportContext, x: str, params: list[np.ndarray], eps: fl
     scale = gamma / np.sqrt(var + eps)
     weight = ctx.const(conv.inputs[1]).astype(np.float64)  # type: ignore[union-attr]
     new_w = ctx.add_const((weight * scale[:, None, None, None]).astype(np.float32), "conv_w")
-    old_b = ctx.const(bias_node.inputs[1]) if bias_node else np.zeros_like(scale)
+    old_b = ctx.const(bias_node.inputs[1]) if bias_node else None
+    old_b = np.zeros_like(scale) if old_b is None else old_b
     new_b = ctx.add_const(((old_b - mean) * scale + beta).astype(np.float32), "conv_b")
     ctx.replace_input(conv, 1, new_w)
     if bias_node is not None:

@@ -4,6 +4,7 @@ Unsqueeze, Pad, Gather, and the pass-throughs (Identity, Dropout, Cast to float3
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import onnx
@@ -11,7 +12,7 @@ import onnx
 from models.onnx_import.attrs import axes_arg, const_input, input_name, int_list
 from models.onnx_import.context import ImportContext
 
-Attrs = dict[str, object]
+Attrs = dict[str, Any]  # ONNX attribute values: ints, floats, strings, lists
 
 
 def convert_passthrough(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
@@ -96,7 +97,8 @@ def convert_slice(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> lis
     big = 2**31 - 1
     ends = [max(min(e, big), -big) for e in ends]
     starts = [max(min(s, big), -big) for s in starts]
-    kw = {"starts": tuple(starts), "ends": tuple(ends), "axes": axes and tuple(axes)}
+    kw: dict[str, object] = {"starts": tuple(starts), "ends": tuple(ends)}
+    kw["axes"] = axes and tuple(axes)
     return [ctx.emit("slice", [x], kw | {"steps": steps and tuple(steps)})]
 
 

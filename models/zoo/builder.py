@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -23,12 +25,12 @@ class NetBuilder:
         self._count += 1
         return f"{hint}_{self._count}"
 
-    def const(self, array: np.ndarray, hint: str = "w") -> str:
+    def const(self, array: np.ndarray | np.generic, hint: str = "w") -> str:
         name = self.fresh(hint)
         self.inits.append(numpy_helper.from_array(np.asarray(array), name))
         return name
 
-    def node(self, op: str, inputs: list[str], **attrs: object) -> str:
+    def node(self, op: str, inputs: list[str], **attrs: Any) -> str:
         out = self.fresh(op.lower())
         self.nodes.append(helper.make_node(op, inputs, [out], name=f"{op}_{self._count}", **attrs))
         return out
