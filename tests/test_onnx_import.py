@@ -103,3 +103,30 @@ def test_batch_norm_without_a_conv_is_a_scale_and_shift():
     inits = [const("g", f32(c) + 1), const("b", f32(c)), const("m", f32(c)),
              const("v", np.abs(f32(c)) + 0.5)]  # fmt: skip
     check(make(nodes, inits, [1, c, 5, 5], ["y"], opset=15))
+
+
+def test_newest_opset_against_the_reference_evaluator():
+    from onnx.reference import ReferenceEvaluator
+
+    newest = onnx.defs.onnx_opset_version()
+    n = helper.make_node
+    nodes = [
+        n("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1], strides=[2, 2]),
+        n("HardSwish", ["c"], ["h"]),
+        n("AveragePool", ["h"], ["p"], kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1],
+          count_include_pad=0, ceil_mode=1),
+        n("ReduceMax", ["p", "axes"], ["m"], keepdims=0),
+        n("Softmax", ["m"], ["y"], axis=-1),
+    ]  # fmt: skip
+    inits = [const("w", f32(8, 3, 3, 3, scale=0.3)), const("b", f32(8)),
+             const("axes", np.array([2], np.int64))]  # fmt: skip
+    graph = helper.make_graph(
+        nodes, "newest", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 9, 9])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits,
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", newest)])
+    model = onnx.shape_inference.infer_shapes(model)
+    x = f32(1, 3, 9, 9)
+    (expected,) = ReferenceEvaluator(model).run(None, {"x": x})
+    got = compile_network(import_model(model)).run({"x": x})["y"]
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
