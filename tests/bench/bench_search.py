@@ -1,0 +1,169 @@
+"""Search quality: the best GFLOP/s found by `sketch` and by `random` after N trials.
+
+For matmul 1024^3, dense 1x512x1000 and the two ResNet-18 3x3 convs, on one
+thread: the reference (numpy's sgemm for the matrix ops, onnxruntime's Conv
+for the convs, each timed in this run), and the best program each policy found
+after every checkpoint of trials; also how many trials `sketch` needed to reach
+the best that `random` found in all of its trials, and the share of wall time
+spent searching (everything but building and measuring).
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python tests/bench/bench_search.py \
+        [--trials 64,256,1000] [--ops matmul,dense,conv56,conv28] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+from timing import best_s
+
+from compiler.measure import Measurer, MeasureSettings, create_builder, create_runner
+from compiler.ops.workloads import op_workload
+from compiler.records import create as create_store
+from compiler.search.policy import create as create_policy
+from compiler.search.tune import RoundLog, TuneResult, tune_task
+from compiler.task import SearchTask
+
+OPS = {
+    "matmul": ("matmul", "1024,1024,1024"),
+    "dense": ("dense", "1,512,1000"),
+    "conv56": ("conv2d", "1,64,56,56,64,3,3,1,1"),
+    "conv28": ("conv2d", "1,128,28,28,128,3,3,1,1"),
+}
+
+
+def numpy_gflops(op: str, shape: str) -> float:
+    v = [int(x) for x in shape.split(",")]
+    rng = np.random.default_rng(0)
+    if op == "matmul":
+        m, n, k = v
+        a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
+        flops = 2.0 * m * n * k
+        fn = lambda: a @ b
+    else:
+        batch, inp, out = v
+        x, w = rng.random((batch, inp), dtype=np.float32), rng.random((out, inp), dtype=np.float32)
+        flops = 2.0 * batch * inp * out
+        fn = lambda: x @ w.T
+    with threadpool_limits(1):
+        return flops / min(best_s(fn, 5) for _ in range(5)) / 1e9
+
+
+def onnxruntime_conv_gflops(shape: str) -> float:
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    n, c, h, w, f, kh, kw, stride, pad = (int(x) for x in shape.split(","))
+    rng = np.random.default_rng(0)
+    weight = (rng.standard_normal((f, c, kh, kw)) * 0.05).astype(np.float32)
+    node = helper.make_node("Conv", ["x", "w"], ["y"], strides=[stride] * 2, pads=[pad] * 4)
+    ho, wo = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
+    graph = helper.make_graph(
+        [node], "conv",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, c, h, w])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, f, ho, wo])],
+        [onnx.numpy_helper.from_array(weight, "w")],
+    )  # fmt: skip
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    flops = 2.0 * n * f * ho * wo * c * kh * kw
+    return flops / min(best_s(lambda: sess.run(None, {"x": x}), 5) for _ in range(5)) / 1e9
+
+
+def search(task: SearchTask, policy: str, checkpoints: list[int], db: Path) -> dict[str, object]:
+    """Best GFLOP/s after each checkpoint, the trials history and the search share."""
+    store = create_store("sqlite", path=db)
+    pol = create_policy(policy, task.dag, model=_model(), seed=0)
+    history: list[tuple[int, float]] = []
+    search_s = 0.0
+
+    def on_round(log: RoundLog, result: TuneResult) -> None:
+        nonlocal search_s
+        search_s += log.search_s
+        history.append((result.trials, log.best_cost_s))
+
+    start = time.perf_counter()
+    with (
+        create_builder("local") as builder,
+        create_runner("local", settings=MeasureSettings(threads=1), devices="default") as runner,
+    ):
+        measurer = Measurer(builder=builder, runner=runner, store=store)
+        tune_task(task, pol, measurer, trials=max(checkpoints), on_round=on_round)
+    wall = time.perf_counter() - start
+    store.close()
+    best_at = {}
+    for cp in checkpoints:
+        costs = [c for t, c in history if t <= cp]
+        best_at[cp] = (
+            task.flop_count / min(costs) / 1e9 if costs and min(costs) < float("inf") else 0.0
+        )
+    return {"gflops": best_at, "history": history, "search_share": search_s / wall}
+
+
+def _model():
+    from tasks.search_commands import cost_model
+
+    return cost_model("xgb")
+
+
+def trials_to_reach(history: list[tuple[int, float]], target_cost: float) -> int | None:
+    for trials, cost in history:
+        if cost <= target_cost * 1.0001:
+            return trials
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", default="64,256,1000")
+    parser.add_argument("--ops", default=",".join(OPS))
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    checkpoints = sorted(int(x) for x in args.trials.split(","))
+    figures: dict[str, object] = {}
+    shares = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.ops.split(","):
+            op, shape = OPS[name]
+            task = SearchTask(name, op_workload(op, shape))
+            row: dict[str, object] = {}
+            if op == "conv2d":
+                row["onnxruntime_gflops"] = onnxruntime_conv_gflops(shape)
+            else:
+                row["numpy_gflops"] = numpy_gflops(op, shape)
+            runs = {
+                p: search(task, p, checkpoints, Path(tmp) / f"{name}_{p}.db")
+                for p in ("sketch", "random")
+            }
+            for p, got in runs.items():
+                row[f"{p}_gflops"] = {str(k): v for k, v in got["gflops"].items()}  # type: ignore[union-attr]
+            shares.append(runs["sketch"]["search_share"])
+            random_best = min(c for _, c in runs["random"]["history"])  # type: ignore[union-attr]
+            row["sketch_trials_to_random_best"] = trials_to_reach(
+                runs["sketch"]["history"], random_best
+            )  # type: ignore[arg-type]
+            figures[name] = row
+            if not args.json:
+                print(name, json.dumps(row), flush=True)
+    figures["search_overhead_share"] = float(np.mean(shares)) if shares else 0.0
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        print(f"search overhead share (sketch): {figures['search_overhead_share']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
