@@ -92,6 +92,8 @@ def tile_into_consumer(s: State, p: int, c: int) -> State:
     n = len(shape)
     vec = vector_factor(shape[-1])
     rows = row_factor(shape[-2]) if n >= 2 else 1
+    if rows == 1 and shape[-1] // vec >= 2:
+        return tile_row_vectors(s, p, c, vec)
     # consumer: [outer..., a.o, b.o, a.i, b.i]
     s = s.apply(Split(c, n - 1, (vec,)))
     if n >= 2:
@@ -117,6 +119,26 @@ def tile_into_consumer(s: State, p: int, c: int) -> State:
     last = len(s.stages[p].iters) - 1
     if n >= 2 and rows > 1:
         s = s.apply(Annotate(p, last - 1, Annotation.UNROLL))
+    s = s.apply(Annotate(p, last, Annotation.VECTORIZE))
+    return s.apply(ComputeAt(p, c, 0))
+
+
+def tile_row_vectors(s: State, p: int, c: int, vec: int) -> State:
+    """One output row: a tile of up to 8 vectors along it (matrix-vector products), so
+    the reduction has independent accumulators instead of one latency-bound chain."""
+    n = len(s.stages[c].op.shape)
+    vectors = row_factor(s.stages[c].op.shape[-1] // vec)
+    s = s.apply(Split(c, n - 1, (vectors, vec)))  # [outer..., j.o, j.u, j.v]
+    if n > 1:
+        s = s.apply(Fuse(c, tuple(range(n))))
+    s = s.apply(Annotate(c, 0, Annotation.PARALLEL))
+    s = s.apply(Annotate(c, len(s.stages[c].iters) - 1, Annotation.VECTORIZE))
+    n_reduce = len(s.stages[p].op.reduce_axes)
+    s = s.apply(Split(p, n - 1, (vectors, vec)))  # [sp..., j.o, j.u, j.v, red...]
+    reduce_pos = list(range(n + 2, n + 2 + n_reduce))
+    s = s.apply(Reorder(p, (*range(n), *reduce_pos, n, n + 1)))
+    last = len(s.stages[p].iters) - 1
+    s = s.apply(Annotate(p, last - 1, Annotation.UNROLL))
     s = s.apply(Annotate(p, last, Annotation.VECTORIZE))
     return s.apply(ComputeAt(p, c, 0))
 

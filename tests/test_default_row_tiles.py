@@ -1,0 +1,33 @@
+"""Default schedule of one-row products (matrix-vector): a tile of several vectors per row."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from compiler import ops, te
+from compiler.codegen import build
+from compiler.lower.lower import lower
+from compiler.runtime import empty, load
+from compiler.schedule.default import default_schedule
+from compiler.te.dag import ComputeDAG
+
+
+@pytest.mark.parametrize("batch,k,n", [((), 40, 64), ((), 33, 96), ((), 20, 48), ((2,), 17, 512)])
+def test_one_row_products_match_numpy(batch, k, n):
+    rng = np.random.default_rng(1)
+    a_np = rng.standard_normal((*batch, 1, k)).astype(np.float32)
+    b_np = rng.standard_normal((k, n)).astype(np.float32)
+    bias_np = rng.standard_normal(n).astype(np.float32)
+    a, b = te.placeholder(a_np.shape, name="A"), te.placeholder(b_np.shape, name="B")
+    bias = te.placeholder(bias_np.shape, name="bias")
+    product = ops.batch_matmul(a, b) if batch else ops.matmul(a, b)
+    out = ops.relu(ops.add(product, bias))
+    dag = ComputeDAG([out])
+    kernel = load(build(lower(default_schedule(dag))))
+    values = {a: a_np, b: b_np, bias: bias_np}
+    result = empty(out.shape)
+    result[...] = np.nan
+    kernel(*[values[t] for t in dag.placeholders], result)
+    expected = np.maximum(a_np.astype(np.float64) @ b_np + bias_np, 0)
+    np.testing.assert_allclose(result, expected, rtol=1e-4, atol=1e-4)
