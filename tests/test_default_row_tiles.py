@@ -1,4 +1,5 @@
-"""Default schedule of one-row products (matrix-vector): a tile of several vectors per row."""
+"""Default schedule tiles: one-row products (several vectors per row), depthwise convs on
+wide images (whole rows)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,23 @@ def test_one_row_products_match_numpy(batch, k, n):
     kernel(*[values[t] for t in dag.placeholders], result)
     expected = np.maximum(a_np.astype(np.float64) @ b_np + bias_np, 0)
     np.testing.assert_allclose(result, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "c,h,stride,padding", [(4, 28, 1, 1), (3, 30, 2, 1), (2, 56, 1, 1), (5, 17, 1, 0)]
+)
+def test_depthwise_on_wide_images_matches_the_reference(c, h, stride, padding):
+    from compiler.te.evaluate import evaluate
+
+    rng = np.random.default_rng(2)
+    x_np = rng.standard_normal((1, c, h, h)).astype(np.float32)
+    w_np = rng.standard_normal((c, 1, 3, 3)).astype(np.float32)
+    x, w = te.placeholder(x_np.shape, name="x"), te.placeholder(w_np.shape, name="w")
+    out = ops.clip(ops.depthwise_conv2d_nchw(x, w, stride, padding), 0.0, 6.0)
+    (expected,) = evaluate([out], {x: x_np, w: w_np})
+    dag = ComputeDAG([out])
+    kernel = load(build(lower(default_schedule(dag))))
+    result = empty(out.shape)
+    result[...] = np.nan
+    kernel(*[{x: x_np, w: w_np}[t] for t in dag.placeholders], result)
+    np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-5)

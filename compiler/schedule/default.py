@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-from compiler.ops.tags import CONV2D_NCHWC
+from compiler.ops.tags import CONV2D_NCHWC, DEPTHWISE_CONV2D_NCHW
 from compiler.schedule.analysis import elementwise_consumer
 from compiler.schedule.state import Attach, State
 from compiler.schedule.steps import (
@@ -92,6 +92,8 @@ def tile_into_consumer(s: State, p: int, c: int) -> State:
     n = len(shape)
     vec = vector_factor(shape[-1])
     rows = row_factor(shape[-2]) if n >= 2 else 1
+    if s.stages[p].op.tag == DEPTHWISE_CONV2D_NCHW and shape[-1] >= 14:
+        return tile_depthwise(s, p, c)
     if rows == 1 and shape[-1] // vec >= 2:
         return tile_row_vectors(s, p, c, vec)
     # consumer: [outer..., a.o, b.o, a.i, b.i]
@@ -120,6 +122,25 @@ def tile_into_consumer(s: State, p: int, c: int) -> State:
     if n >= 2 and rows > 1:
         s = s.apply(Annotate(p, last - 1, Annotation.UNROLL))
     s = s.apply(Annotate(p, last, Annotation.VECTORIZE))
+    return s.apply(ComputeAt(p, c, 0))
+
+
+def tile_depthwise(s: State, p: int, c: int) -> State:
+    """Depthwise conv on a wide image: the tile is 1 or 2 whole output rows, vectors
+    along them; the taps of each row give every vector independent FMAs."""
+    _, _, oh, ow = s.stages[c].op.shape
+    vec = vector_factor(ow)
+    rows = row_factor(oh, 1 if ow >= 56 else 2)
+    s = s.apply(Split(c, 3, (vec,)))  # [n, ch, y, x.o, x.i]
+    s = s.apply(Split(c, 2, (rows,)))  # [n, ch, y.o, y.i, x.o, x.i]
+    s = s.apply(Fuse(c, (0, 1, 2)))  # [rows tile, y.i, x.o, x.i]
+    s = s.apply(Annotate(c, 0, Annotation.PARALLEL))
+    s = s.apply(Annotate(c, 3, Annotation.VECTORIZE))
+    s = s.apply(Split(p, 3, (vec,)))  # [n, ch, y, x.o, x.i, ry, rx]
+    s = s.apply(Split(p, 2, (rows,)))  # [n, ch, y.o, y.i, x.o, x.i, ry, rx]
+    s = s.apply(Reorder(p, (0, 1, 2, 4, 6, 7, 3, 5)))  # [..., x.o, ry, rx, y.i, x.i]
+    s = s.apply(Annotate(p, 6, Annotation.UNROLL))
+    s = s.apply(Annotate(p, 7, Annotation.VECTORIZE))
     return s.apply(ComputeAt(p, c, 0))
 
 
