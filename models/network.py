@@ -35,15 +35,20 @@ SERIAL_BELOW_FLOPS = 1_000_000
 
 
 def passive_thread_wait() -> None:
-    """Let idle OpenMP workers sleep instead of spinning (OMP_WAIT_POLICY=passive).
+    """Idle OpenMP workers sleep at once instead of spinning (OMP_WAIT_POLICY=passive).
 
-    On a shared machine a spinning worker uses up its scheduler share and then waits
-    behind other processes when the next parallel loop needs it; a sleeping one is
-    woken promptly. It costs a few microseconds per parallel loop on idle cores. Only
+    Next to another process whose OpenMP threads spin (a tuner's measurement runner,
+    xgboost), libgomp's default spin makes each parallel loop wait whole scheduler
+    time slices for a preempted worker: inferences 10-100x slower, seen on this
+    shared machine with the default and with a shorter GOMP_SPINCOUNT=100000. Sleeping
+    workers are robust to that; the price is a wake-up per parallel loop, which takes
+    away most of the second thread's gain on networks of short kernels (mobilenet_v2
+    on 2 idle cores: 6.0 ms spinning, 9.3 ms passive, 9.0 ms on one thread). Only
     effective before libgomp is loaded (the first kernel load); an explicit
-    OMP_WAIT_POLICY in the environment wins.
+    OMP_WAIT_POLICY or GOMP_SPINCOUNT in the environment wins.
     """
-    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+    if "GOMP_SPINCOUNT" not in os.environ:
+        os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 
 def default_schedule_for(task: TuningTask) -> State:
