@@ -29,7 +29,6 @@ from compiler.codegen.vectorize import affine_coef, base_index, divisor
 from compiler.lower.loop_ir import Buffer, Load, Store
 from compiler.te.expr import Expr
 
-
 MAX_STRIDE = 4  # wider strides read too much of each span: a gather then
 
 
