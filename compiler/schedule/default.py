@@ -186,8 +186,7 @@ def tile_blocked_conv(s: State, p: int, c: int) -> State:
     computed inside them.
     """
     _, blocks, _, ow, block = s.stages[p].op.shape
-    width = row_factor(ow, CONV_TILE_WIDTH)
-    mult = conv_block_multiple(width, blocks)
+    width, mult = conv_tile_shape(ow, blocks)
     s = s.apply(Split(c, 3, (width,)))  # [n, f, y, x.o, x.i]
     s = s.apply(Split(c, 1, (mult * block,)))  # [n, f.o, f.i, y, x.o, x.i]
     s = s.apply(Reorder(c, (0, 1, 3, 4, 5, 2)))
@@ -200,6 +199,16 @@ def tile_blocked_conv(s: State, p: int, c: int) -> State:
     s = s.apply(Annotate(p, 8, Annotation.UNROLL))
     s = s.apply(Annotate(p, 9, Annotation.VECTORIZE))
     return s.apply(ComputeAt(p, c, 0))
+
+
+def conv_tile_shape(width: int, blocks: int) -> tuple[int, int]:
+    """(pixels, channel blocks) of a blocked conv's register tile. Few filters (one or
+    two blocks): every block in the tile, so each broadcast input pixel feeds them all;
+    else 14 pixels, with 2 or 4 blocks on narrow images."""
+    if blocks <= 2:
+        return row_factor(width, CONV_TILE_WIDTH // 2 + 1), blocks
+    pixels = row_factor(width, CONV_TILE_WIDTH)
+    return pixels, conv_block_multiple(pixels, blocks)
 
 
 def conv_block_multiple(width: int, blocks: int, accumulators: int = 16) -> int:
