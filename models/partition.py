@@ -183,32 +183,43 @@ def _join(
     """The group `node` joins (after appending it), or None for a new group."""
     sole = [i for i in node.inputs if i in group_of and uses[i] == 1 and group_of[i].tail == i]
     if kind == "anchor":
-        prologue = [group_of[i] for i in sole if group_of[i].kind == "remap"]
-        if not prologue:
-            return None
-        group = Group([n for g in prologue for n in g.nodes] + [node], "anchor")
-        for value, g in list(group_of.items()):
-            if any(g is p for p in prologue):
-                group_of[value] = group
-        return group
+        return _with_prologue(node, [group_of[i] for i in sole], group_of)
     if kind == "elemwise":
-        shape = graph.values[node.output].shape
-        for prefer_anchor in (True, False):
-            for i in sole:
-                g = group_of[i]
-                if (g.kind == "anchor") != prefer_anchor:
-                    continue
-                if g.kind == "anchor" and graph.values[i].shape != shape:
-                    continue
-                g.nodes.append(node)
-                g.kind = "injective" if g.kind == "remap" else g.kind
-                return g
-        return None
-    for i in sole:
+        return _as_epilogue(graph, node, sole, group_of)
+    for i in sole:  # an index remap, concat or pad follows a group without an anchor
         g = group_of[i]
         if g.kind != "anchor":
             g.nodes.append(node)
             g.kind = g.kind if kind == "remap" else "injective"
+            return g
+    return None
+
+
+def _with_prologue(node: Node, producers: list[Group], group_of: dict[str, Group]) -> Group | None:
+    """A new anchor group holding the pure-remap groups that feed only this anchor."""
+    prologue = [g for g in producers if g.kind == "remap"]
+    if not prologue:
+        return None
+    group = Group([n for g in prologue for n in g.nodes] + [node], "anchor")
+    for value, g in list(group_of.items()):
+        if any(g is p for p in prologue):
+            group_of[value] = group
+    return group
+
+
+def _as_epilogue(
+    graph: Graph, node: Node, sole: list[str], group_of: dict[str, Group]
+) -> Group | None:
+    """The group an element-wise node extends: an anchor's first (same output shape)."""
+    shape = graph.values[node.output].shape
+    for prefer_anchor in (True, False):
+        for i in sole:
+            g = group_of[i]
+            is_anchor = g.kind == "anchor"
+            if is_anchor != prefer_anchor or (is_anchor and graph.values[i].shape != shape):
+                continue
+            g.nodes.append(node)
+            g.kind = "injective" if g.kind == "remap" else g.kind
             return g
     return None
 
