@@ -3,7 +3,8 @@
 Every distinct workload is compiled once, from the schedule `schedule_for(task)`
 returns (the default schedule unless tuning records say better). Constants
 become aligned arrays passed as kernel arguments; every intermediate buffer
-is allocated once at compile time; each subgraph's call is pre-bound to its
+is allocated once at compile time (intermediates share memory when their
+lifetimes do not overlap, models/memory_plan.py); each subgraph's call is pre-bound to its
 arrays, so an inference is a list of argument-less ctypes calls.
 """
 
@@ -18,12 +19,13 @@ import numpy as np
 
 from compiler.codegen import build
 from compiler.lower.lower import lower
-from compiler.runtime import Kernel, aligned, empty, load
+from compiler.runtime import Kernel, load
 from compiler.schedule.default import default_schedule
 from compiler.schedule.state import State
 from compiler.schedule.steps import Annotate, Annotation
 from models.errors import ModelError
 from models.graph import Graph
+from models.memory_plan import allocate
 from models.partition import Partition, TuningTask, partition
 
 ScheduleFor = Callable[[TuningTask], State]
@@ -120,7 +122,7 @@ def compile_network(
     start = time.perf_counter()
     part = partition(graph)
     kernels = {t.workload_key: _compile_task(t, schedule_for) for t in part.tasks}
-    buffers = _allocate(part.graph)
+    buffers = allocate(part.graph, part.subgraphs)
     calls = []
     for sub in part.subgraphs:
         args = [buffers[name] for name in sub.params] + [buffers[sub.output]]
@@ -132,15 +134,3 @@ def compile_network(
 def _compile_task(task: TuningTask, schedule_for: ScheduleFor) -> Kernel:
     state = schedule_for(task)
     return load(build(lower(state, name=f"task{task.id}")))
-
-
-def _allocate(graph: Graph) -> dict[str, np.ndarray]:
-    """Aligned arrays for every value: constants filled, the rest allocated once."""
-    buffers: dict[str, np.ndarray] = {}
-    for name, array in graph.constants.items():
-        buffers[name] = aligned(np.ascontiguousarray(array, dtype=np.float32))
-    for value in graph.inputs:
-        buffers[value.name] = empty(value.shape)
-    for node in graph.nodes:
-        buffers[node.output] = empty(graph.values[node.output].shape)
-    return buffers
