@@ -174,6 +174,7 @@ def vectorize(s: State, rng: np.random.Generator, cfg: AnnotateConfig) -> State:
             continue
         n = vector_candidates(s, k, cfg.vector_cap)
         if n == 0:
+            s = _split_long_inner_loop(s, k, cfg.vector_cap)
             continue
         n = int(rng.integers(1, n + 1))
         last = len(st.iters) - 1
@@ -181,6 +182,25 @@ def vectorize(s: State, rng: np.random.Generator, cfg: AnnotateConfig) -> State:
             s = s.apply(Fuse(k, tuple(range(last - n + 1, last + 1))))
         s = s.apply(Annotate(k, len(s.stages[k].iters) - 1, Annotation.VECTORIZE))
     return s
+
+
+def _split_long_inner_loop(s: State, k: int, cap: int) -> State:
+    """An innermost spatial loop longer than the vector cap (e.g. a write-cache copy):
+    split off a vector-sized inner part and vectorize that. (Ansor leaves it scalar.)"""
+    st = s.stages[k]
+    if not st.iters:
+        return s
+    it = st.iters[-1]
+    attached = any(o.attach is Attach.AT and o.attach_target == k and o.attach_iter == it.uid
+                   for o in s.stages)  # fmt: skip
+    plain = it.type is IterType.SPATIAL and it.annotation is Annotation.NONE and not attached
+    if not plain or it.extent is None or it.extent <= cap:
+        return s
+    lanes = max((d for d in _divisors(it.extent) if d <= cap), default=1)
+    if lanes < 8:
+        return s
+    s = s.apply(Split(k, len(st.iters) - 1, (lanes,)))
+    return s.apply(Annotate(k, len(s.stages[k].iters) - 1, Annotation.VECTORIZE))
 
 
 def vector_candidates(s: State, k: int, cap: int) -> int:
