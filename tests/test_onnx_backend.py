@@ -91,7 +91,7 @@ SUPPORTED = [
     "reduce_max.*", "reduce_min.*", "flatten.*", "reshape.*", "transpose.*", "concat.*",
     "split.*", "slice.*", "squeeze.*", "unsqueeze.*", "softmax.*", "layer_normalization.*",
     "constant_pad", "cast_DOUBLE_to_FLOAT", "gather_.*", "batchnorm.*", "identity",
-    "dropout.*", "shape.*", "size.*", "constant", "constantofshape.*",
+    "dropout.*", "shape.*", "size.*", "constant", "constantofshape.*", "expand_.*",
 ]  # fmt: skip
 
 EXCLUDED = {

@@ -130,3 +130,26 @@ def test_newest_opset_against_the_reference_evaluator():
     (expected,) = ReferenceEvaluator(model).run(None, {"x": x})
     got = compile_network(import_model(model)).run({"x": x})["y"]
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_shape_arithmetic_chain_folds_and_expand_broadcasts():
+    n = helper.make_node
+    nodes = [
+        n("Shape", ["x"], ["s"]),  # [2, 3, 4]
+        n("Gather", ["s", "i0"], ["b"], axis=0),  # 2 (a scalar)
+        n("Unsqueeze", ["b", "ax0"], ["b1"]),  # [2]
+        n("Concat", ["b1", "minus1"], ["target"], axis=0),  # [2, -1]
+        n("Reshape", ["x", "target"], ["r"]),  # [2, 12]
+        n("ConstantOfShape", ["ones_shape"], ["ones"], value=numpy_helper.from_array(
+            np.array([1.5], np.float32))),  # [3, 1, 12] of 1.5
+        n("Mul", ["r", "ones"], ["m"]),  # broadcast to [3, 2, 12]
+        n("Expand", ["m", "big"], ["y"]),  # [2, 3, 2, 12]
+    ]  # fmt: skip
+    inits = [const("i0", np.array(0, np.int64)), const("ax0", np.array([0], np.int64)),
+             const("minus1", np.array([-1], np.int64)),
+             const("ones_shape", np.array([3, 1, 12], np.int64)),
+             const("big", np.array([2, 1, 1, 1], np.int64))]  # fmt: skip
+    model = make(nodes, inits, [2, 3, 4], ["y"], opset=17)
+    graph = import_model(model)
+    assert {node.op for node in graph.nodes} <= {"reshape", "multiply"}
+    check(model)

@@ -145,3 +145,18 @@ def convert_gather(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> li
     taken = ctx.emit("take", [x], kw)
     new_shape = shape[:axis] + tuple(idx.shape) + shape[axis + 1 :]
     return [ctx.emit("reshape", [taken], {"newshape": new_shape})]
+
+
+def convert_expand(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
+    """Expand of computed data: numpy broadcasting to the target shape, as a product with
+    ones of that shape (a constant the size of the result)."""
+    x = node.input[0]
+    target = tuple(int_list(const_input(ctx, node, 1, "shape")))
+    ndim = max(len(target), len(ctx.shape(x)))
+    padded_x = (1,) * (ndim - len(ctx.shape(x))) + ctx.shape(x)
+    padded_t = (1,) * (ndim - len(target)) + target
+    out = tuple(max(a, b) for a, b in zip(padded_x, padded_t))
+    if out == ctx.shape(x):
+        return [x]
+    ones = ctx.add_const(np.ones(out, np.float32), "expand_ones")
+    return [ctx.emit("multiply", [x, ones], output=None)]

@@ -46,6 +46,7 @@ CONVERTERS: dict[str, Converter] = {
     "Unsqueeze": sh.convert_unsqueeze,
     "Pad": sh.convert_pad,
     "Gather": sh.convert_gather,
+    "Expand": sh.convert_expand,
 }
 
 # ops that only ever compute shapes or constants: folded, never run
@@ -61,7 +62,6 @@ FOLD_ONLY = {
     "Not",
     "And",
     "Or",
-    "Expand",
     "Floor",
     "Ceil",
     "Tile",
