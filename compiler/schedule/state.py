@@ -404,6 +404,16 @@ def _insert_before(state: State, k: int, new_stage: Stage, replaced: Stage) -> t
     return tuple(shifted[:k]) + (new_stage, shift(replaced)) + tuple(shifted[k + 1 :])
 
 
+def _successor(stage: Stage, op: Tensor) -> Stage:
+    """A fresh stage computing `op` in `stage`'s place: same output, same location."""
+    return replace(
+        stage_from_op(op, stage.output),
+        attach=stage.attach,
+        attach_target=stage.attach_target,
+        attach_iter=stage.attach_iter,
+    )
+
+
 def _apply_cache_write(state: State, step: CacheWrite) -> tuple[Stage, ...]:
     k, stage = step.stage, state.stages[step.stage]
     if stage.relations or any(it.annotation is not Annotation.NONE for it in stage.iters):
@@ -411,13 +421,7 @@ def _apply_cache_write(state: State, step: CacheWrite) -> tuple[Stage, ...]:
     if stage.attach is Attach.INLINE:
         raise ScheduleError(f"{stage.name} is inlined")
     local, copy = transforms.cache_write(stage.op)
-    copy_stage = replace(
-        stage_from_op(copy, stage.output),
-        attach=stage.attach,
-        attach_target=stage.attach_target,
-        attach_iter=stage.attach_iter,
-    )
-    return _insert_before(state, k, stage_from_op(local), copy_stage)
+    return _insert_before(state, k, stage_from_op(local), _successor(stage, copy))
 
 
 def _apply_rfactor(state: State, step: Rfactor) -> tuple[Stage, ...]:
@@ -451,13 +455,7 @@ def _apply_rfactor(state: State, step: Rfactor) -> tuple[Stage, ...]:
     # and filling the hole replays the steps, which rebuilds the stages with the real one
     factor = split.factors[0] if split.factors[0] is not None else 1
     rf, combine = transforms.rfactor(stage.op, factor, factor_is_inner)
-    combine_stage = replace(
-        stage_from_op(combine, stage.output),
-        attach=stage.attach,
-        attach_target=stage.attach_target,
-        attach_iter=stage.attach_iter,
-    )
-    return _insert_before(state, k, stage_from_op(rf), combine_stage)
+    return _insert_before(state, k, stage_from_op(rf), _successor(stage, combine))
 
 
 def _apply_pack_layout(state: State, step: PackLayout) -> tuple[Stage, ...]:
