@@ -34,13 +34,18 @@ def register(app: typer.Typer) -> None:
         threads: int = typer.Option(0, "--threads", help="threads per candidate (0: all cores)"),
         devices: str = typer.Option("default", "--devices", help="default or per-core"),
         seed: int = typer.Option(0, "--seed"),
+        early_stopping: int = typer.Option(
+            0, "--early-stopping", help="stop after this many trials without gain (0: never)"
+        ),
+        per_round: int = typer.Option(64, "--per-round", help="candidates measured per round"),
         as_json: bool = typer.Option(False, "--json", help="print one JSON summary on stdout"),
     ) -> None:
         """Tune one op into the records database and print the best schedule."""
         _run(
             lambda: tune_op_command(
                 op, shape, trials=trials, records=records, policy=policy,
-                threads=threads, devices=devices, seed=seed,
+                threads=threads, devices=devices, seed=seed, per_round=per_round,
+                early_stopping=early_stopping or None,
             ),
             as_json,
         )  # fmt: skip

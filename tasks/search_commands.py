@@ -59,10 +59,13 @@ def tune_op_command(
     devices: str = "default",
     seed: int = 0,
     per_round: int = 64,
+    early_stopping: int | None = None,
 ) -> dict[str, object]:
     """Tune one op into the records database; the best latency and schedule."""
     if trials < 0:
         raise SearchInputError(f"--trials must be >= 0, got {trials}")
+    if per_round < 1:
+        raise SearchInputError(f"--per-round must be >= 1, got {per_round}")
     if policy not in ("sketch", "random"):
         raise SearchInputError(f"--policy must be sketch or random, got {policy!r}")
     task = op_task(op, shape)
@@ -76,7 +79,7 @@ def tune_op_command(
     ):
         measurer = Measurer(builder=builder, runner=runner, store=store)
         result = tune_task(task, pol, measurer, trials=trials, per_round=per_round,
-                           on_round=_progress(task))  # fmt: skip
+                           early_stopping=early_stopping, on_round=_progress(task))  # fmt: skip
     store.close()
     return _summary(op, shape, result, records)
 

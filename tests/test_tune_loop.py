@@ -1,0 +1,85 @@
+"""The tuning loop's bookkeeping with a scripted measurer (no LLVM): trial budget,
+early stopping, exhausted spaces and runs of failures."""
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from compiler import ops, te
+from compiler.measure import MeasureResult, MeasureStats
+from compiler.measure.types import ErrorKind
+from compiler.search.policy import create
+from compiler.search.scorers import RandomScorer
+from compiler.search.tune import tune_task
+from compiler.task import SearchTask
+from compiler.te.dag import ComputeDAG
+
+
+@dataclass
+class Target:
+    target: str = "test"
+
+
+@dataclass
+class ScriptedMeasurer:
+    """Costs from a function of the call count: what a real runner would report."""
+
+    cost_of: object
+    store: None = None
+    target: Target = field(default_factory=Target)
+    stats: MeasureStats = field(default_factory=MeasureStats)
+    calls: int = 0
+
+    def measure(self, inputs):
+        out = []
+        for inp in inputs:
+            self.calls += 1
+            cost = self.cost_of(self.calls)
+            if cost is None:
+                out.append((inp, MeasureResult((), ErrorKind.RUN_ERROR, "scripted failure")))
+            else:
+                out.append((inp, MeasureResult((cost,))))
+        return out
+
+
+def task(n=32):
+    a, b = te.placeholder((n, n), name="A"), te.placeholder((n, n), name="B")
+    return SearchTask("mm", ComputeDAG([ops.matmul(a, b)]))
+
+
+def policy(t):
+    return create("sketch", t.dag, model=RandomScorer(), population=64, seed=0)
+
+
+def test_budget_counts_new_measurements_and_best_is_the_cheapest():
+    t = task()
+    m = ScriptedMeasurer(lambda k: 1.0 / k)
+    result = tune_task(t, policy(t), m, trials=20, per_round=8)
+    assert result.trials == 20 and [r.trials for r in result.rounds] == [8, 8, 4]
+    assert result.best_cost_s == pytest.approx(1 / 20) and result.best_state is not None
+
+
+def test_early_stopping_after_trials_without_gain():
+    t = task()
+    m = ScriptedMeasurer(lambda k: 1.0 if k > 1 else 0.5)
+    result = tune_task(t, policy(t), m, trials=100, per_round=4, early_stopping=8)
+    assert result.trials == 12 and "no improvement in 8 trials" in result.stop_reason
+
+
+def test_a_run_of_failures_stops_the_task():
+    t = task()
+    m = ScriptedMeasurer(lambda k: None)
+    result = tune_task(t, policy(t), m, trials=400, per_round=64)
+    assert result.best_state is None and "failed candidates in a row" in result.stop_reason
+    assert result.trials == 192  # three rounds of 64 failures reach 150 in a row
+
+
+def test_a_tiny_space_is_exhausted():
+    a = te.placeholder((2,), name="A")
+    t = SearchTask("relu2", ComputeDAG([ops.relu(a)]))
+    m = ScriptedMeasurer(lambda k: 1.0)
+    result = tune_task(t, create("random", t.dag, seed=0), m, trials=50, per_round=8)
+    assert result.trials < 50 and result.stop_reason in (
+        "search space exhausted",
+        "no new candidate",
+    )
