@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+from compiler.cost_model import create as create_model
 from compiler.measure import Measurer, MeasureSettings, create_builder, create_runner
 from compiler.ops.errors import OpError
 from compiler.ops.workloads import WORKLOADS, op_workload
@@ -37,15 +38,9 @@ def op_task(op: str, shape: str) -> SearchTask:
     return SearchTask(f"{op}_{shape.replace(',', 'x')}", dag)
 
 
-def cost_model(kind: str):
-    """The shared cost model: XGBoost when available, else random scores."""
-    try:
-        from compiler.cost_model import create  # the cost-model package may be absent
-    except ImportError:
-        from compiler.search.scorers import RandomScorer
-
-        return RandomScorer()
-    return create(kind)
+def cost_model(kind: str = "xgb"):
+    """The cost model shared by every task of a run (XGBoost by default)."""
+    return create_model(kind)
 
 
 def tune_op_command(
