@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from compiler.codegen.build import Artifact
@@ -21,6 +21,8 @@ from compiler.records import MeasureRecord, RecordStore, TargetInfo, host_target
 from compiler.records.record import tool_version
 from compiler.schedule.steps import steps_to_json
 from compiler.task import SearchTask
+
+RunFn = Callable[[Sequence[RunRequest], Callable[[int, MeasureResult], None]], object]
 
 
 @dataclass
@@ -56,32 +58,57 @@ class Measurer:
 
     def measure(self, inputs: Sequence[MeasureInput]) -> list[tuple[MeasureInput, MeasureResult]]:
         """Results of the candidates not measured before (on this target), in input order."""
-        fresh = self._fresh(inputs)
-        self.stats.skipped += len(inputs) - len(fresh)
+        fresh = self.fresh(inputs)
+        return self.run(fresh, self.build(fresh))
+
+    def fresh(self, inputs: Sequence[MeasureInput]) -> list[MeasureInput]:
+        """The candidates not in the store and not repeated in this batch (counted as skipped)."""
+        out = self._fresh(inputs)
+        self.stats.skipped += len(inputs) - len(out)
+        return out
+
+    def build(
+        self, inputs: Sequence[MeasureInput], builder: Builder | None = None
+    ) -> list[BuildResult]:
+        """Compile the candidates (and their tasks' references, once) on `builder`
+        (default: this measurer's). The pipeline builds chunks on several builders."""
         start = time.perf_counter()
-        self._build_references(fresh)
-        builds = self.builder.build(fresh)
+        self.ensure_references(inputs, builder)
+        builds = (builder or self.builder).build(inputs)
         self.stats.build_s += time.perf_counter() - start
-        results: list[MeasureResult | None] = [None] * len(fresh)
+        return builds
+
+    def run(
+        self,
+        inputs: Sequence[MeasureInput],
+        builds: Sequence[BuildResult],
+        run_requests: RunFn | None = None,
+    ) -> list[tuple[MeasureInput, MeasureResult]]:
+        """Time the built candidates and record every result (a build failure too).
+
+        `run_requests(requests, on_result)` replaces this measurer's runner: the
+        Dask pipeline runs the requests on a remote worker, records stay here.
+        """
+        results: list[MeasureResult | None] = [None] * len(inputs)
         runnable = []
         for i, b in enumerate(builds):
             if b.artifact is None:
-                results[i] = self._finish(fresh[i], _build_failure(b))
+                results[i] = self._finish(inputs[i], _build_failure(b))
             else:
                 runnable.append(i)
         start = time.perf_counter()
-        requests = [self._request(fresh[i], builds[i]) for i in runnable]
+        requests = [self._request(inputs[i], builds[i]) for i in runnable]
 
         def on_result(k: int, result: MeasureResult) -> None:
             i = runnable[k]
             results[i] = self._finish(
-                fresh[i], dataclasses.replace(result, build_s=builds[i].build_s)
+                inputs[i], dataclasses.replace(result, build_s=builds[i].build_s)
             )
 
-        self.runner.run(requests, on_result)
+        (run_requests or self.runner.run)(requests, on_result)
         self.stats.measure_s += time.perf_counter() - start
-        self.stats.measured += len(fresh)
-        return [(inp, r) for inp, r in zip(fresh, results) if r is not None]
+        self.stats.measured += len(inputs)
+        return [(inp, r) for inp, r in zip(inputs, results) if r is not None]
 
     def _fresh(self, inputs: Sequence[MeasureInput]) -> list[MeasureInput]:
         """Drop candidates already in the store or repeated in this batch."""
@@ -97,12 +124,17 @@ class Measurer:
                 out.append(inp)
         return out
 
-    def _build_references(self, inputs: Sequence[MeasureInput]) -> None:
+    def ensure_references(
+        self, inputs: Sequence[MeasureInput], builder: Builder | None = None
+    ) -> None:
+        """Build the reference program of every task in `inputs` not built yet."""
         tasks: dict[str, SearchTask] = {}
         for inp in inputs:
             if inp.task.workload_key not in self.references:
                 tasks.setdefault(inp.task.workload_key, inp.task)
-        built = self.builder.build_references(list(tasks.values()))
+        if not tasks:
+            return
+        built = (builder or self.builder).build_references(list(tasks.values()))
         for key, b in zip(tasks, built):
             self.references[key] = b.artifact
 
