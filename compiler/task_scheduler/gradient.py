@@ -1,0 +1,117 @@
+"""The gradient of f with respect to one more round of a task (REFERENCE.md §5).
+
+For task i after t_i rounds with best latency g_i and best-latency history h:
+
+    backward   = (h[t_i-1] - h[t_i-1-W]) / W          (0 while the history is short)
+    optimistic = -g_i / t_i                            (the next round gains 1/t_i)
+    similarity = beta * C_i / max_j(C_j / g_j) - g_i   (j: measured tasks of i's group;
+                                                        only when it has another one)
+    forward    = min(optimistic, similarity)
+    gradient   = df/dg_i * (alpha * backward + (1 - alpha) * forward)
+
+Every term is <= 0 for a sensible objective; the most negative gradient marks
+the task whose next round should lower f most.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from compiler.task_scheduler.task_state import TaskState
+
+
+@dataclass(frozen=True)
+class GradientConfig:
+    alpha: float = 0.2  # weight of the backward (observed) term against the forward estimate
+    beta: float = 2.0  # how far below its group's best GFLOP/s a task is expected to stay
+    backward_window: int = 3  # W, in rounds
+
+
+@dataclass(frozen=True)
+class TaskGradient:
+    """The terms of one task's gradient (None: not computed, the task is done or unwarmed).
+
+    `gradient` is -inf for a live task with no valid measurement yet: f is
+    unknown until it has one, so it goes first.
+    """
+
+    task: int
+    backward: float | None = None
+    forward: float | None = None
+    similarity: float | None = None
+    gradient: float | None = None
+
+    def to_json(self) -> dict[str, float | int | None]:
+        def num(x: float | None) -> float | None:
+            return x if x is not None and math.isfinite(x) else None
+
+        return {
+            "task": self.task,
+            "backward": num(self.backward),
+            "forward": num(self.forward),
+            "similarity": num(self.similarity),
+            "gradient": num(self.gradient),
+        }
+
+
+def backward_term(history: Sequence[float], window: int) -> float:
+    """Mean best-latency change per round over the last `window` rounds (<= 0)."""
+    t = len(history)
+    if window < 1 or t - 1 - window < 0:
+        return 0.0
+    newer, older = history[t - 1], history[t - 1 - window]
+    if not (math.isfinite(newer) and math.isfinite(older)):
+        return 0.0
+    return (newer - older) / window
+
+
+def similarity_term(
+    i: int, states: Sequence[TaskState], flops: Sequence[int], group: Sequence[int], beta: float
+) -> float | None:
+    """The latency task i would have at beta x its group's best throughput, minus g_i."""
+    measured = [j for j in group if states[j].is_measured]
+    if not any(j != i for j in measured):
+        return None
+    best_flops_per_s = max(flops[j] / states[j].best_cost_s for j in measured)
+    if best_flops_per_s <= 0:
+        return None
+    return beta * flops[i] / best_flops_per_s - states[i].best_cost_s
+
+
+def task_gradients(
+    states: Sequence[TaskState],
+    flops: Sequence[int],
+    groups: Sequence[Sequence[int]],
+    chain: Sequence[float | None],
+    conf: GradientConfig,
+) -> list[TaskGradient]:
+    """Every task's gradient terms; `chain[i]` is df/dg_i (None when g_i is unknown)."""
+    out = []
+    for i, st in enumerate(states):
+        if st.done or st.rounds == 0:
+            out.append(TaskGradient(i))
+        elif not st.is_measured or chain[i] is None:
+            out.append(TaskGradient(i, gradient=-math.inf))
+        else:
+            out.append(_gradient(i, states, flops, groups[i], chain[i], conf))  # type: ignore[arg-type]
+    return out
+
+
+def _gradient(
+    i: int,
+    states: Sequence[TaskState],
+    flops: Sequence[int],
+    group: Sequence[int],
+    chain: float,
+    conf: GradientConfig,
+) -> TaskGradient:
+    st = states[i]
+    backward = backward_term(st.history, conf.backward_window)
+    forward = -st.best_cost_s / st.rounds
+    similarity = similarity_term(i, states, flops, group, conf.beta)
+    if similarity is not None:
+        forward = min(forward, similarity)
+    grad = chain * (conf.alpha * backward + (1 - conf.alpha) * forward)
+    return TaskGradient(i, backward, forward, similarity, grad)
