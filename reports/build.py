@@ -112,13 +112,17 @@ def build_report(
     """
     run = load_run(run_dir, records)
     peak = peak or run_peak(run)
-    tables = tables_of(run, peak)
+    return write_reports(run.path, tables_of(run, peak), peak)
+
+
+def write_reports(run_dir: Path, tables: dict[str, pd.DataFrame], peak: Peak) -> dict[str, Path]:
+    """The files of `build_report` from tables already made (see tables_of)."""
     head = tables["summary"].iloc[0].to_dict()
-    written = write_csv(tables["layers"], run.path)
+    written = write_csv(tables["layers"], run_dir)
     shown = {k: tables[k] for k in TABLE_ORDER if k in tables}
-    written["md"] = write_markdown(head, shown, TITLES, run.path / "report.md")
+    written["md"] = write_markdown(head, shown, TITLES, run_dir / "report.md")
     page = html.page(summary=head, sections=sections(tables, peak))
-    written["html"] = html.write_html(page, run.path / "report.html")
+    written["html"] = html.write_html(page, run_dir / "report.html")
     return written
 
 
