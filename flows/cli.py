@@ -6,7 +6,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
-from flows import model_cli, records_cli, report_cli, search_cli
+from flows import model_cli, records_cli, report_cli, search_cli, tune_cli
 
 app = typer.Typer(
     name="sketchtune",
@@ -42,6 +42,7 @@ model_cli.register(app)  # zoo, tasks, bench
 records_cli.register(app)  # records show/best/export/import/distill
 search_cli.register(app)  # tune-op, sketches
 report_cli.register(app)  # report
+tune_cli.register(app)  # tune, nightly (the Prefect flow)
 
 
 def main() -> None:

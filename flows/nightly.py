@@ -1,0 +1,65 @@
+"""`sketchtune nightly`: the tuning flow as a Prefect deployment on a cron schedule.
+
+Each scheduled run resumes from the same records (the cost model starts warm
+from them), writes a dated run directory under OUT and appends to OUT/trend.csv.
+Schedules need a real Prefect server (`prefect server start`, then
+PREFECT_API_URL=http://127.0.0.1:4200/api); the temporary server Prefect starts
+on its own refuses them. `prefect.yaml` with a work pool is the alternative for
+running on managed infrastructure (README).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flows.run_artifacts import model_slug
+
+
+class NightlyError(ValueError):
+    """A bad nightly option, or no server to schedule on."""
+
+
+def check_cron(cron: str) -> None:
+    from prefect.client.schemas.schedules import CronSchedule
+
+    try:
+        CronSchedule(cron=cron)
+    except ValueError:
+        raise NightlyError(f"--cron {cron!r}: not a valid cron expression "
+                           "(five fields, e.g. '0 2 * * *')") from None  # fmt: skip
+
+
+def nightly_parameters(model: str, *, trials: int, records: str, out: str, policy: str,
+                       scheduler: str, threads: int) -> dict:  # fmt: skip
+    return {
+        "model": model, "trials": trials, "records": records, "out_dir": out,
+        "policy": policy, "scheduler": scheduler, "threads": threads,
+        "dated": True, "trend": str(Path(out) / "trend.csv"),
+    }  # fmt: skip
+
+
+def nightly_deployment(model: str, *, cron: str, name: str | None = None, **options):
+    """The RunnerDeployment of `tune_model` for `model` on `cron`."""
+    check_cron(cron)
+    if not os.environ.get("PREFECT_API_URL"):
+        raise NightlyError(
+            "nightly needs a Prefect server for its schedule: run `prefect server start` "
+            "and set PREFECT_API_URL=http://127.0.0.1:4200/api"
+        )
+    from flows.tune_model import tune_model
+
+    return tune_model.to_deployment(
+        name=name or f"nightly-{model_slug(model)}",
+        cron=cron,
+        parameters=nightly_parameters(model, **options),
+        description=f"nightly tuning of {model}",
+        tags=["sketchtune", "nightly"],
+    )
+
+
+def serve_deployment(deployment) -> None:
+    """Register the deployment and run its scheduled runs until interrupted."""
+    from prefect import serve
+
+    serve(deployment, print_starting_message=False)

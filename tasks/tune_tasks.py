@@ -1,0 +1,80 @@
+"""The Prefect tasks of the `tune_model` flow: thin wrappers over tasks/ and models/.
+
+Coarse on purpose (DESIGN.md): one task run per search round, per chunk of
+builds, per batch of measurements — never one per candidate. Tasks bound to the
+tuning session (search, sketch generation) get its key and run in the flow's
+process; builds and measurements take their candidates by value, so a Dask
+worker can run them. Measurements are never cached; import + partition is
+cached by the model's content hash. Builds and measurements are retried when
+their process dies (a lost Dask worker); bad input is not retried.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from compiler.measure import (
+    BuildResult,
+    Device,
+    MeasureInput,
+    MeasureResult,
+    MeasureSettings,
+    RunRequest,
+)
+from tasks.device import build_chunk_here, run_here
+from tasks.partition_cache import cached_partition
+from tasks.tuning_session import get_session
+
+
+def _partition_key(_context: Any, parameters: dict[str, Any]) -> str:
+    return f"sketchtune-partition-{parameters['digest']}"
+
+
+@task(name="import-and-partition", cache_key_fn=_partition_key, persist_result=True)
+def import_and_partition(model: str, digest: str) -> str:
+    """Import and partition `model` (cached by `digest`); the partition file's path."""
+    return str(cached_partition(model, digest))
+
+
+@task(name="generate-sketches", cache_policy=NO_CACHE)
+def generate_sketches(session_key: str, idx: int) -> int:
+    """Derive task idx's search space (its sketches or template); the sketch count."""
+    return get_session(session_key).make_policy(idx)
+
+
+@task(name="search-round", cache_policy=NO_CACHE)
+def search_round(session_key: str, idx: int) -> int:
+    """The next candidates for task idx from its policy; how many are new."""
+    return get_session(session_key).propose(idx)
+
+
+@task(name="build-chunk", cache_policy=NO_CACHE, persist_result=False, retries=2)
+def build_chunk(inputs: list[MeasureInput], slot: int) -> list[BuildResult]:
+    """Compile one chunk of candidates (object code comes back by value)."""
+    return build_chunk_here(inputs, slot)
+
+
+@task(name="measure", cache_policy=NO_CACHE, persist_result=False, retries=2)
+def measure_batch(
+    requests: list[RunRequest],
+    settings: MeasureSettings,
+    devices: str | tuple[Device, ...] = "default",
+) -> list[MeasureResult]:
+    """Time built candidates on this process's device(s), one after another."""
+    return run_here(requests, settings, devices)
+
+
+@task(name="compile-and-check", cache_policy=NO_CACHE)
+def compile_and_check(model: str, records: str, threads: int, out_dir: str) -> dict:
+    """Compile the network from the best records, check it against onnxruntime, time both."""
+    import json
+
+    from tasks.model_commands import bench_command
+
+    summary = bench_command(model, threads=threads, records=records)
+    Path(out_dir, "bench.json").write_text(json.dumps(summary, indent=1))
+    return summary

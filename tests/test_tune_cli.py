@@ -1,0 +1,62 @@
+"""The CLI around the flow: every command's --help, and bad input as one line with exit 2."""
+
+from __future__ import annotations
+
+import pytest
+from model_helpers import save, single_op_model
+from typer.testing import CliRunner
+
+from flows.cli import app
+
+runner = CliRunner()
+
+COMMANDS = ["tune", "tune-op", "tasks", "sketches", "bench", "report", "nightly", "zoo",
+            "records"]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command):
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def assert_bad(args: list[str], *fragments: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_tune_missing_model(tmp_path):
+    assert_bad(["tune", str(tmp_path / "nope.onnx"), "--records", str(tmp_path / "r.db")],
+               "nope.onnx")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "fragment"),
+    [("--policy", "magic", "--policy"), ("--scheduler", "fifo", "--scheduler"),
+     ("--trials", "-3", "--trials"), ("--threads", "0", "--threads"),
+     ("--task-runner", "ray-tracing", "--task-runner"),
+     ("--per-round", "0", "--per-round")],
+)  # fmt: skip
+def test_tune_bad_option(tmp_path, option, value, fragment):
+    assert_bad(["tune", "zoo:mlp", option, value, "--records", str(tmp_path / "r.db")], fragment)
+
+
+def test_tune_unsupported_op(tmp_path):
+    path = save(single_op_model("Hardmax", [2, 5]), tmp_path / "hardmax.onnx")
+    assert_bad(["tune", str(path), "--records", str(tmp_path / "r.db")], "Hardmax")
+
+
+def test_nightly_bad_cron(tmp_path, monkeypatch):
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    assert_bad(["nightly", "zoo:mlp", "--cron", "every night", "--out", str(tmp_path)], "--cron")
+
+
+def test_nightly_needs_a_server(tmp_path, monkeypatch):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    assert_bad(["nightly", "zoo:mlp", "--out", str(tmp_path)], "prefect server start")

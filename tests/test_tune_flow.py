@@ -1,0 +1,89 @@
+"""The `tune_model` Prefect flow end to end on zoo:mlp: records, the compiled network
+checked against onnxruntime, the run directory, reports, artifacts, and resume."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+TRIALS, PER_ROUND = 24, 8
+
+
+def record_rows(db) -> list[tuple[str, str]]:
+    with sqlite3.connect(db) as con:
+        return con.execute("SELECT workload_key, steps FROM measurements").fetchall()
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    from flows.tune_model import tune_model
+
+    root = tmp_path_factory.mktemp("flow")
+    db, out = root / "records.db", root / "run"
+    summary = tune_model(model="zoo:mlp", trials=TRIALS, records=str(db), out_dir=str(out),
+                         per_round=PER_ROUND, seed=1)  # fmt: skip
+    return summary, db, out
+
+
+def test_flow_measures_the_budget_into_the_records(first_run):
+    summary, db, _ = first_run
+    assert summary["trials"] == TRIALS
+    rows = record_rows(db)
+    assert len(rows) == TRIALS
+    assert max(Counter(rows).values()) == 1  # nothing measured twice
+
+
+def test_flow_network_matches_onnxruntime(first_run):
+    summary, _, out = first_run
+    assert summary["max_rel_err"] < 1e-3
+    assert summary["tuned_tasks"] >= 1
+    assert summary["latency_ms"] > 0 and summary["onnxruntime_latency_ms"] > 0
+    bench = json.loads((out / "bench.json").read_text())
+    assert bench["max_rel_err"] == summary["max_rel_err"]
+
+
+def test_flow_writes_the_run_directory(first_run):
+    summary, db, out = first_run
+    run = json.loads((out / "run.json").read_text())
+    assert run["model"] == "zoo:mlp" and run["finished"] is not None
+    assert run["records"] == str(db.resolve())
+    assert [t["id"] for t in run["tasks"]] == list(range(len(run["tasks"])))
+    lines = [json.loads(x) for x in (out / "decisions.jsonl").read_text().splitlines()]
+    assert sum(line["trials"] for line in lines) == TRIALS
+    assert {"round", "task", "choice", "f_s", "gradients"} <= set(lines[0])
+    for name in ("report.csv", "report.md", "report.html"):
+        assert (out / name).stat().st_size > 0, name
+    assert set(summary["reports"]) >= {"csv", "md", "html"}
+
+
+def test_flow_creates_artifacts(first_run):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    keys = ["mlp-tasks", "mlp-summary", "mlp-tuning-progress"]
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys))
+        )
+    by_key = {a.key: a for a in found}
+    assert set(by_key) == set(keys)
+    assert "tuning summary" in by_key["mlp-summary"].data
+    assert by_key["mlp-tuning-progress"].data == pytest.approx(100.0)
+
+
+def test_rerun_resumes_and_spends_only_the_new_budget(first_run):
+    from flows.tune_model import tune_model
+
+    _, db, out = first_run
+    before = record_rows(db)
+    summary = tune_model(model="zoo:mlp", trials=PER_ROUND, records=str(db), out_dir=str(out),
+                         per_round=PER_ROUND, seed=1, check=False)  # fmt: skip
+    after = record_rows(db)
+    assert summary["resumed_trials"] == len(before)
+    assert len(after) == len(before) + PER_ROUND
+    assert max(Counter(after).values()) == 1
