@@ -121,7 +121,7 @@ class TuningSession:
         o = self.options
         policy = policy_for_task(
             o.policy, self.tasks[idx].dag, model=self.cost_model, tuner=o.tuner,
-            seed=o.seed + idx, warn=self.fallbacks.append,
+            seed=o.seed + idx, warn=self.fallbacks.append, name=self.tasks[idx].name,
         )  # fmt: skip
         self.policies[idx] = policy
         return len(getattr(policy, "sketches", ()) or ())

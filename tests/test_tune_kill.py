@@ -24,8 +24,23 @@ def rows(db) -> list[tuple[str, str]]:
 
 
 def tune(db, out, trials: int, env: dict) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "flows.cli", "tune", "zoo:mlp", "--trials", str(trials),
-           "--per-round", "8", "--records", str(db), "--out", str(out), "--no-check", "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "flows.cli",
+        "tune",
+        "zoo:mlp",
+        "--trials",
+        str(trials),
+        "--per-round",
+        "8",
+        "--records",
+        str(db),
+        "--out",
+        str(out),
+        "--no-check",
+        "--json",
+    ]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)  # fmt: skip
 
