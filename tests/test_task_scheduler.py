@@ -287,3 +287,17 @@ def test_bad_options_are_rejected():
     with pytest.raises(ValueError, match="per_round"):
         scheduler(tasks, per_round=0)
     assert round_size(1000, 20) == 50 and round_size(10_000, 20) == 64 and round_size(3, 20) == 1
+
+
+def test_a_baseline_schedule_is_measured_in_the_first_round_only():
+    tasks = make_tasks([1, 1])
+    stage = len(tasks[0].dag.tensors) - 1
+    base = State.initial(tasks[0].dag).apply(Split(stage, 0, (1000,)))  # candidate 999
+    sched = scheduler(tasks, baselines=[base, None], per_round=4)
+    result = sched.tune(curve_measurer(tasks, CURVES[:2]), 16)
+    first = sched.propose(0, 4)
+    assert base.steps not in {s.steps for s in first}  # measured once, never again
+    assert sched.task_states[0].history[0] == pytest.approx(CURVES[0].cost(999))
+    assert sched.policies[0].is_measured(base) and result.rounds[0]["trials"] == 4
+    with pytest.raises(ValueError, match="2 tasks but 1 baselines"):
+        scheduler(tasks, baselines=[base])

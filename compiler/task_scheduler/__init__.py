@@ -22,6 +22,10 @@ same effect), and a task that never gets one keeps f at inf. Global early
 stopping counts trials since f last fell, where a task's first valid
 measurement always counts as a fall.
 
+`baselines=` gives per task a schedule measured in its first round (the
+default schedule the network runs untuned, say): then no task's best, and not
+f, starts worse than the untuned network.
+
 Strategies: "gradient" (a warm-up round per task, then the most negative
 gradient, epsilon-greedy; see gradient.py) and "round-robin" (the live task
 with the fewest rounds). A task is done when its policy proposes nothing

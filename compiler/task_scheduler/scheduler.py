@@ -68,6 +68,12 @@ class _Decision:
 class TaskScheduler:
     """Spends a trial budget over the tasks of a network (REFERENCE.md §5).
 
+    `tasks` and `policies` pair up by index (one cost model may serve every
+    policy). `baselines` optionally gives per task a known schedule, such as
+    the default one the network runs untuned, measured in the task's first
+    round: the task's best, and f, then start no worse than the untuned network.
+    The other options are described in the package docstring.
+
     Example:
         >>> policies = [create_policy("sketch", t.dag, model=model) for t in tasks]  # doctest: +SKIP
         >>> sched = TaskScheduler(tasks, policies, log_path="run/decisions.jsonl")   # doctest: +SKIP
@@ -91,9 +97,13 @@ class TaskScheduler:
         objective: Objective | None = None,
         seed: int = 0,
         log_path: str | Path | None = None,
+        baselines: Sequence[State | None] | None = None,
     ) -> None:
         _check_options(tasks, policies, strategy, per_round, alpha, backward_window, eps_greedy)
+        if baselines is not None and len(baselines) != len(tasks):
+            raise ValueError(f"task scheduler: {len(tasks)} tasks but {len(baselines)} baselines")
         self.tasks, self.policies = list(tasks), list(policies)
+        self.baselines = list(baselines) if baselines is not None else [None] * len(self.tasks)
         self.strategy, self.per_round, self.seed = strategy, per_round, seed
         self.eps_greedy = eps_greedy
         self.early_stopping, self.global_early_stopping = early_stopping, global_early_stopping
@@ -158,16 +168,26 @@ class TaskScheduler:
         return picked[0]
 
     def propose(self, idx: int, n: int | None = None) -> list[State]:
-        """Up to `n` (default per_round) new candidates of task `idx` from its policy.
+        """Up to `n` (default per_round) new candidates of task `idx` from its policy;
+        in the task's first round its baseline schedule (if given) comes first.
 
         An empty list marks the task done (its space is exhausted).
         """
         start = time.perf_counter()
-        states = self.policies[idx].next_candidates(self.per_round if n is None else n)
+        n = self.per_round if n is None else n
+        first = self._baseline(idx)[:n]
+        more = self.policies[idx].next_candidates(n - len(first)) if n > len(first) else []
+        states = _distinct(first + more)
         self._last_search_s[idx] = time.perf_counter() - start
         if not states:
             self.task_states[idx].stop(EXHAUSTED)
         return states
+
+    def _baseline(self, idx: int) -> list[State]:
+        base = self.baselines[idx]
+        if base is None or self.task_states[idx].rounds or self.policies[idx].is_measured(base):
+            return []
+        return [base]
 
     def record(
         self,
@@ -330,6 +350,17 @@ class TaskScheduler:
         if any(st.stop_reason == GLOBAL_EARLY_STOPPING for st in self.task_states):
             return f"no improvement of f in {self.global_stale_trials} trials"
         return "every task is done"
+
+
+def _distinct(states: list[State]) -> list[State]:
+    """The states in order, each step list once (a policy may propose the baseline too)."""
+    seen: set[tuple] = set()
+    out = []
+    for s in states:
+        if s.steps not in seen:
+            seen.add(s.steps)
+            out.append(s)
+    return out
 
 
 def round_size(trials: int, n_tasks: int, cap: int = 64) -> int:
