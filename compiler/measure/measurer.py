@@ -169,7 +169,7 @@ def to_record(inp: MeasureInput, result: MeasureResult, target: TargetInfo) -> M
         run_s=result.run_s,
         task_name=inp.task.name,
         flop_count=inp.task.flop_count,
-        settings=result.settings,
+        settings={**result.settings, "template": inp.meta} if inp.meta else result.settings,
         tool_version=tool_version(),
         cpu=target.cpu,
         features=target.features,

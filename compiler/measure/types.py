@@ -26,10 +26,13 @@ class ErrorKind(enum.Enum):
 
 @dataclass(frozen=True, eq=False)
 class MeasureInput:
-    """One candidate: a task and a complete schedule state of its DAG."""
+    """One candidate: a task and a complete schedule state of its DAG. `meta` is what
+    the search policy knows about it (a template's config); records keep it in their
+    settings under "template"."""
 
     task: SearchTask
     state: State
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
