@@ -1,15 +1,18 @@
 """Search policies behind one interface: "the next N candidates for this task"
-and "here are their results". `create("sketch" | "random", ...)` builds one.
+and "here are their results". `create("sketch" | "random" | "template", ...)` builds
+one; `policy_for_task` also falls back from "template" to "sketch" for ops without one.
 
-The task scheduler and the pipeline only talk to this interface, so a template
-policy (AutoTVM-style) can plug in the same way.
+The task scheduler and the pipeline only talk to this interface; the template
+policy (AutoTVM-style, compiler/autotvm) plugs in the same way.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +44,14 @@ class SearchPolicy(ABC):
             cost = float("inf") if c is None else float(c)
             self.measured[s.steps] = min(cost, self.measured.get(s.steps, float("inf")))
             self.states[s.steps] = s
+
+    def meta_for(self, state: State) -> dict[str, Any]:
+        """What the policy knows about a candidate it proposed, stored with its record
+        (a template policy: the config); empty by default."""
+        return {}
+
+    def note_meta(self, state: State, meta: dict[str, Any]) -> None:
+        """A resumed record's meta (as `meta_for` gave it), before `update` with it."""
 
     def is_measured(self, s: State) -> bool:
         return s.steps in self.measured
@@ -107,9 +118,47 @@ class SketchPolicy(SearchPolicy):
 
 
 def create(kind: str, dag: ComputeDAG, **kwargs) -> SearchPolicy:
-    """A search policy by name: "sketch" (needs model=...) or "random"."""
+    """A search policy by name: "sketch" (needs model=...), "random", or "template"
+    (kwargs tuner = grid | random | ga | xgb; NoTemplateError when no template matches)."""
     if kind == "sketch":
         return SketchPolicy(dag, **kwargs)
     if kind == "random":
         return RandomPolicy(dag, **kwargs)
-    raise ValueError(f"unknown search policy {kind!r}; choose sketch or random")
+    if kind == "template":
+        from compiler.autotvm.policy import TemplatePolicy
+
+        kwargs.pop("model", None)  # templates are searched by their tuner's own model
+        return TemplatePolicy(dag, **kwargs)
+    raise ValueError(f"unknown search policy {kind!r}; choose sketch, template or random")
+
+
+def print_to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def policy_for_task(
+    kind: str,
+    dag: ComputeDAG,
+    *,
+    model,
+    tuner: str = "xgb",
+    seed: int = 0,
+    cores: int | None = None,
+    warn: Callable[[str], None] = print_to_stderr,
+    name: str | None = None,
+) -> SearchPolicy:
+    """The policy for one task: `create(kind, ...)`, except that "template" falls back
+    to the sketch policy when no template matches the DAG, saying so once with `warn`
+    (one line naming the task, `name`, or its op)."""
+    if kind == "template":
+        from compiler.autotvm.templates import NoTemplateError, describe_op
+
+        try:
+            return create("template", dag, tuner=tuner, seed=seed, cores=cores)
+        except NoTemplateError:
+            what = f"task {name} ({describe_op(dag)})" if name else describe_op(dag)
+            warn(f"no template for {what}: using the sketch policy")
+            kind = "sketch"
+    if kind == "random":
+        return create("random", dag, seed=seed, cores=cores)
+    return create(kind, dag, model=model, seed=seed, cores=cores)

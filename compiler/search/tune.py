@@ -55,6 +55,9 @@ def resume(task: SearchTask, policy: SearchPolicy, store: RecordStore, target: s
             continue
         state = _replay(task, rec)
         if state is not None:
+            meta = rec.settings.get("template") if isinstance(rec.settings, dict) else None
+            if isinstance(meta, dict):
+                policy.note_meta(state, meta)
             states.append(state)
             costs.append(rec.mean_cost_s if rec.error_kind is None else None)
     if states:
@@ -92,7 +95,7 @@ def tune_task(
             result.stop_reason = "search space exhausted"
             break
         b0, m0 = measurer.stats.build_s, measurer.stats.measure_s
-        pairs = measurer.measure([MeasureInput(task, s) for s in cands])
+        pairs = measurer.measure([MeasureInput(task, s, policy.meta_for(s)) for s in cands])
         states = [inp.state for inp, _ in pairs]
         costs = [r.mean_cost_s if r.is_valid else None for _, r in pairs]
         policy.update(states, costs)
