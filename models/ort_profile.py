@@ -5,7 +5,8 @@ onnxruntime's time in the same ONNX nodes, from its profiler, mapped to our task
 `profile.json`:
 
     {"model", "threads", "peak": {...machine peak...},
-     "tasks": [{"id", "tuned_s", "default_s", "onnxruntime_s", "tuned", "onnxruntime_nodes"}],
+     "tasks": [{"id", "tuned_s", "default_s", "onnxruntime_s", "tuned", "onnxruntime_nodes",
+                "cost_model_accuracy"}],
      "latency_ms", "onnxruntime_latency_ms", "onnxruntime_unmapped_s", "onnxruntime_runs"}
 
 - `tuned_s` / `default_s`: one call of the task's kernel (its best record on this
@@ -13,6 +14,11 @@ onnxruntime's time in the same ONNX nodes, from its profiler, mapped to our task
   inputs, `threads` OpenMP threads, the two timed round by round (interleaved),
   the best round's mean per call. Per occurrence: weight x tuned_s is the task's
   share of `latency_ms` (the sum over tasks).
+- `cost_model_accuracy` (with records; null under RANKING_MIN_RECORDS valid ones):
+  how well the XGBoost cost model ranks the task's candidates: trained on the
+  earlier half of its valid records (time order), the fraction of pairs of the
+  later half it orders as their measured costs do (0.5 is chance). The report's
+  diagnosis calls a low one a search problem.
 - `onnxruntime_s`: seconds per inference onnxruntime spends in the nodes mapped to
   the task, summed over all its occurrences (comparable to weight x tuned_s);
   `onnxruntime_latency_ms` the mean `model_run` time of the profiled runs (the
@@ -41,7 +47,7 @@ import re
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -50,9 +56,13 @@ import onnx
 import onnxruntime as ort
 
 from compiler.codegen import build
+from compiler.cost_model import create as create_cost_model
 from compiler.lower.lower import lower
 from compiler.measure.peak import machine_peak
+from compiler.records import RecordStore
 from compiler.runtime import Kernel, aligned, load, set_num_threads
+from compiler.schedule.state import State
+from compiler.schedule.steps import ScheduleError, steps_from_json
 from models.load import load_proto
 from models.network import default_schedule_for, passive_thread_wait
 from models.onnx_import import import_model
@@ -62,6 +72,8 @@ from models.tuned import record_schedules
 ROUNDS = 5  # interleaved timing rounds per task
 MIN_ROUND_S = 0.002  # one round lasts at least this long
 ORT_RUNS = 10  # profiled inferences (after one warm-up)
+RANKING_MIN_RECORDS = 16  # valid records a task needs for a ranking accuracy
+RANKING_MAX_RECORDS = 256  # the latest this many are used (feature extraction costs)
 _SOURCE_INDEX = re.compile(r"#(\d+)\)$")
 _DECORATIONS = [
     re.compile(r"^fused "),  # fused Conv_3
@@ -81,6 +93,10 @@ def profile_network(
     part = partition(import_model(proto, label=model_source))
     schedules = record_schedules(records_path) if records_path else None
     tasks = [_task_times(t, schedules) for t in part.tasks]
+    for row, task in zip(tasks, part.tasks):
+        row["cost_model_accuracy"] = (
+            ranking_accuracy(task, schedules.store, schedules.target) if schedules else None
+        )
     ort_times = onnxruntime_task_times(proto, part, threads)
     for row, task in zip(tasks, part.tasks):
         row["onnxruntime_s"] = ort_times["tasks"].get(task.id, 0.0)
@@ -149,6 +165,46 @@ def _mean_call_s(fn: Callable[[], None], number: int) -> float:
     for _ in range(number):
         fn()
     return (time.perf_counter() - start) / number
+
+
+def ranking_accuracy(task: TuningTask, store: RecordStore, target: str) -> float | None:
+    """Pairwise accuracy of a cost model trained on the task's earlier valid records,
+    on its later ones (None with fewer than RANKING_MIN_RECORDS)."""
+    recs = sorted(
+        (
+            r
+            for r in store.records(task.workload_key)
+            if r.target == target and r.error_kind is None
+        ),
+        key=lambda r: r.timestamp,
+    )[-RANKING_MAX_RECORDS:]
+    states, costs = [], []
+    for r in recs:
+        try:
+            states.append(State.replay(task.dag, steps_from_json(r.steps)))
+        except (ScheduleError, KeyError, TypeError, ValueError):
+            continue  # a record of an older step language
+        costs.append(r.mean_cost_s)
+    if len(states) < RANKING_MIN_RECORDS:
+        return None
+    half = len(states) // 2
+    model = create_cost_model("xgb", seed=0)
+    model.update(states[:half], costs[:half])
+    return pairwise_accuracy(model.predict(states[half:]), costs[half:])
+
+
+def pairwise_accuracy(scores: Sequence[float], costs_s: Sequence[float]) -> float | None:
+    """Of the pairs with different costs, the fraction whose scores (higher = predicted
+    faster) are ordered the same way; a tie in scores counts half. None without pairs."""
+    s, c = np.asarray(scores, float), np.asarray(costs_s, float)
+    i, j = np.triu_indices(len(c), k=1)
+    differ = c[i] != c[j]
+    if not differ.any():
+        return None
+    i, j = i[differ], j[differ]
+    faster = c[i] < c[j]
+    agree = np.where(s[i] == s[j], 0.5, (s[i] > s[j]) == faster)
+    return float(agree.mean())
 
 
 # ------------------------------------------------------------------ onnxruntime

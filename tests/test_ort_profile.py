@@ -8,9 +8,11 @@ import pytest
 from onnx import helper
 from test_reports_fixture import PEAK, run_copy, tuned_run
 
+from compiler.records import SQLiteStore, host_target_info
+from models import ort_profile
 from models.load import load_proto
 from models.onnx_import import import_model
-from models.ort_profile import map_nodes, profile_network
+from models.ort_profile import map_nodes, pairwise_accuracy, profile_network, ranking_accuracy
 from models.partition import partition
 from reports import report_tables
 
@@ -65,6 +67,7 @@ def test_profile_network_times_every_task_and_maps_all_of_onnxruntime(profile):
         assert t["tuned"] is True  # every task has a record in the run's database
         assert t["tuned_s"] > 0 and t["default_s"] > 0 and t["onnxruntime_s"] > 0
         assert t["onnxruntime_nodes"]
+        assert t["cost_model_accuracy"] is None  # 8 records per task: too few to rank
     assert profile["onnxruntime_unmapped_s"] == 0.0
     weights = {t["id"]: t["weight"] for t in meta["tasks"]}
     latency_s = sum(weights[t["id"]] * t["tuned_s"] for t in tasks)
@@ -87,3 +90,34 @@ def test_the_report_reads_the_profile(profile, tmp_path):
     assert (layers["onnxruntime_vs_ours"] > 0).all()
     by_id = {t["id"]: t["onnxruntime_s"] for t in profile["tasks"]}
     assert layers["onnxruntime_s"].tolist() == [by_id[i] for i in layers["task_id"]]
+
+
+def test_pairwise_accuracy_counts_pairs_ordered_as_measured():
+    costs = [1.0, 2.0, 3.0, 4.0]
+    assert pairwise_accuracy([4, 3, 2, 1], costs) == 1.0  # higher score = faster
+    assert pairwise_accuracy([1, 2, 3, 4], costs) == 0.0
+    assert pairwise_accuracy([0, 0, 0, 0], costs) == 0.5
+    assert pairwise_accuracy([4, 3, 1, 2], costs) == pytest.approx(5 / 6)
+    assert pairwise_accuracy([1, 2], [1.0, 1.0]) is None
+
+
+def test_ranking_accuracy_needs_enough_records(mlp, monkeypatch):
+    _, part = mlp
+    task = part.tasks[0]
+    with SQLiteStore(tuned_run() / "records.db") as store:
+        target = host_target_info().target
+        assert ranking_accuracy(task, store, target) is None  # 8 records < 16
+        monkeypatch.setattr(ort_profile, "RANKING_MIN_RECORDS", 4)
+        got = ranking_accuracy(task, store, target)
+    assert got is not None and 0.0 <= got <= 1.0
+
+
+def test_a_badly_ranking_cost_model_is_diagnosed_as_a_search_problem(profile, tmp_path):
+    run = run_copy(tmp_path / "run")
+    bad = json.loads(json.dumps(profile))
+    bad["tasks"][0]["cost_model_accuracy"] = 0.3
+    (run / "profile.json").write_text(json.dumps(bad))
+    layers = report_tables(run, peak=PEAK)["layers"].set_index("task_id")
+    assert layers.loc[0, "diagnosis"] == "search problem"
+    assert "pairwise accuracy 0.30" in layers.loc[0, "evidence"]
+    assert (layers.drop(index=0)["diagnosis"] != "search problem").all()
