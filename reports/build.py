@@ -24,7 +24,8 @@ from reports.tables import layer_table, summary
 from reports.trend import trend_table
 
 TITLES = {
-    "layers": "Per-layer latency and diagnosis",
+    "layers": "Per-layer latency",
+    "diagnosis": "Diagnosis per layer",
     "allocation": "Time allocation per task",
     "rounds": "Scheduler rounds",
     "convergence": "Convergence per task",
@@ -39,6 +40,10 @@ NOTES = {
     "measured peak and with min(peak, intensity x bandwidth). vs default: the default "
     "schedule's time over the tuned one; onnxruntime / ours: onnxruntime's time in the same "
     "nodes over our weighted latency (> 1: we are faster).",
+    "diagnosis": "What to do next about each layer, with the numbers behind the verdict: "
+    "still improving (give it more trials), search problem (the space holds faster programs "
+    "the search misses), representation problem (plateaued far below the roofline: needs a "
+    "new sketch rule, template or layout), plateaued, at roofline, untuned.",
     "allocation": "Share of the trials and of the tuning wall time each task received, next "
     "to its share of the end-to-end latency; budget / latency far above 1 means the task got "
     "more than it is worth.",
@@ -50,7 +55,7 @@ NOTES = {
     "trend": "One line per night: end-to-end latency, onnxruntime, the estimate and each "
     "task's best latency (ms).",
 }
-TABLE_ORDER = ("layers", "allocation", "rounds", "estimate", "trend")
+TABLE_ORDER = ("layers", "diagnosis", "allocation", "rounds", "estimate", "trend")
 
 
 def run_peak(run: Run) -> Peak:
@@ -119,7 +124,8 @@ def write_reports(run_dir: Path, tables: dict[str, pd.DataFrame], peak: Peak) ->
     """The files of `build_report` from tables already made (see tables_of)."""
     head = tables["summary"].iloc[0].to_dict()
     written = write_csv(tables["layers"], run_dir)
-    shown = {k: tables[k] for k in TABLE_ORDER if k in tables}
+    named = {**tables, "diagnosis": tables["layers"]}  # a narrow view of the same rows
+    shown = {k: named[k] for k in TABLE_ORDER if k in named}
     written["md"] = write_markdown(head, shown, TITLES, run_dir / "report.md")
     page = html.page(summary=head, sections=sections(tables, peak))
     written["html"] = html.write_html(page, run_dir / "report.html")
@@ -131,6 +137,8 @@ def sections(tables: dict[str, pd.DataFrame], peak: Peak) -> list[tuple[str, str
     layers = tables["layers"]
     out = [
         ("layers", TITLES["layers"], NOTES["layers"], html.table_html("layers", layers)),
+        ("diagnosis", TITLES["diagnosis"], NOTES["diagnosis"],
+            html.table_html("diagnosis", layers)),
         ("latency-share", "Latency share", "", html.figure_html(
             "latency-share", plots.latency_share_plot(layers), "weight x latency / estimate")),
         ("roofline", "Roofline", "", html.figure_html(

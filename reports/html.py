@@ -18,7 +18,7 @@ table { border-collapse: collapse; margin: .5em 0; font-size: 12.5px; }
 th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: right; vertical-align: top;
          white-space: nowrap; }
 th { background: #f3f3f3; }
-#table-layers td:last-child { text-align: left; white-space: normal; min-width: 28em; }
+#table-diagnosis td:last-child { text-align: left; white-space: normal; min-width: 30em; }
 dl.summary { display: grid; grid-template-columns: max-content auto; gap: 2px 1em; }
 dl.summary dt { font-weight: 600; } dl.summary dd { margin: 0; }
 figure { margin: 1em 0; } figure svg { max-width: 100%; height: auto; }

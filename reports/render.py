@@ -58,7 +58,10 @@ DISPLAY = {
         "weighted_s": ("Weighted (ms)", MS), "latency_share": ("% of total", PCT),
         "speedup_vs_default": ("vs default", X), "onnxruntime_s": ("onnxruntime (ms)", MS),
         "onnxruntime_vs_ours": ("onnxruntime / ours", X), "diagnosis": ("Diagnosis", TEXT),
-        "evidence": ("Evidence", TEXT),
+    },
+    "diagnosis": {
+        "task_id": ("ID", TEXT), "ops": ("Fused ops", TEXT), "latency_share": ("% of total", PCT),
+        "diagnosis": ("Diagnosis", TEXT), "evidence": ("Evidence", TEXT),
     },
     "allocation": {
         "task_id": ("ID", TEXT), "name": ("Task", TEXT), "rounds": ("Rounds", TEXT),

@@ -21,7 +21,7 @@ from reports.convergence import CURVE_COLUMNS, ESTIMATE_COLUMNS
 from reports.tables import LAYER_COLUMNS
 
 PLOTS = ("latency-share", "roofline", "allocation", "convergence", "estimate")
-TABLES = ("layers", "allocation", "rounds", "estimate")
+TABLES = ("layers", "diagnosis", "allocation", "rounds", "estimate")
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,8 @@ def test_build_report_writes_csv_markdown_and_html(report_dir):
     csv = pd.read_csv(report_dir / "report.csv")
     assert list(csv.columns) == [*LAYER_COLUMNS, "diagnosis", "evidence"]
     md = (report_dir / "report.md").read_text()
-    for title in ("Per-layer latency", "Time allocation", "Scheduler rounds", "Estimated"):
+    for title in ("Per-layer latency", "Diagnosis", "Time allocation", "Scheduler rounds",
+                  "Estimated"):  # fmt: skip
         assert f"## {title}" in md
     assert md.count("| --- |") >= len(TABLES)
 
