@@ -50,6 +50,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -67,7 +68,7 @@ from models.load import load_proto
 from models.network import default_schedule_for, passive_thread_wait
 from models.onnx_import import import_model
 from models.partition import Partition, TuningTask, partition
-from models.tuned import record_schedules
+from models.tuned import RecordSchedules, record_schedules
 
 ROUNDS = 5  # interleaved timing rounds per task
 MIN_ROUND_S = 0.002  # one round lasts at least this long
@@ -99,8 +100,8 @@ def profile_network(
         )
     ort_times = onnxruntime_task_times(proto, part, threads)
     for row, task in zip(tasks, part.tasks):
-        row["onnxruntime_s"] = ort_times["tasks"].get(task.id, 0.0)
-        row["onnxruntime_nodes"] = ort_times["nodes"].get(task.id, [])
+        row["onnxruntime_s"] = ort_times.tasks.get(task.id, 0.0)
+        row["onnxruntime_nodes"] = ort_times.nodes.get(task.id, [])
     latency_s = sum(t.weight * row["tuned_s"] for t, row in zip(part.tasks, tasks))
     return {
         "model": model_source,
@@ -108,16 +109,16 @@ def profile_network(
         "peak": asdict(machine_peak(threads)),
         "tasks": tasks,
         "latency_ms": latency_s * 1e3,
-        "onnxruntime_latency_ms": ort_times["latency_s"] * 1e3,
-        "onnxruntime_unmapped_s": ort_times["unmapped_s"],
-        "onnxruntime_runs": ort_times["runs"],
+        "onnxruntime_latency_ms": ort_times.latency_s * 1e3,
+        "onnxruntime_unmapped_s": ort_times.unmapped_s,
+        "onnxruntime_runs": ort_times.runs,
     }
 
 
 # ------------------------------------------------------------------ our kernels
 
 
-def _task_times(task: TuningTask, schedules) -> dict[str, object]:
+def _task_times(task: TuningTask, schedules: RecordSchedules | None) -> dict[str, Any]:
     default = _kernel(task, default_schedule_for(task))
     tuned, is_tuned = default, False
     if schedules is not None:
@@ -144,7 +145,8 @@ def _bound(kernel: Kernel) -> Callable[[], None]:
 
 def time_interleaved(a: Callable[[], None], b: Callable[[], None]) -> tuple[float, float]:
     """Seconds per call of `a` and of `b`: the best of ROUNDS interleaved rounds."""
-    a(), b()
+    a()
+    b()
     number = _calls_per_round(a)
     a_s, b_s = [], []
     for _ in range(ROUNDS):
@@ -193,7 +195,9 @@ def ranking_accuracy(task: TuningTask, store: RecordStore, target: str) -> float
     return pairwise_accuracy(model.predict(states[half:]), costs[half:])
 
 
-def pairwise_accuracy(scores: Sequence[float], costs_s: Sequence[float]) -> float | None:
+def pairwise_accuracy(
+    scores: Sequence[float] | np.ndarray, costs_s: Sequence[float]
+) -> float | None:
     """Of the pairs with different costs, the fraction whose scores (higher = predicted
     faster) are ordered the same way; a tie in scores counts half. None without pairs."""
     s, c = np.asarray(scores, float), np.asarray(costs_s, float)
@@ -210,9 +214,18 @@ def pairwise_accuracy(scores: Sequence[float], costs_s: Sequence[float]) -> floa
 # ------------------------------------------------------------------ onnxruntime
 
 
-def onnxruntime_task_times(
-    proto: onnx.ModelProto, part: Partition, threads: int
-) -> dict[str, object]:
+@dataclass(frozen=True)
+class OrtTimes:
+    """onnxruntime's profile per task id: seconds per inference and the node names."""
+
+    tasks: dict[int, float]
+    nodes: dict[int, list[str]]
+    unmapped_s: float
+    latency_s: float
+    runs: int
+
+
+def onnxruntime_task_times(proto: onnx.ModelProto, part: Partition, threads: int) -> OrtTimes:
     """Per task id: seconds per inference in mapped nodes; plus the run latency."""
     with tempfile.TemporaryDirectory(prefix="sketchtune-ort-") as tmp:
         events, optimized = _profiled_runs(proto, threads, Path(tmp))
@@ -241,8 +254,7 @@ def onnxruntime_task_times(
         tasks[task] = tasks.get(task, 0.0) + seconds
         nodes.setdefault(task, []).append(name)
     latency_s = statistics.mean(float(e["dur"]) for e in runs) / 1e6
-    return {"tasks": tasks, "nodes": nodes, "unmapped_s": unmapped, "latency_s": latency_s,
-            "runs": len(runs)}  # fmt: skip
+    return OrtTimes(tasks, nodes, unmapped, latency_s, len(runs))
 
 
 def _profiled_runs(

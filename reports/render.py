@@ -27,7 +27,7 @@ def _num(fmt: str) -> Callable[[object], str]:
 
 def _scaled(factor: float, fmt: str) -> Callable[[object], str]:
     num = _num(fmt)
-    return lambda v: num(float(v) * factor) if _is_number(v) else num(v)
+    return lambda v: num(float(v) * factor) if _is_number(v) else num(v)  # type: ignore[arg-type]
 
 
 def _is_number(v: object) -> bool:

@@ -76,7 +76,7 @@ def tasks_frame(meta: dict[str, Any], where: Path) -> pd.DataFrame:
     if "name" not in frame:
         frame["name"] = [f"task{i}" for i in frame["id"]]
     frame["name"] = frame["name"].fillna("").astype(str)
-    return frame.sort_values("id").reset_index(drop=True)
+    return frame  # in run.json's order: the decision log's "task" indexes this list
 
 
 def read_decisions(path: Path) -> tuple[pd.DataFrame, list[list[dict]]]:
