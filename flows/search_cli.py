@@ -30,7 +30,10 @@ def register(app: typer.Typer) -> None:
         shape: str = typer.Option(..., "--shape", help="comma-separated sizes (see DESIGN.md)"),
         trials: int = typer.Option(64, "--trials", help="new measurements this run"),
         records: str = typer.Option("runs/records.db", "--records", help="records database"),
-        policy: str = typer.Option("sketch", "--policy", help="sketch or random"),
+        policy: str = typer.Option("sketch", "--policy", help="sketch, template or random"),
+        tuner: str = typer.Option(
+            "xgb", "--tuner", help="with --policy template: grid, random, ga or xgb"
+        ),
         threads: int = typer.Option(0, "--threads", help="threads per candidate (0: all cores)"),
         devices: str = typer.Option("default", "--devices", help="default or per-core"),
         seed: int = typer.Option(0, "--seed"),
@@ -43,7 +46,7 @@ def register(app: typer.Typer) -> None:
         """Tune one op into the records database and print the best schedule."""
         _run(
             lambda: tune_op_command(
-                op, shape, trials=trials, records=records, policy=policy,
+                op, shape, trials=trials, records=records, policy=policy, tuner=tuner,
                 threads=threads, devices=devices, seed=seed, per_round=per_round,
                 early_stopping=early_stopping or None,
             ),

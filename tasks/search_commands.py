@@ -10,16 +10,19 @@ import os
 import sys
 from pathlib import Path
 
+from compiler.autotvm.tuners import TUNERS
 from compiler.cost_model import create as create_model
 from compiler.measure import Measurer, MeasureSettings, create_builder, create_runner
 from compiler.ops.errors import OpError
 from compiler.ops.workloads import WORKLOADS, op_workload
 from compiler.records import create as create_store
-from compiler.search.policy import create as create_policy
+from compiler.search.policy import policy_for_task
 from compiler.search.sketch import generate_sketches
 from compiler.search.tune import RoundLog, TuneResult, tune_task
 from compiler.task import SearchTask
 from compiler.te.tensor import TEError
+
+POLICIES = ("sketch", "template", "random")
 
 
 class SearchInputError(ValueError):
@@ -50,6 +53,7 @@ def tune_op_command(
     trials: int,
     records: str,
     policy: str = "sketch",
+    tuner: str = "xgb",
     threads: int = 0,
     devices: str = "default",
     seed: int = 0,
@@ -61,13 +65,15 @@ def tune_op_command(
         raise SearchInputError(f"--trials must be >= 0, got {trials}")
     if per_round < 1:
         raise SearchInputError(f"--per-round must be >= 1, got {per_round}")
-    if policy not in ("sketch", "random"):
-        raise SearchInputError(f"--policy must be sketch or random, got {policy!r}")
+    if policy not in POLICIES:
+        raise SearchInputError(f"--policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+    if tuner not in TUNERS:
+        raise SearchInputError(f"--tuner must be one of {', '.join(TUNERS)}, got {tuner!r}")
     task = op_task(op, shape)
     Path(records).parent.mkdir(parents=True, exist_ok=True)
     store = create_store("sqlite", path=records)
     settings = MeasureSettings(threads=threads)
-    pol = create_policy(policy, task.dag, model=cost_model("xgb"), seed=seed)
+    pol = search_policy(policy, task, tuner=tuner, seed=seed, store=store)
     with (
         create_builder("local") as builder,
         create_runner("local", settings=settings, devices=devices) as runner,
@@ -77,6 +83,20 @@ def tune_op_command(
                            early_stopping=early_stopping, on_round=_progress(task))  # fmt: skip
     store.close()
     return _summary(op, shape, result, records)
+
+
+def search_policy(kind: str, task: SearchTask, *, tuner: str, seed: int, store=None):
+    """The task's policy (`template` falls back to `sketch` for an op without one,
+    saying so on stderr); a template policy learns from the store's records of other
+    workloads of its template (transfer learning)."""
+    pol = policy_for_task(
+        kind, task.dag, model=cost_model("xgb"), tuner=tuner, seed=seed, warn=_say, name=task.name
+    )
+    if store is not None and hasattr(pol, "transfer_from"):
+        used = pol.transfer_from(store.records())
+        if used:
+            _say(f"[{task.name}] transfer learning from {used} records of other workloads")
+    return pol
 
 
 def _progress(task: SearchTask):

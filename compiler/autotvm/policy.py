@@ -6,7 +6,8 @@ Each proposed state carries its config in `meta_for(state)`; the tuning loop
 stores it with the measurement (record settings, key "template"), and a resumed
 run maps records back to config indices with `note_meta`. Configs that give an
 illegal schedule count as failures without being measured; configs that give a
-program already measured (or proposed in the same batch) get its cost.
+program already measured (or proposed in the same batch) get its cost. The
+first candidate is the fallback config (`start_with_fallback`).
 
     >>> policy = TemplatePolicy(dag, tuner="xgb", seed=0)        # doctest: +SKIP
     >>> result = tune_task(task, policy, measurer, trials=256)   # doctest: +SKIP
@@ -40,6 +41,7 @@ class TemplatePolicy(SearchPolicy):
         tuner: str | Tuner = "xgb",
         seed: int = 0,
         cores: int | None = None,
+        start_with_fallback: bool = True,
         **tuner_kwargs: Any,
     ) -> None:
         super().__init__(dag, seed=seed, cores=cores)
@@ -51,6 +53,8 @@ class TemplatePolicy(SearchPolicy):
         self.configs: dict[tuple[Step, ...], list[int]] = {}  # program -> its config indices
         self.pending: set[tuple[Step, ...]] = set()  # proposed, not yet measured
         self.invalid = 0  # configs whose schedule was illegal
+        # the fallback config first: tuning never ends worse than the untuned template
+        self.first = [self.space.fallback().index] if start_with_fallback else []
 
     # --------------------------------------------------------- SearchPolicy
 
@@ -59,7 +63,7 @@ class TemplatePolicy(SearchPolicy):
         for _ in range(DRAWS_PER_CANDIDATE * max(n, 1)):
             if len(out) >= n:
                 break
-            batch = self.tuner.next_batch(n - len(out))
+            batch = self._seeded() or self.tuner.next_batch(n - len(out))
             if not batch:
                 break
             out.extend(s for s in map(self._candidate, batch) if s is not None)
@@ -129,6 +133,13 @@ class TemplatePolicy(SearchPolicy):
         return len(kept)
 
     # ------------------------------------------------------------ helpers
+
+    def _seeded(self) -> list[int]:
+        """The fallback config, once, unless the tuner has seen it already."""
+        batch = [i for i in self.first if i not in self.tuner.proposed]
+        self.first = []
+        self.tuner.proposed.update(batch)
+        return batch
 
     def _candidate(self, index: int) -> State | None:
         """The state of config `index`, or None when it is illegal or not a new program."""

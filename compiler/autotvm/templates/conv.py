@@ -25,7 +25,7 @@ from compiler.ops.tags import (
     POOL_AVG,
     POOL_MAX,
 )
-from compiler.schedule.default import conv_tile_shape
+from compiler.schedule.default import conv_tile_shape, row_factor, vector_factor
 from compiler.schedule.state import State
 from compiler.schedule.steps import Annotation
 from compiler.te.dag import ComputeDAG
@@ -48,9 +48,9 @@ def conv2d_nchw_template(cfg: Config, dag: ComputeDAG) -> State:
     sch, conv, out = a.sch, a.anchor, a.outer
     _, f, oh, ow = sch.state.stages[conv].op.shape
     channels = sch.state.stages[conv].op.reduce_axes[0].extent
-    tf = cfg.define_split("tile_f", f, num_outputs=3, filter=at_most(16), fallback=[-1, 1, 8])
+    tf = cfg.define_split("tile_f", f, num_outputs=3, filter=at_most(16), fallback=[-1, 1, 4])
     ty = cfg.define_split("tile_y", oh, num_outputs=2, filter=at_most(8), fallback=[-1, 1])
-    tx = cfg.define_split("tile_x", ow, num_outputs=2, filter=at_most(64), fallback=[-1, 16])
+    tx = cfg.define_split("tile_x", ow, num_outputs=2, filter=at_most(64), fallback=[-1, 64])
     tc = cfg.define_split("tile_rc", channels, num_outputs=2, fallback=[-1, channels])
     order = cfg.define_reorder(
         "local_order", CONV_ORDERS[0], "candidate", candidate=CONV_ORDERS, fallback=CONV_ORDERS[0]
@@ -147,13 +147,17 @@ WINDOW_TAGS = (DEPTHWISE_CONV2D_NCHW, POOL_MAX, POOL_AVG)
 def window_template(cfg: Config, dag: ComputeDAG, tags: tuple[str, ...]) -> State:
     """One output value per window (depthwise conv, pooling): tile c_r x y_r x x_r,
     vectors along the row (x_r), the taps around or inside the tile."""
-    keep_pad = define_pad_knob(cfg, dag, tags)
+    keep_pad = define_pad_knob(cfg, dag, tags, fallback="inline")
     a = anchor_setup(dag, tags, keep_pad=keep_pad)
     sch, win, out = a.sch, a.anchor, a.outer
     _, c, oh, ow = sch.state.stages[win].op.shape
+    vec = vector_factor(ow)  # the fallback: like the default schedule, whole rows
+    rows = row_factor(oh, 1 if ow >= 56 else 2)
     tc = cfg.define_split("tile_c", c, num_outputs=2, filter=at_most(8), fallback=[-1, 1])
-    ty = cfg.define_split("tile_y", oh, num_outputs=2, filter=at_most(8), fallback=[-1, 2])
-    tx = cfg.define_split("tile_x", ow, num_outputs=3, filter=at_most(64), fallback=[-1, 4, 16])
+    ty = cfg.define_split("tile_y", oh, num_outputs=2, filter=at_most(8), fallback=[-1, rows])
+    tx = cfg.define_split(
+        "tile_x", ow, num_outputs=3, filter=at_most(64), fallback=[-1, ow // vec, vec]
+    )
     order = cfg.define_reorder(
         "local_order", WINDOW_ORDERS[0], "candidate", candidate=WINDOW_ORDERS
     )

@@ -52,7 +52,9 @@ def matmul_template(cfg: Config, dag: ComputeDAG) -> State:
     )
     at = cfg.define_knob("local_at", ["block", "tile"], fallback="tile").val
     packable = packable_inputs(sch.state, local)
-    pack = cfg.define_knob("pack", ["none", "panel"] if packable else ["none"], fallback="panel")
+    # packing B every call pays off over many rows of A (constant weights: packed once)
+    packs = ["none", "panel"] if packable else ["none"]
+    pack = cfg.define_knob("pack", packs, fallback="panel" if m >= 16 and packable else "none")
     ann = cfg.define_annotate(
         "ann_tile", ["i_r", "j_r"], "try_unroll_vec", fallback=["unroll", "vec"]
     )
