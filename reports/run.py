@@ -119,8 +119,9 @@ def records_frame(records: list[MeasureRecord], target: str | None = None) -> pd
     """One row per record: key, name, time, mean cost (NaN on error), error, times, template.
 
     Records of another target are dropped when `target` is given (a database may
-    hold several machines' measurements). `template` is `settings["template"]`
-    (AutoTVM-style template records), empty for sketch/random search records.
+    hold several machines' measurements). `template` names the AutoTVM-style
+    template of template records (`settings["template"]`), empty for sketch or
+    random search records.
     """
     rows = []
     for r in records:
@@ -137,7 +138,7 @@ def records_frame(records: list[MeasureRecord], target: str | None = None) -> pd
                 "build_s": r.build_s,
                 "run_s": r.run_s,
                 "flop_count": r.flop_count,
-                "template": str(r.settings.get("template") or ""),
+                "template": template_name(r.settings.get("template")),
                 "policy": str(r.settings.get("policy") or ""),
             }
         )
@@ -145,6 +146,14 @@ def records_frame(records: list[MeasureRecord], target: str | None = None) -> pd
                "build_s", "run_s", "flop_count", "template", "policy"]  # fmt: skip
     frame = pd.DataFrame(rows, columns=columns)
     return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+
+
+def template_name(meta: Any) -> str:
+    """The template a record came from: settings["template"] is the template policy's
+    config ({"name", "index", "space", ...}); a plain string is taken as the name."""
+    if isinstance(meta, dict):
+        return str(meta.get("name") or "template")
+    return str(meta) if meta else ""
 
 
 def _records_path(path: Path, meta: dict[str, Any], override: str | Path | None) -> Path | None:

@@ -97,7 +97,7 @@ def _records(key: str, costs: list[float], template: str = "", start: float = 0.
         MeasureRecord(
             workload_key=key, target="t", steps=[{"k": i}], costs_s=(c,) if c else (),
             error_kind=None if c else "BUILD_ERROR", timestamp=start + i,
-            settings={"template": template} if template else {},
+            settings={"template": {"name": template, "index": i}} if template else {},
         )
         for i, c in enumerate(costs)
     ]  # fmt: skip

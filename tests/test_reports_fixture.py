@@ -1,6 +1,6 @@
 """A real recorded run for the report tests: zoo:mlp partitioned, each task tuned for a
 few trials with the random policy and a real Measurer into a temporary SQLite DB, the
-scheduler's decision log written as the pipeline writes it, run.json beside them.
+scheduler's decision log (round-robin rounds of the real task scheduler), run.json.
 
 `tuned_run()` builds it once per test session (cached; removed at exit) and returns a
 read-only directory: tests copy it (`run_copy`) before writing reports into it.
@@ -14,15 +14,14 @@ import functools
 import json
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 from compiler.measure import LocalBuilder, LocalRunner, Measurer, MeasureSettings
 from compiler.measure.peak import Peak
 from compiler.records import SQLiteStore, host_target_info
 from compiler.search.policy import create as create_policy
-from compiler.search.tune import tune_task
 from compiler.task import SearchTask
+from compiler.task_scheduler import TaskScheduler
 from models.load import load_graph
 from models.partition import partition
 
@@ -47,44 +46,13 @@ def task_rows(part_tasks: list, tasks: list[SearchTask]) -> list[dict]:
     ]  # fmt: skip
 
 
-def _tune_with_scheduler(tasks, measurer, log_path: Path) -> bool:
-    """Round-robin rounds through compiler.task_scheduler when it is there."""
-    try:
-        from compiler.task_scheduler import TaskScheduler
-    except ImportError:
-        return False
+def _tune(tasks: list[SearchTask], measurer: Measurer, log_path: Path) -> None:
+    """Round-robin rounds of the real task scheduler, which writes the decision log."""
     policies = [create_policy("random", t.dag, seed=k, cores=1) for k, t in enumerate(tasks)]
     sched = TaskScheduler(
         tasks, policies, strategy="round-robin", per_round=PER_ROUND, log_path=log_path
     )
     sched.tune(measurer, trials=PER_ROUND * ROUNDS_PER_TASK * len(tasks))
-    return True
-
-
-def _tune_round_robin(tasks, measurer, log_path: Path) -> None:
-    """The same rounds by hand, logged in the decision-log format of the pipeline."""
-    policies = [create_policy("random", t.dag, seed=k, cores=1) for k, t in enumerate(tasks)]
-    best = [float("inf")] * len(tasks)
-    start, total, lines = time.perf_counter(), 0, []
-    for r in range(ROUNDS_PER_TASK * len(tasks)):
-        k = r % len(tasks)
-        result = tune_task(tasks[k], policies[k], measurer, trials=PER_ROUND, per_round=PER_ROUND)
-        log = result.rounds[0]
-        total += log.trials
-        best[k] = min(best[k], result.best_cost_s)
-        f_s = sum(t.weight * b for t, b in zip(tasks, best))
-        lines.append({
-            "round": r, "task": k, "task_name": tasks[k].name,
-            "workload_key": tasks[k].workload_key, "choice": "round-robin",
-            "trials": log.trials, "errors": log.errors, "search_s": log.search_s,
-            "build_s": log.build_s, "measure_s": log.measure_s,
-            "wall_s": time.perf_counter() - start, "total_trials": total,
-            "task_best_s": best[k] if best[k] < float("inf") else None,
-            "f_s": f_s if f_s < float("inf") else None, "timestamp": time.time(),
-            "gradients": [{"task": j, "backward": None, "forward": None, "similarity": None,
-                           "gradient": None} for j in range(len(tasks))],
-        })  # fmt: skip
-    log_path.write_text("".join(json.dumps(line) + "\n" for line in lines))
 
 
 def make_run(root: Path) -> Path:
@@ -99,8 +67,7 @@ def make_run(root: Path) -> Path:
         LocalRunner(settings=FAST) as runner,
     ):
         measurer = Measurer(builder=builder, runner=runner, store=store)
-        if not _tune_with_scheduler(tasks, measurer, run / "decisions.jsonl"):
-            _tune_round_robin(tasks, measurer, run / "decisions.jsonl")
+        _tune(tasks, measurer, run / "decisions.jsonl")
     meta = {
         "model": MODEL, "model_sha256": "0" * 64, "records": "records.db",
         "target": host_target_info().target, "policy": "random", "scheduler": "round-robin",
