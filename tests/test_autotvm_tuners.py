@@ -63,7 +63,7 @@ def synthetic_cost(cfg, shift=0.0):
 @pytest.mark.parametrize("kind", KINDS)
 def test_no_config_twice_and_the_budget_is_respected(kind):
     cfg = small_space()
-    cost = lambda idx: [float(i % 37 + 1) for i in idx]  # noqa: E731
+    cost = lambda idx: [float(i % 37 + 1) for i in idx]
     tuner = create_tuner(kind, cfg, seed=1)
     history = run_tuner(tuner, cost, trials=100, batch_size=24)
     indices = [i for i, _ in history]
