@@ -1,5 +1,5 @@
-"""CLI commands `tune-op` and `sketches` (registered by flows/cli.py); the logic is in
-tasks/search_commands.py. Bad input: one line on stderr, exit code 2."""
+"""CLI commands `tune-op`, `sketches` and `compare-spaces` (registered by flows/cli.py);
+the logic is in tasks/search_commands.py and tasks/compare_spaces.py. Bad input: one line on stderr, exit code 2."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import typer
 
+from tasks.compare_spaces import compare_spaces_command
 from tasks.search_commands import SearchInputError, sketches_command, tune_op_command
 
 
@@ -61,3 +62,26 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Print each task's sketches as loop nests."""
         _run(lambda: sketches_command(target, shape), as_json)
+
+    @app.command("compare-spaces")
+    def compare_spaces(
+        op: str = typer.Argument(..., help="an op with a template: matmul, dense, conv2d, ..."),
+        shape: str = typer.Option(..., "--shape", help="comma-separated sizes (see DESIGN.md)"),
+        trials: int = typer.Option(64, "--trials", help="measurements per policy"),
+        threads: int = typer.Option(0, "--threads", help="threads per candidate (0: all cores)"),
+        records: str = typer.Option(None, "--records", help="also keep every record here"),
+        tuner: str = typer.Option(
+            "xgb", "--tuner", help="the template's tuner: grid, random, ga, xgb"
+        ),
+        seed: int = typer.Option(0, "--seed"),
+        per_round: int = typer.Option(32, "--per-round", help="candidates per round and policy"),
+        as_json: bool = typer.Option(False, "--json", help="print one JSON summary on stdout"),
+    ) -> None:
+        """Template vs sketch search at the same budget: search or representation problem?"""
+        _run(
+            lambda: compare_spaces_command(
+                op, shape, trials=trials, threads=threads, records=records, tuner=tuner,
+                seed=seed, per_round=per_round,
+            ),
+            as_json,
+        )  # fmt: skip
