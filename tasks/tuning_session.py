@@ -24,9 +24,11 @@ from compiler.cost_model import create as create_model
 from compiler.measure import BuildResult, MeasureInput, Measurer, MeasureResult, MeasureSettings
 from compiler.records import SQLiteStore, host_target_info
 from compiler.schedule.state import State
+from compiler.search.baseline import BaselineFirst
 from compiler.search.policy import SearchPolicy
 from compiler.task import SearchTask
-from compiler.task_scheduler import TaskScheduler
+from compiler.task_scheduler import TaskScheduler, round_size
+from models.network import default_schedule_for
 from models.partition import Partition, TuningTask
 
 POLICIES = ("sketch", "template", "random")
@@ -123,7 +125,8 @@ class TuningSession:
             o.policy, self.tasks[idx].dag, model=self.cost_model, tuner=o.tuner,
             seed=o.seed + idx, warn=self.fallbacks.append, name=self.tasks[idx].name,
         )  # fmt: skip
-        self.policies[idx] = policy
+        # the network's default schedule is measured first: tuning never makes a task slower
+        self.policies[idx] = BaselineFirst(policy, default_schedule_for(self.partition.tasks[idx]))
         return len(getattr(policy, "sketches", ()) or ())
 
     def start_scheduler(self) -> int:
@@ -133,7 +136,7 @@ class TuningSession:
         if len(policies) != len(self.tasks):
             raise RuntimeError("every task needs its policy before the scheduler starts")
         self.scheduler = TaskScheduler(
-            self.tasks, policies, strategy=o.scheduler, per_round=o.per_round,
+            self.tasks, policies, strategy=o.scheduler, per_round=self.per_round,
             early_stopping=o.early_stopping, seed=o.seed,
             log_path=self.out_dir / "decisions.jsonl",
         )  # fmt: skip
@@ -141,6 +144,13 @@ class TuningSession:
         return self.resumed
 
     # ---------------------------------------------------------------- rounds
+    @property
+    def per_round(self) -> int:
+        """Ansor's round size, min(per_round, trials / tasks), but at least 8 candidates
+        (smaller rounds cost more in model retraining and Prefect task runs than they save)."""
+        o = self.options
+        return max(min(o.per_round, 8), round_size(o.trials, len(self.tasks), o.per_round))
+
     @property
     def remaining(self) -> int:
         return max(0, self.options.trials - self.new_trials)
@@ -154,7 +164,7 @@ class TuningSession:
         """Ask task idx's policy for the next candidates (not yet measured); their count."""
         assert self.scheduler is not None
         start = time.perf_counter()
-        states = self.scheduler.propose(idx, min(self.options.per_round, self.remaining))
+        states = self.scheduler.propose(idx, min(self.per_round, self.remaining))
         inputs = self.measurer.fresh([MeasureInput(self.tasks[idx], s) for s in states])
         self.measurer.ensure_references(inputs, _reference_builder())
         self.pending = PendingRound(idx, inputs, time.perf_counter() - start, time.time())

@@ -44,6 +44,7 @@ class Simplifier:
     def __init__(self, ranges: Mapping[Var, tuple[int, int]] | None = None):
         self.ranges: dict[Var, tuple[int, int]] = dict(ranges or {})
         self._memo: dict[Expr, Expr] = {}
+        self._linear_memo: dict[Expr, Lin] = {}
 
     def with_ranges(self, extra: Mapping[Var, tuple[int, int]]) -> Simplifier:
         return Simplifier({**self.ranges, **extra})
@@ -79,6 +80,13 @@ class Simplifier:
     # ----------------------------------------------------------- linear form
 
     def linear(self, e: Expr) -> Lin:
+        """The linear form of `e` (memoized; a fresh dict each call: callers may edit it)."""
+        got = self._linear_memo.get(e)
+        if got is None:
+            got = self._linear_memo[e] = self._linear(e)
+        return (dict(got[0]), got[1])
+
+    def _linear(self, e: Expr) -> Lin:
         match e:
             case IntImm(v):
                 return ({}, v)

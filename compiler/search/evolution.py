@@ -5,10 +5,17 @@ the best measured ones; `generations` rounds of scoring with the cost model,
 keeping the best unmeasured distinct programs seen, roulette selection of
 parents on the score, mutation with probability 0.85. The output is the best
 predicted (1 - eps) share of the request plus eps random fresh programs.
+
+Deviation: Ansor evolves a fixed population (2048) whatever the round asks for.
+Here the population is 8 programs per candidate requested, between 128 and
+`population` (512): a 64-candidate round (tune-op) is unchanged, while the 8-
+candidate rounds of a short whole-network run no longer spend 2048 feature
+extractions (~17 s on a ResNet-18 conv task here, 120 states/s) to pick 8.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -30,6 +37,10 @@ class EvolutionConfig:
     mutation_prob: float = 0.85
     eps_greedy: float = 0.05
     measured_share: float = 0.2
+    # the population shrinks with the request: at least `per_candidate` programs per
+    # candidate asked for, never fewer than `min_population` (see the module docstring)
+    per_candidate: int = 8
+    min_population: int = 128
     annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
 
 
@@ -44,6 +55,8 @@ def evolutionary_search(
     conf: EvolutionConfig,
 ) -> list[State]:
     """Up to `n_out` unmeasured, distinct programs worth measuring next."""
+    size = min(conf.population, max(conf.min_population, conf.per_candidate * n_out))
+    conf = dataclasses.replace(conf, population=size)
     n_seed = min(len(best_measured), int(conf.population * conf.measured_share))
     fresh = sample_population(sketches, conf.population - n_seed, rng, conf.annotate)
     population = fresh + best_measured[:n_seed]
