@@ -16,6 +16,7 @@ from compiler.autotvm.templates.helpers import (
     at_most,
     define_pad_knob,
     schedule_pad_root,
+    vector_width,
 )
 from compiler.autotvm.templates.registry import register_template
 from compiler.ops.tags import (
@@ -50,15 +51,13 @@ def conv2d_nchw_template(cfg: Config, dag: ComputeDAG) -> State:
     channels = sch.state.stages[conv].op.reduce_axes[0].extent
     tf = cfg.define_split("tile_f", f, num_outputs=3, filter=at_most(16), fallback=[-1, 1, 4])
     ty = cfg.define_split("tile_y", oh, num_outputs=2, filter=at_most(8), fallback=[-1, 1])
-    tx = cfg.define_split("tile_x", ow, num_outputs=2, filter=at_most(64), fallback=[-1, 64])
+    tx = cfg.define_split("tile_x", ow, num_outputs=2, filter=vector_width(ow), fallback=[-1, 64])
     tc = cfg.define_split("tile_rc", channels, num_outputs=2, fallback=[-1, channels])
     order = cfg.define_reorder(
         "local_order", CONV_ORDERS[0], "candidate", candidate=CONV_ORDERS, fallback=CONV_ORDERS[0]
     )
     at = cfg.define_knob("local_at", ["block", "tile"], fallback="block").val
-    ann = cfg.define_annotate(
-        "ann_tile", ["f_r", "x_r"], "try_unroll_vec", fallback=["unroll", "vec"]
-    )
+    ann = cfg.define_annotate("ann_tile", ["f_r"], "try_unroll", fallback=["unroll"])
     unroll = cfg.define_knob("auto_unroll", UNROLL_STEPS, fallback=0).val
 
     # conv: [n, f, y, x, rc, ry, rx] -> [n, f_o, y_o, x_o, <order>, f_r, x_r]
@@ -70,7 +69,7 @@ def conv2d_nchw_template(cfg: Config, dag: ComputeDAG) -> State:
     middle = [names[x] for x in order.apply(CONV_ORDERS[0])]
     sch.reorder(conv, [0, f_o, y_o, x_o] + middle + [f_r, x_r])
     sch.annotate(conv, f_r, ann[0])
-    sch.annotate(conv, x_r, ann[1])
+    sch.annotate(conv, x_r, Annotation.VECTORIZE)
     sch.unroll_max_step(conv, unroll)
 
     # tile stage: [n @ f_o @ y_o @ x_o (parallel), f_m, y_r, f_r, x_r (vector)]
@@ -156,14 +155,13 @@ def window_template(cfg: Config, dag: ComputeDAG, tags: tuple[str, ...]) -> Stat
     tc = cfg.define_split("tile_c", c, num_outputs=2, filter=at_most(8), fallback=[-1, 1])
     ty = cfg.define_split("tile_y", oh, num_outputs=2, filter=at_most(8), fallback=[-1, rows])
     tx = cfg.define_split(
-        "tile_x", ow, num_outputs=3, filter=at_most(64), fallback=[-1, ow // vec, vec]
+        "tile_x", ow, num_outputs=3, filter=vector_width(ow), fallback=[-1, ow // vec, vec]
     )
     order = cfg.define_reorder(
         "local_order", WINDOW_ORDERS[0], "candidate", candidate=WINDOW_ORDERS
     )
     at = cfg.define_knob("local_at", ["block", "tile"], fallback="block").val
     ann = cfg.define_annotate("ann_tile", ["c_r", "y_r"], "try_unroll", fallback=["none", "unroll"])
-    vec = cfg.define_knob("vectorize", [True, False], fallback=True).val
 
     # window stage: [n, c, y, x, ry, rx] -> [n, c_o, y_o, x_o, <order>, x_r]
     c_o, c_r = sch.split(win, 1, tc.factors)
@@ -174,7 +172,7 @@ def window_template(cfg: Config, dag: ComputeDAG, tags: tuple[str, ...]) -> Stat
     sch.reorder(win, [0, c_o, y_o, x_o] + middle + [x_r])
     sch.annotate(win, c_r, ann[0])
     sch.annotate(win, y_r, ann[1])
-    sch.annotate(win, x_r, "vec" if vec else None)
+    sch.annotate(win, x_r, Annotation.VECTORIZE)
 
     # tile stage: [n @ c_o @ y_o @ x_o (parallel), x_m, c_r, y_r, x_r (vector)]
     cc_o, cc_r = sch.split(out, 1, tc.factors)

@@ -229,3 +229,12 @@ def packable_inputs(state: State, k: int) -> list[int]:
 def at_most(limit: int):
     """A split filter: the innermost extent is at most `limit`."""
     return lambda e: e.size[-1] <= limit
+
+
+def vector_width(extent: int, limit: int = 64):
+    """A split filter for a vectorized innermost loop: at most `limit` lanes and at least
+    8 (or the widest the extent allows under the limit, if smaller): narrower vectors
+    are never faster here, and random search would spend its trials on them."""
+    widest = max(d for d in range(1, min(extent, limit) + 1) if extent % d == 0)
+    least = min(8, widest)
+    return lambda e: least <= e.size[-1] <= limit

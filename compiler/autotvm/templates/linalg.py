@@ -9,16 +9,22 @@ loop (a register tile i_r x j_r over all of k); B read from panels of j_r
 columns ([N/j_r, K, j_r], packed once per call, or at compile time for
 constant weights).
 
-Knobs: tile_i [i_o, i_m, i_r <= 16], tile_j [j_o, j_m, j_r <= 64], tile_k
+Knobs: tile_i [i_o, i_m, i_r <= 16], tile_j [j_o, j_m, 8 <= j_r <= 64 (vector)], tile_k
 [k_o, k_i], local_order (where the k blocks go among the tile loops), local_at
-(block / tile), pack (none / panel), ann_tile (unroll/vectorize of i_r, j_r),
+(block / tile), pack (none / panel), ann_tile (i_r unrolled or not),
 auto_unroll.
 """
 
 from __future__ import annotations
 
 from compiler.autotvm.space import Config
-from compiler.autotvm.templates.helpers import Sched, anchor_setup, at_most, packable_inputs
+from compiler.autotvm.templates.helpers import (
+    Sched,
+    anchor_setup,
+    at_most,
+    packable_inputs,
+    vector_width,
+)
 from compiler.autotvm.templates.registry import register_template
 from compiler.ops.tags import BATCH_MATMUL, DENSE, MATMUL
 from compiler.schedule.state import State
@@ -41,7 +47,9 @@ def matmul_template(cfg: Config, dag: ComputeDAG) -> State:
     n = len(op.axes)
     m, n_cols, k_extent = op.shape[-2], op.shape[-1], op.reduce_axes[0].extent
     ti = cfg.define_split("tile_i", m, num_outputs=3, filter=at_most(16), fallback=[-1, 32, 8])
-    tj = cfg.define_split("tile_j", n_cols, num_outputs=3, filter=at_most(64), fallback=[-1, 1, 32])
+    tj = cfg.define_split(
+        "tile_j", n_cols, num_outputs=3, filter=vector_width(n_cols), fallback=[-1, 1, 32]
+    )
     tk = cfg.define_split("tile_k", k_extent, num_outputs=2, fallback=[-1, k_extent])
     order = cfg.define_reorder(
         "local_order",
@@ -55,9 +63,7 @@ def matmul_template(cfg: Config, dag: ComputeDAG) -> State:
     # packing B every call pays off over many rows of A (constant weights: packed once)
     packs = ["none", "panel"] if packable else ["none"]
     pack = cfg.define_knob("pack", packs, fallback="panel" if m >= 16 and packable else "none")
-    ann = cfg.define_annotate(
-        "ann_tile", ["i_r", "j_r"], "try_unroll_vec", fallback=["unroll", "vec"]
-    )
+    ann = cfg.define_annotate("ann_tile", ["i_r"], "try_unroll", fallback=["unroll"])
     unroll = cfg.define_knob("auto_unroll", [0, 16, 64], fallback=0).val
 
     # the product: [batch..., i_o, i_m, i_r, j_o, j_m, j_r, k_o, k_i]
@@ -73,7 +79,7 @@ def matmul_template(cfg: Config, dag: ComputeDAG) -> State:
     middle = [names[x] for x in order.apply(LOCAL_ORDERS[0])]
     sch.reorder(local, batch + [i_o, j_o] + middle + [i_r, j_r])
     sch.annotate(local, i_r, ann[0])
-    sch.annotate(local, j_r, ann[1])
+    sch.annotate(local, j_r, Annotation.VECTORIZE)
     sch.unroll_max_step(local, unroll)
 
     # the tile stage: [batch @ i_o @ j_o (parallel), i_m, j_m, i_r, j_r (vector)]
