@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from importlib.metadata import PackageNotFoundError, version
+
+# before Prefect is imported: no telemetry calls to a network that is not there, and
+# per-task-run INFO lines off (the live table shows progress); both overridable
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 import typer
 

@@ -12,7 +12,13 @@ from typing import Annotated
 
 import typer
 
-from tasks.model_commands import ModelError, bench_command, tasks_command, zoo_command
+from tasks.model_commands import (
+    ModelError,
+    bench_command,
+    compile_command,
+    tasks_command,
+    zoo_command,
+)
 
 INPUT_SHAPE_HELP = "Static shape for an input with dynamic dims: NAME=1,3,224,224 (repeatable)."
 InputShapes = Annotated[list[str] | None, typer.Option("--input-shape", help=INPUT_SHAPE_HELP)]
@@ -62,7 +68,18 @@ def bench(
     )  # fmt: skip
 
 
+def compile_model(
+    model: str = typer.Argument(..., help="MODEL.onnx or zoo:NAME"),
+    records: str = typer.Option(..., "--records", help="Records DB with the tuned schedules."),
+    out: str = typer.Option(..., "--out", help="Directory for the kernels and network.json."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
+) -> None:
+    """Compile MODEL with each task's best record into DIR (object files + manifest)."""
+    _run(lambda: compile_command(model, records=records, out=out), as_json)
+
+
 def register(app: typer.Typer) -> None:
+    app.command("compile")(compile_model)
     app.command("zoo")(zoo)
     app.command("tasks")(tasks)
     app.command("bench")(bench)

@@ -109,3 +109,38 @@ def _fix_proto_shapes(proto: object, shapes: dict[str, tuple[int, ...]]) -> None
             inp.type.tensor_type.shape.ClearField("dim")
             for d in shapes[inp.name]:
                 inp.type.tensor_type.shape.dim.add().dim_value = d
+
+
+def compile_command(model: str, *, records: str, out: str) -> dict[str, object]:
+    """Compile every task of `model` with its best record (default schedule where there
+    is none) into DIR: one object file per task and DIR/network.json, the manifest
+    (per task: workload key, tuned or not, the steps that replay its schedule)."""
+    import json
+    from pathlib import Path
+
+    from compiler.codegen import build
+    from compiler.lower.lower import lower
+    from compiler.schedule.steps import steps_to_json
+
+    schedules = record_schedules(records)
+    part = partition(load_graph(model))
+    out_dir = Path(out)
+    (out_dir / "kernels").mkdir(parents=True, exist_ok=True)
+    entries = []
+    for task in part.tasks:
+        state = schedules(task)
+        artifact = build(lower(state, name=f"task{task.id}"))
+        obj = out_dir / "kernels" / f"task{task.id}.o"
+        obj.write_bytes(artifact.object_code)
+        entries.append({
+            "id": task.id, "ops": list(task.ops), "shapes": task.shapes,
+            "workload_key": task.workload_key, "tuned": task.workload_key in schedules.tuned,
+            "entry": artifact.entry, "object": str(obj.relative_to(out_dir)),
+            "steps": steps_to_json(state.steps),
+        })  # fmt: skip
+    manifest = {"model": model, "records": records, "target": schedules.target, "tasks": entries}
+    (out_dir / "network.json").write_text(json.dumps(manifest, indent=1))
+    tuned = sum(e["tuned"] for e in entries)
+    _say(f"{model}: {len(entries)} tasks compiled into {out_dir} ({tuned} from records)")
+    return {"model": model, "out_dir": str(out_dir), "tasks": len(entries), "tuned_tasks": tuned,
+            "untuned_tasks": len(entries) - tuned, "records": records}  # fmt: skip

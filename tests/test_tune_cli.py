@@ -10,7 +10,7 @@ from flows.cli import app
 
 runner = CliRunner()
 
-COMMANDS = ["tune", "tune-op", "tasks", "sketches", "bench", "report", "nightly", "zoo",
+COMMANDS = ["tune", "tune-op", "tasks", "sketches", "compile", "bench", "report", "nightly", "zoo",
             "records"]  # fmt: skip
 
 

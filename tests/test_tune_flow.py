@@ -87,3 +87,24 @@ def test_rerun_resumes_and_spends_only_the_new_budget(first_run):
     assert summary["resumed_trials"] == len(before)
     assert len(after) == len(before) + PER_ROUND
     assert max(Counter(after).values()) == 1
+
+
+def test_compile_writes_the_tuned_kernels(first_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from compiler.records import SQLiteStore, host_target_info
+    from flows.cli import app
+
+    _, db, _ = first_run
+    result = CliRunner().invoke(app, ["compile", "zoo:mlp", "--records", str(db), "--out",
+                                      str(tmp_path / "net"), "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "net" / "network.json").read_text())
+    store = SQLiteStore(db)
+    for entry in manifest["tasks"]:
+        assert (tmp_path / "net" / entry["object"]).stat().st_size > 0
+        best = store.best(entry["workload_key"], host_target_info().target)
+        assert entry["tuned"] == (best is not None)
+        if best is not None:
+            assert entry["steps"] == best.steps
+    assert json.loads(result.stdout)["tuned_tasks"] == sum(e["tuned"] for e in manifest["tasks"])
