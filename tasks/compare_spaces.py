@@ -193,9 +193,12 @@ def _keep_records(stores: dict, records: str | None) -> int:
     kept = 0
     if records is not None:
         Path(records).parent.mkdir(parents=True, exist_ok=True)
-        with create_store("sqlite", path=records) as db:
+        db = create_store("sqlite", path=records)
+        try:
             for store in stores.values():
                 kept += db.add(store.records())
+        finally:
+            db.close()
     for store in stores.values():
         store.close()
     return kept

@@ -172,7 +172,7 @@ def ordered_factorizations(extent: int, parts: int) -> tuple[tuple[int, ...], ..
     """Every (p0, ..., p_{parts-1}) of positive integers with product == extent."""
     if parts == 1:
         return ((extent,),)
-    out = []
+    out: list[tuple[int, ...]] = []
     for d in divisors(extent):
         out.extend((d,) + rest for rest in ordered_factorizations(extent // d, parts - 1))
     return tuple(out)
@@ -341,6 +341,7 @@ def annotate_choices(name: str, n_axes: int, policy: str) -> tuple[AnnotateEntit
     try_unroll_vec: each axis unrolled or not, the last one also possibly vectorized."""
     if n_axes < 1:
         raise SpaceError(f"knob {name}: annotate needs at least one axis")
+    per_axis: list[tuple[str, ...]]
     if policy == "try_unroll":
         per_axis = [("none", "unroll")] * n_axes
     elif policy == "try_vec":

@@ -19,6 +19,8 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
+
 from compiler.autotvm.templates import Template, get_template, template_for
 from compiler.autotvm.tuners import Tuner, create_tuner
 from compiler.records import MeasureRecord
@@ -123,8 +125,6 @@ class TemplatePolicy(SearchPolicy):
         width = len(self.space.get(0).features())
         kept = [k for k, f in enumerate(features) if len(f) == width]
         if kept:
-            import numpy as np
-
             self.tuner.load_history(
                 np.asarray([features[k] for k in kept]),
                 [costs[k] for k in kept],

@@ -217,6 +217,7 @@ def packable_inputs(state: State, k: int) -> list[int]:
     """Inputs of stage k (tensor inputs) read along its innermost spatial axis: the
     ones a PackLayout step can rewrite into panels."""
     op = state.stages[k].op
+    assert op.body is not None
     last = op.axes[-1].var
     out = []
     for i, x in enumerate(op.inputs):

@@ -75,7 +75,7 @@ def register_template(
     """
     if name in TEMPLATES and not override:
         raise ValueError(f"template {name!r} is already registered (override=True replaces it)")
-    test = _tag_matcher(matcher) if isinstance(matcher, (str, list, tuple)) else matcher
+    test = matcher if callable(matcher) else _tag_matcher(matcher)
 
     def wrap(func: TemplateFunc) -> TemplateFunc:
         TEMPLATES.pop(name, None)

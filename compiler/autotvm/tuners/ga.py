@@ -91,7 +91,7 @@ class GATuner(Tuner):
             child = np.asarray(genomes[a][:cut] + genomes[b][cut:], dtype=np.int64)
             mutate = self.rng.random(n_knobs) < self.mutation_prob
             child[mutate] = self.rng.integers(self.dims[mutate])
-            index = self.space.index_of(child)
+            index = self.space.index_of(child.tolist())
             if index not in self.proposed and index not in taken:
                 taken.add(index)
                 children.append(index)
