@@ -38,6 +38,7 @@ from tasks.tune_tasks import (
     generate_sketches,
     import_and_partition,
     measure_batch,
+    profile_tasks,
     search_round,
 )
 from tasks.tuning_session import RunOptions, TuningSession, open_session
@@ -54,6 +55,7 @@ class Timings:
     build_s: float = 0.0
     measure_s: float = 0.0
     check_s: float = 0.0
+    profile_s: float = 0.0
     reports_s: float = 0.0
     rounds: int = 0
     per_round: list[dict] = field(default_factory=list)
@@ -243,6 +245,9 @@ def _finish(
         summary.update({k: bench[k] for k in ("latency_ms", "onnxruntime_latency_ms",
                                                "max_abs_err", "max_rel_err", "tuned_tasks",
                                                "untuned_tasks")})  # fmt: skip
+        t0 = time.perf_counter()
+        profile_tasks(o.model, o.records, o.threads, str(run_dir))
+        timings.profile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     summary["reports"] = run_artifacts.publish(session, run_dir, summary, trend)
     timings.reports_s = time.perf_counter() - t0

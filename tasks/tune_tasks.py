@@ -78,3 +78,15 @@ def compile_and_check(model: str, records: str, threads: int, out_dir: str) -> d
     summary = bench_command(model, threads=threads, records=records)
     Path(out_dir, "bench.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+@task(name="profile-network", cache_policy=NO_CACHE)
+def profile_tasks(model: str, records: str, threads: int, out_dir: str) -> str:
+    """Per-task times (tuned, default schedule, onnxruntime's nodes) into DIR/profile.json."""
+    import json
+
+    from models.ort_profile import profile_network
+
+    path = Path(out_dir, "profile.json")
+    path.write_text(json.dumps(profile_network(model, records, threads), indent=1))
+    return str(path)

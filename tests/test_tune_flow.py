@@ -56,6 +56,9 @@ def test_flow_writes_the_run_directory(first_run):
     lines = [json.loads(x) for x in (out / "decisions.jsonl").read_text().splitlines()]
     assert sum(line["trials"] for line in lines) == TRIALS
     assert {"round", "task", "choice", "f_s", "gradients"} <= set(lines[0])
+    profile = json.loads((out / "profile.json").read_text())
+    assert [t["id"] for t in profile["tasks"]] == [t["id"] for t in run["tasks"]]
+    assert all(t["tuned_s"] > 0 and t["default_s"] > 0 for t in profile["tasks"])
     for name in ("report.csv", "report.md", "report.html"):
         assert (out / name).stat().st_size > 0, name
     assert set(summary["reports"]) >= {"csv", "md", "html"}
