@@ -35,29 +35,26 @@ class Template:
     name: str
     func: TemplateFunc
     matcher: Matcher
-    _spaces: dict[str, tuple[ConfigSpace, State]] = field(default_factory=dict, repr=False)
+    _spaces: dict[str, ConfigSpace] = field(default_factory=dict, repr=False)
 
     def space(self, dag: ComputeDAG) -> ConfigSpace:
-        """The config space of this template on `dag` (defined once per workload)."""
-        return self._define(dag)[0]
+        """The config space of this template on `dag` (defined once per workload key)."""
+        key = dag.workload_key
+        if key not in self._spaces:
+            cfg = ConfigSpace()
+            self.func(cfg, dag)
+            self._spaces[key] = cfg
+        return self._spaces[key]
 
     def fallback_state(self, dag: ComputeDAG) -> State:
         """The schedule of the fallback config (for untuned workloads)."""
-        return self._define(dag)[1]
+        return self.func(self.space(dag).fallback(), dag)
 
     def instantiate(self, dag: ComputeDAG, config: int | ConfigEntity) -> State:
         """The schedule of one config (an index of the space or an entity of it);
         ScheduleError if that config is illegal on this DAG."""
         entity = self.space(dag).get(config) if isinstance(config, int) else config
         return self.func(entity, dag)
-
-    def _define(self, dag: ComputeDAG) -> tuple[ConfigSpace, State]:
-        key = dag.workload_key
-        if key not in self._spaces:
-            cfg = ConfigSpace()
-            state = self.func(cfg, dag)
-            self._spaces[key] = (cfg, state)
-        return self._spaces[key]
 
 
 TEMPLATES: dict[str, Template] = {}
