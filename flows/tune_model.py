@@ -24,13 +24,14 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow
 
 from flows import run_artifacts
+from tasks import phase_clock
 from tasks.partition_cache import model_digest
 from tasks.tune_tasks import (
     build_chunk,
@@ -49,16 +50,9 @@ LISTENERS: list[Listener] = []  # the CLI's live table subscribes here
 
 @dataclass
 class Timings:
-    """Wall seconds by phase (the rest of the flow's time is Prefect and glue)."""
+    """Rounds run (phase times come from tasks/phase_clock.py)."""
 
-    search_s: float = 0.0
-    build_s: float = 0.0
-    measure_s: float = 0.0
-    check_s: float = 0.0
-    profile_s: float = 0.0
-    reports_s: float = 0.0
     rounds: int = 0
-    per_round: list[dict] = field(default_factory=list)
 
 
 @flow(name="tune-model", log_prints=False)
@@ -88,17 +82,20 @@ def tune_model(
     measurements run on that Dask cluster's workers (one device each).
     """
     started = time.perf_counter()
+    phase_clock.reset()
     run_dir = _run_dir(out_dir, dated)
     options = RunOptions(
         model=model, trials=trials, records=records, out_dir=str(run_dir), policy=policy,
         tuner=tuner, scheduler=scheduler, threads=threads, devices=devices, seed=seed,
         per_round=per_round, early_stopping=early_stopping,
     )  # fmt: skip
-    digest = model_digest(model)
+    with phase_clock.phase("setup"):
+        digest = model_digest(model)
     part_path = import_and_partition(model, digest)
     if not Path(part_path).is_file():  # the cache file went away: import again
         part_path = import_and_partition.with_options(refresh_cache=True)(model, digest)
-    session = open_session(options, part_path, digest)
+    with phase_clock.phase("setup"):
+        session = open_session(options, part_path, digest)
     session.listeners.extend(LISTENERS)
     timings = Timings()
     try:
@@ -110,9 +107,12 @@ def tune_model(
         session.write_run_json(finished=True)
     finally:
         session.close()
-    summary = _finish(session, run_dir, timings, check=check, trend=trend)
-    summary["wall_s"] = time.perf_counter() - started
-    summary["timings"] = {k: v for k, v in vars(timings).items() if k != "per_round"}
+    summary = _finish(session, run_dir, check=check, trend=trend)
+    wall_s = time.perf_counter() - started
+    phases = phase_clock.summary()
+    summary["wall_s"] = wall_s
+    summary["timings"] = {**phases, "rounds": timings.rounds,
+                          "orchestration_s": wall_s - phases["working_s"]}  # fmt: skip
     return summary
 
 
@@ -135,8 +135,9 @@ def _prepare(session: TuningSession, *, local: bool) -> None:
             generate_sketches(session.key, i)
     for line in dict.fromkeys(session.fallbacks):
         print(line, file=sys.stderr)
-    session.start_scheduler()
-    session.write_run_json(finished=False)
+    with phase_clock.phase("resume"):
+        session.start_scheduler()
+        session.write_run_json(finished=False)
 
 
 def _tune_rounds(
@@ -144,9 +145,7 @@ def _tune_rounds(
 ) -> None:
     n_workers, n_build = _parallelism(dask_address)
     while (idx := session.next_task()) is not None:
-        t0 = time.perf_counter()
         n_new = search_round(session.key, idx)
-        timings.search_s += time.perf_counter() - t0
         if n_new == 0:
             session.skip_round()
             continue
@@ -155,11 +154,7 @@ def _tune_rounds(
         futures = build_chunk.map(chunks, list(range(len(chunks))))
         builds = [f.result() for f in futures]
         build_s = time.perf_counter() - t0
-        timings.build_s += build_s
-        run = _runner(session, n_workers, pin)
-        t0 = time.perf_counter()
-        session.record(chunks, builds, run, build_s=build_s)
-        timings.measure_s += time.perf_counter() - t0
+        session.record(chunks, builds, _runner(session, n_workers, pin), build_s=build_s)
         timings.rounds += 1
 
 
@@ -226,9 +221,7 @@ def _stop_on_interrupt(session: TuningSession):
         signal.signal(signal.SIGINT, previous)
 
 
-def _finish(
-    session: TuningSession, run_dir: Path, timings: Timings, *, check: bool, trend: str | None
-) -> dict:
+def _finish(session: TuningSession, run_dir: Path, *, check: bool, trend: str | None) -> dict:
     """Compile and check the best network, write reports and artifacts; the summary."""
     o = session.options
     summary: dict = {
@@ -239,17 +232,12 @@ def _finish(
         "task_table": session.table(),
     }  # fmt: skip
     if check:
-        t0 = time.perf_counter()
         bench = compile_and_check(o.model, o.records, o.threads, str(run_dir))
-        timings.check_s = time.perf_counter() - t0
         summary.update({k: bench[k] for k in ("latency_ms", "onnxruntime_latency_ms",
                                                "max_abs_err", "max_rel_err", "tuned_tasks",
                                                "untuned_tasks")})  # fmt: skip
-        t0 = time.perf_counter()
         profile_tasks(o.model, o.records, o.threads, str(run_dir))
-        timings.profile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    summary["reports"] = run_artifacts.publish(session, run_dir, summary, trend)
-    timings.reports_s = time.perf_counter() - t0
+    with phase_clock.phase("reports"):
+        summary["reports"] = run_artifacts.publish(session, run_dir, summary, trend)
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
             for k, v in summary.items()}  # fmt: skip

@@ -27,6 +27,7 @@ from compiler.measure import (
 )
 from tasks.device import build_chunk_here, run_here
 from tasks.partition_cache import cached_partition
+from tasks.phase_clock import phase
 from tasks.tuning_session import get_session
 
 
@@ -37,25 +38,29 @@ def _partition_key(_context: Any, parameters: dict[str, Any]) -> str:
 @task(name="import-and-partition", cache_key_fn=_partition_key, persist_result=True)
 def import_and_partition(model: str, digest: str) -> str:
     """Import and partition `model` (cached by `digest`); the partition file's path."""
-    return str(cached_partition(model, digest))
+    with phase("partition"):
+        return str(cached_partition(model, digest))
 
 
 @task(name="generate-sketches", cache_policy=NO_CACHE)
 def generate_sketches(session_key: str, idx: int) -> int:
     """Derive task idx's search space (its sketches or template); the sketch count."""
-    return get_session(session_key).make_policy(idx)
+    with phase("sketches"):
+        return get_session(session_key).make_policy(idx)
 
 
 @task(name="search-round", cache_policy=NO_CACHE)
 def search_round(session_key: str, idx: int) -> int:
     """The next candidates for task idx from its policy; how many are new."""
-    return get_session(session_key).propose(idx)
+    with phase("search"):
+        return get_session(session_key).propose(idx)
 
 
 @task(name="build-chunk", cache_policy=NO_CACHE, persist_result=False, retries=2)
 def build_chunk(inputs: list[MeasureInput], slot: int) -> list[BuildResult]:
     """Compile one chunk of candidates (object code comes back by value)."""
-    return build_chunk_here(inputs, slot)
+    with phase("build"):
+        return build_chunk_here(inputs, slot)
 
 
 @task(name="measure", cache_policy=NO_CACHE, persist_result=False, retries=2)
@@ -65,7 +70,8 @@ def measure_batch(
     devices: str | tuple[Device, ...] = "default",
 ) -> list[MeasureResult]:
     """Time built candidates on this process's device(s), one after another."""
-    return run_here(requests, settings, devices)
+    with phase("measure"):
+        return run_here(requests, settings, devices)
 
 
 @task(name="compile-and-check", cache_policy=NO_CACHE)
@@ -75,7 +81,8 @@ def compile_and_check(model: str, records: str, threads: int, out_dir: str) -> d
 
     from tasks.model_commands import bench_command
 
-    summary = bench_command(model, threads=threads, records=records)
+    with phase("check"):
+        summary = bench_command(model, threads=threads, records=records)
     Path(out_dir, "bench.json").write_text(json.dumps(summary, indent=1))
     return summary
 
@@ -88,5 +95,6 @@ def profile_tasks(model: str, records: str, threads: int, out_dir: str) -> str:
     from models.ort_profile import profile_network
 
     path = Path(out_dir, "profile.json")
-    path.write_text(json.dumps(profile_network(model, records, threads), indent=1))
+    with phase("profile"):
+        path.write_text(json.dumps(profile_network(model, records, threads), indent=1))
     return str(path)

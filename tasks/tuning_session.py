@@ -30,6 +30,7 @@ from compiler.task import SearchTask
 from compiler.task_scheduler import TaskScheduler, round_size
 from models.network import default_schedule_for
 from models.partition import Partition, TuningTask
+from tasks.phase_clock import phase
 
 POLICIES = ("sketch", "template", "random")
 SCHEDULERS = ("gradient", "round-robin")
@@ -194,14 +195,16 @@ class TuningSession:
             for k, result in enumerate(run(list(requests))):
                 on_result(k, result)
 
-        pairs = self.measurer.run(inputs, flat, run_requests)
+        with phase("measure"):  # the timings and writing their records
+            pairs = self.measurer.run(inputs, flat, run_requests)
         measure_s = time.perf_counter() - start
         states: list[State] = [inp.state for inp, _ in pairs]
         costs = [r.mean_cost_s if r.is_valid else None for _, r in pairs]
-        line = self.scheduler.record(
-            self.pending.task, states, costs,
-            search_s=self.pending.search_s, build_s=build_s, measure_s=measure_s,
-        )  # fmt: skip
+        with phase("learn"):  # the policy and the cost model take the results in
+            line = self.scheduler.record(
+                self.pending.task, states, costs,
+                search_s=self.pending.search_s, build_s=build_s, measure_s=measure_s,
+            )  # fmt: skip
         self.new_trials += len(pairs)
         self.pending = None
         for listener in self.listeners:
