@@ -24,7 +24,6 @@ from compiler.cost_model import create as create_model
 from compiler.measure import BuildResult, MeasureInput, Measurer, MeasureResult, MeasureSettings
 from compiler.records import SQLiteStore, host_target_info
 from compiler.schedule.state import State
-from compiler.search.baseline import BaselineFirst
 from compiler.search.policy import SearchPolicy
 from compiler.task import SearchTask
 from compiler.task_scheduler import TaskScheduler, round_size
@@ -126,8 +125,7 @@ class TuningSession:
             o.policy, self.tasks[idx].dag, model=self.cost_model, tuner=o.tuner,
             seed=o.seed + idx, warn=self.fallbacks.append, name=self.tasks[idx].name,
         )  # fmt: skip
-        # the network's default schedule is measured first: tuning never makes a task slower
-        self.policies[idx] = BaselineFirst(policy, default_schedule_for(self.partition.tasks[idx]))
+        self.policies[idx] = policy
         return len(getattr(policy, "sketches", ()) or ())
 
     def start_scheduler(self) -> int:
@@ -140,6 +138,8 @@ class TuningSession:
             self.tasks, policies, strategy=o.scheduler, per_round=self.per_round,
             early_stopping=o.early_stopping, seed=o.seed,
             log_path=self.out_dir / "decisions.jsonl",
+            # the network's default schedule is measured first: tuning never makes a task slower
+            baselines=[default_schedule_for(t) for t in self.partition.tasks],
         )  # fmt: skip
         self.resumed = self.scheduler.resume(self.store, self.target.target)
         return self.resumed

@@ -193,33 +193,3 @@ def test_unknown_policy_is_rejected():
     with pytest.raises(ValueError, match="unknown search policy 'grid'"):
         create("grid", matmul())
 
-
-def test_baseline_first_proposes_the_baseline_once():
-    from compiler.ops.workloads import op_workload
-    from compiler.schedule.default import default_schedule
-    from compiler.search.baseline import BaselineFirst
-    from compiler.search.policy import create
-
-    dag = op_workload("matmul", "32,32,32")
-    base = default_schedule(dag)
-    policy = BaselineFirst(create("random", dag, seed=0), base)
-    first = policy.next_candidates(4)
-    assert first[0].steps == base.steps and len(first) == 4
-    assert len({s.steps for s in first}) == 4
-    policy.update(first, [1e-3] * 4)
-    assert policy.is_measured(base) and policy.best_cost_s == 1e-3
-    assert all(s.steps != base.steps for s in policy.next_candidates(4))
-
-
-def test_baseline_first_skips_a_baseline_measured_before():
-    from compiler.ops.workloads import op_workload
-    from compiler.schedule.default import default_schedule
-    from compiler.search.baseline import BaselineFirst
-    from compiler.search.policy import create
-
-    dag = op_workload("matmul", "32,32,32")
-    base = default_schedule(dag)
-    inner = create("random", dag, seed=0)
-    inner.update([base], [2e-3])  # as a resumed run would
-    policy = BaselineFirst(inner, base)
-    assert all(s.steps != base.steps for s in policy.next_candidates(4))
