@@ -79,6 +79,8 @@ def tune(model: str, strategy: str, args: argparse.Namespace, work: Path) -> Run
         for k, t in enumerate(search_tasks)
     ]
     run = Run(strategy, work / f"{model}_{strategy}.db")
+    if run.db.exists():
+        raise SystemExit(f"bench_scheduler: {run.db} exists; each run needs a fresh --work-dir")
     log = work / f"{model}_{strategy}.jsonl"
     baselines = [default_schedule_for(t) for t in tasks] if args.baseline else None
     sched = TaskScheduler(search_tasks, policies, strategy=strategy, per_round=args.per_task,
