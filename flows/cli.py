@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from importlib.metadata import PackageNotFoundError, version
 
 # before Prefect is imported: no telemetry calls to a network that is not there, and
@@ -51,8 +54,47 @@ report_cli.register(app)  # report
 tune_cli.register(app)  # tune, nightly (the Prefect flow)
 
 
+_CHILD = "SKETCHTUNE_TUNE_CHILD"
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "tune" and not os.environ.get(_CHILD):
+        sys.exit(_tune_in_own_session())
     app()
+
+
+def _tune_in_own_session() -> int:
+    """Run `tune` in a child process of its own session, forwarding Ctrl-C to it alone.
+
+    A terminal's Ctrl-C reaches its whole foreground process group: Prefect's
+    temporary server and the builder and runner processes would die with it and
+    the round in flight would be lost. In its own session the flow process gets
+    the forwarded signal only: it finishes the current round, keeps every record,
+    compiles and reports (a second Ctrl-C aborts).
+    """
+    cmd = [sys.executable, "-m", "flows.cli", *sys.argv[1:]]
+    child = subprocess.Popen(  # no threads in this process yet: preexec_fn is safe
+        cmd,
+        env={**os.environ, _CHILD: "1"},
+        start_new_session=True,
+        preexec_fn=_stop_with_parent,  # noqa: PLW1509
+    )
+
+    def forward(signum: int, frame: object) -> None:
+        child.send_signal(signum)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    return child.wait()
+
+
+def _stop_with_parent() -> None:
+    """In the child: if this CLI process dies (even by SIGKILL), the flow gets SIGINT
+    and stops after its round instead of running on as an orphan (Linux prctl)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGINT)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,8 @@ def tune(db, out, trials: int, env: dict) -> subprocess.Popen:
 
 
 def test_kill_and_rerun_keeps_records_and_budget(tmp_path):
-    env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect"),
+    # the flow process itself (no Ctrl-C forwarding parent), killed with its whole group
+    env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect"), SKETCHTUNE_TUNE_CHILD="1",
                PREFECT_SERVER_ANALYTICS_ENABLED="false",
                SKETCHTUNE_CACHE=str(tmp_path / "cache"))  # fmt: skip
     env.pop("PREFECT_API_URL", None)
@@ -69,3 +70,26 @@ def test_kill_and_rerun_keeps_records_and_budget(tmp_path):
     assert set(kept) <= set(after)  # nothing lost
     assert len(after) == len(kept) + 16  # exactly the new budget
     assert max(Counter(after).values()) == 1  # nothing measured twice
+
+
+def test_ctrl_c_stops_after_the_round_and_keeps_every_record(tmp_path):
+    env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect"),
+               PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               SKETCHTUNE_CACHE=str(tmp_path / "cache"))  # fmt: skip
+    env.pop("PREFECT_API_URL", None)
+    db, out = tmp_path / "records.db", tmp_path / "run"
+    proc = tune(db, out, 10_000, env)
+    deadline = time.time() + 400
+    while len(rows(db)) < 16 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr.decode()[-2000:]
+    summary = json.loads(stdout)
+    assert summary["stopped"] is True
+    with sqlite3.connect(db) as con:
+        count, errors = con.execute(
+            "SELECT count(*), count(error_kind) FROM measurements"
+        ).fetchone()
+    assert count == summary["trials"] >= 16
+    assert errors == 0  # no candidate of the round in flight was killed

@@ -33,6 +33,9 @@ class WorkerError(RuntimeError):
 
 def _serve(conn: Connection, init: Callable[..., None] | None, init_args: tuple) -> None:
     """The worker's main loop: run (fn, args) requests until the pipe closes."""
+    # Ctrl-C in a terminal reaches the whole process group: the parent decides
+    # what it means (finish the round, then close its workers), not each worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if init is not None:
         init(*init_args)
     conn.send(("ready", None))
