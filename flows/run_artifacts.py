@@ -27,6 +27,15 @@ def model_slug(model: str) -> str:
     return slug or "model"
 
 
+# report tables published as artifacts: (report table, artifact key suffix, description)
+ARTIFACT_TABLES = [
+    ("layers", "tasks", "per-task tuning table: latency, GFLOP/s, shares, diagnosis"),
+    ("allocation", "allocation", "share of the trial budget and of tuning time per task"),
+    ("rounds", "rounds", "the task scheduler's rounds: task chosen, trials, time by phase"),
+    ("trend", "trend", "end-to-end and per-layer latency per nightly run"),
+]
+
+
 class Progress:
     """A Prefect progress artifact, moved after every round (share of the trial budget)."""
 
@@ -50,10 +59,11 @@ def publish(session: TuningSession, run_dir: Path, summary: dict, trend: str | N
         written["trend"] = str(trend)
     slug = model_slug(session.options.model)
     tables = report_tables(run_dir)
-    layers = tables.get("layers")
-    if layers is not None:
-        rows = layers.astype(object).where(layers.notna(), None).to_dict("records")
-        create_table_artifact(rows, key=f"{slug}-tasks", description="per-task tuning table")
+    for name, key, what in ARTIFACT_TABLES:
+        frame = tables.get(name)
+        if frame is not None and len(frame):
+            rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
+            create_table_artifact(rows, key=f"{slug}-{key}", description=what)
     create_markdown_artifact(_summary_markdown(summary), key=f"{slug}-summary",
                              description="tuning run summary")  # fmt: skip
     return written

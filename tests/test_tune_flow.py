@@ -68,7 +68,7 @@ def test_flow_creates_artifacts(first_run):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-    keys = ["mlp-tasks", "mlp-summary", "mlp-tuning-progress"]
+    keys = ["mlp-tasks", "mlp-allocation", "mlp-rounds", "mlp-summary", "mlp-tuning-progress"]
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys))
