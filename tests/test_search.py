@@ -18,7 +18,7 @@ from compiler.schedule.steps import (
     Split,
 )
 from compiler.search.annotate import AnnotateConfig, factorizations, sample_population
-from compiler.search.mutate import MUTATIONS, mutate
+from compiler.search.mutate import MUTATIONS, crossover, mutate
 from compiler.search.policy import create
 from compiler.search.sketch import RULES, Cond, SketchRule, generate_sketches, register_rule
 from compiler.te.dag import ComputeDAG
@@ -152,6 +152,30 @@ def test_sampled_and_mutated_states_compile_and_match_numpy(name):
     run_and_compare(dag, pop + mutated, rng)
 
 
+@pytest.mark.parametrize("name", sorted(DAGS))
+def test_crossover_children_take_each_stage_tiles_from_a_parent_and_match_numpy(name):
+    dag = DAGS[name]()
+    rng = np.random.default_rng(11)
+    cfg = AnnotateConfig(cores=2)
+    sketches = generate_sketches(dag, cores=2)
+    children = []
+    for sketch in sketches[:3]:
+        a, b = sample_population([sketch], 2, rng, cfg)[:2]
+        child = next((c for c in (crossover(a, b, rng) for _ in range(8)) if c), None)
+        if child is None:
+            continue
+        assert len(child.steps) == len(a.steps) and child.steps != a.steps
+        b_splits = [st for st in b.steps if isinstance(st, Split)]
+        for sc, sa in zip(child.steps, a.steps):
+            if isinstance(sc, Split):
+                assert sc == sa or sc in b_splits  # tiles from one parent or the other
+            else:
+                assert sc == sa  # everything else from the first parent
+        children.append(child)
+    assert children
+    run_and_compare(dag, children, rng)
+
+
 def test_every_mutation_kind_produces_legal_programs():
     dag = conv_relu()
     rng = np.random.default_rng(3)
@@ -192,4 +216,3 @@ def test_policies_never_propose_a_measured_candidate_twice(kind):
 def test_unknown_policy_is_rejected():
     with pytest.raises(ValueError, match="unknown search policy 'grid'"):
         create("grid", matmul())
-

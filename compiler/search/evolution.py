@@ -23,7 +23,7 @@ import numpy as np
 
 from compiler.schedule.state import State
 from compiler.search.annotate import AnnotateConfig, sample_population
-from compiler.search.mutate import mutate
+from compiler.search.mutate import crossover, mutate
 
 
 class Scorer(Protocol):
@@ -40,6 +40,7 @@ class EvolutionConfig:
     # the population shrinks with the request: at least `per_candidate` programs per
     # candidate asked for, never fewer than `min_population` (see the module docstring)
     per_candidate: int = 8
+    crossover_prob: float = 0.0  # share of children made by crossover (mutate.crossover)
     min_population: int = 128
     annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
 
@@ -90,7 +91,14 @@ def _next_generation(
         if len(out) >= conf.population:
             break
         parent = population[int(rng.choice(len(population), p=probs))]
-        child = mutate(parent, rng, conf.annotate) if rng.random() < conf.mutation_prob else parent
+        child: State | None = None
+        if conf.crossover_prob and rng.random() < conf.crossover_prob:
+            other = population[int(rng.choice(len(population), p=probs))]
+            child = crossover(parent, other, rng)
+        if child is None:
+            child = (
+                mutate(parent, rng, conf.annotate) if rng.random() < conf.mutation_prob else parent
+            )
         if child is not None:
             out.setdefault(child.steps, child)
     return list(out.values())

@@ -4,7 +4,9 @@ list followed by a replay; an illegal result is dropped (None).
 CPU weights as Ansor's: tile size 0.90, compute location 0.05, auto-unroll
 0.04, parallel granularity 0.01. Added (the seed names it, Ansor's code lacks
 it): a loop-order swap, weight 0.05 — two neighbouring loops of a tiled stage's
-reorder exchange places. Crossover is not implemented (TVM has none either).
+reorder exchange places. `crossover` (the paper has it, the code does not) swaps
+stages' tile sizes between two programs of one sketch; evolution uses it only with
+EvolutionConfig.crossover_prob > 0 (see compiler/search/evolution.py).
 """
 
 from __future__ import annotations
@@ -187,3 +189,31 @@ def mutate(state: State, rng: np.random.Generator, cfg: AnnotateConfig) -> State
         if out is not None:
             return out
     return None
+
+
+def crossover(a: State, b: State, rng: np.random.Generator) -> State | None:
+    """The paper's crossover (Ansor's code has none): for two programs of the same
+    sketch, the child takes each stage's tile sizes (its Split steps) from a parent
+    chosen per stage, everything else (annotations, compute locations) from `a`.
+
+    Programs of one sketch have the same Split steps in the same order (annotation
+    adds other steps around them); the k-th splits of `a` and `b` correspond. None
+    when the splits do not correspond, or when the child does not replay.
+    """
+    splits_a = [(i, st) for i, st in enumerate(a.steps) if isinstance(st, Split)]
+    splits_b = [st for st in b.steps if isinstance(st, Split)]
+    shape = lambda st: (st.stage, st.iter, len(st.factors))
+    if not splits_a or [shape(st) for _, st in splits_a] != [shape(st) for st in splits_b]:
+        return None
+    stages = sorted({st.stage for _, st in splits_a})
+    from_b = {stage for stage in stages if rng.random() < 0.5}
+    steps = list(a.steps)
+    for (i, sa), sb in zip(splits_a, splits_b):
+        if sa.stage in from_b:
+            steps[i] = sb
+    if tuple(steps) == tuple(a.steps):
+        return None
+    try:
+        return State.replay(a.dag, steps)
+    except ScheduleError:
+        return None

@@ -93,12 +93,15 @@ class SketchPolicy(SearchPolicy):
         cores: int | None = None,
         population: int = 512,
         vector_cap: int = 16,
+        crossover: float = 0.0,
     ):
         super().__init__(dag, seed=seed, cores=cores)
         self.model = model
         self.sketches = generate_sketches(dag, cores=self.cores)
         annotate = AnnotateConfig(cores=self.cores, vector_cap=vector_cap)
-        self.conf = EvolutionConfig(population=population, annotate=annotate)
+        self.conf = EvolutionConfig(
+            population=population, annotate=annotate, crossover_prob=crossover
+        )
 
     def next_candidates(self, n: int) -> list[State]:
         seeds = [s for _, s in self.best(self.conf.population)]

@@ -8,7 +8,8 @@ the best that `random` found in all of its trials, and the share of wall time
 spent searching (everything but building and measuring).
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python tests/bench/bench_search.py \
-        [--trials 64,256,1000] [--ops matmul,dense,conv56,conv28] [--json]
+        [--trials 64,256,1000] [--ops matmul,dense,conv56,conv28] [--policies sketch,random]
+        [--vector-cap 16] [--crossover 0.0] [--json]
 """
 
 from __future__ import annotations
@@ -82,10 +83,14 @@ def onnxruntime_conv_gflops(shape: str) -> float:
     return flops / min(best_s(lambda: sess.run(None, {"x": x}), 5) for _ in range(5)) / 1e9
 
 
-def search(task: SearchTask, policy: str, checkpoints: list[int], db: Path) -> dict[str, object]:
-    """Best GFLOP/s after each checkpoint, the trials history and the search share."""
+def search(
+    task: SearchTask, policy: str, checkpoints: list[int], db: Path, **options: object
+) -> dict[str, object]:
+    """Best GFLOP/s after each checkpoint, the trials history and the search share;
+    `options` go to the sketch policy (vector_cap, crossover)."""
     store = create_store("sqlite", path=db)
-    pol = create_policy(policy, task.dag, model=_model(), seed=0)
+    extra = options if policy == "sketch" else {}
+    pol = create_policy(policy, task.dag, model=_model(), seed=0, **extra)
     history: list[tuple[int, float]] = []
     search_s = 0.0
 
@@ -129,8 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", default="64,256,1000")
     parser.add_argument("--ops", default=",".join(OPS))
+    parser.add_argument("--policies", default="sketch,random")
+    parser.add_argument("--vector-cap", type=int, default=16, help="sketch: widest vector loop")
+    parser.add_argument("--crossover", type=float, default=0.0, help="sketch: crossover share")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    sketch_options = {"vector_cap": args.vector_cap, "crossover": args.crossover}
     checkpoints = sorted(int(x) for x in args.trials.split(","))
     figures: dict[str, object] = {}
     shares = []
@@ -144,16 +153,18 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 row["numpy_gflops"] = numpy_gflops(op, shape)
             runs = {
-                p: search(task, p, checkpoints, Path(tmp) / f"{name}_{p}.db")
-                for p in ("sketch", "random")
+                p: search(task, p, checkpoints, Path(tmp) / f"{name}_{p}.db", **sketch_options)
+                for p in args.policies.split(",")
             }
             for p, got in runs.items():
                 row[f"{p}_gflops"] = {str(k): v for k, v in got["gflops"].items()}  # type: ignore[union-attr]
-            shares.append(runs["sketch"]["search_share"])
-            random_best = min(c for _, c in runs["random"]["history"])  # type: ignore[union-attr]
-            row["sketch_trials_to_random_best"] = trials_to_reach(
-                runs["sketch"]["history"], random_best
-            )  # type: ignore[arg-type]
+            if "sketch" in runs:
+                shares.append(runs["sketch"]["search_share"])
+            if "sketch" in runs and "random" in runs:
+                random_best = min(c for _, c in runs["random"]["history"])  # type: ignore[union-attr]
+                row["sketch_trials_to_random_best"] = trials_to_reach(
+                    runs["sketch"]["history"], random_best
+                )  # type: ignore[arg-type]
             figures[name] = row
             if not args.json:
                 print(name, json.dumps(row), flush=True)
