@@ -23,45 +23,38 @@ def rows(db) -> list[tuple[str, str]]:
             return []
 
 
-def tune(db, out, trials: int, env: dict) -> subprocess.Popen:
-    cmd = [
-        sys.executable,
-        "-m",
-        "flows.cli",
-        "tune",
-        "zoo:mlp",
-        "--trials",
-        str(trials),
-        "--per-round",
-        "8",
-        "--records",
-        str(db),
-        "--out",
-        str(out),
-        "--no-check",
-        "--json",
-    ]
+def tune(tmp_path, trials: int, *, flow_process: bool = False) -> subprocess.Popen:
+    """`sketchtune tune zoo:mlp` in its own process group, records in tmp_path. With
+    `flow_process` the flow runs in that process itself (no Ctrl-C forwarding parent)."""
+    env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect"),
+               PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               SKETCHTUNE_CACHE=str(tmp_path / "cache"))  # fmt: skip
+    env.pop("PREFECT_API_URL", None)
+    if flow_process:
+        env["SKETCHTUNE_TUNE_CHILD"] = "1"
+    cmd = [sys.executable, "-m", "flows.cli", "tune", "zoo:mlp", "--trials", str(trials),
+           "--per-round", "8", "--records", str(tmp_path / "records.db"),
+           "--out", str(tmp_path / "run"), "--no-check", "--json"]  # fmt: skip
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)  # fmt: skip
 
 
-def test_kill_and_rerun_keeps_records_and_budget(tmp_path):
-    # the flow process itself (no Ctrl-C forwarding parent), killed with its whole group
-    env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect"), SKETCHTUNE_TUNE_CHILD="1",
-               PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               SKETCHTUNE_CACHE=str(tmp_path / "cache"))  # fmt: skip
-    env.pop("PREFECT_API_URL", None)
-    db, out = tmp_path / "records.db", tmp_path / "run"
-    proc = tune(db, out, 10_000, env)
+def wait_for_records(proc: subprocess.Popen, db, count: int) -> None:
     deadline = time.time() + 400
-    while len(rows(db)) < 20 and time.time() < deadline and proc.poll() is None:
+    while len(rows(db)) < count and time.time() < deadline and proc.poll() is None:
         time.sleep(0.5)
     assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+
+
+def test_kill_and_rerun_keeps_records_and_budget(tmp_path):
+    db = tmp_path / "records.db"
+    proc = tune(tmp_path, 10_000, flow_process=True)  # killed with its whole group
+    wait_for_records(proc, db, 20)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     kept = rows(db)
     assert len(kept) >= 20
-    rerun = tune(db, out, 16, env)
+    rerun = tune(tmp_path, 16, flow_process=True)
     stdout, stderr = rerun.communicate(timeout=400)
     assert rerun.returncode == 0, stderr.decode()[-2000:]
     summary = json.loads(stdout)  # --json: one object on stdout, nothing else
@@ -73,15 +66,9 @@ def test_kill_and_rerun_keeps_records_and_budget(tmp_path):
 
 
 def test_ctrl_c_stops_after_the_round_and_keeps_every_record(tmp_path):
-    env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect"),
-               PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               SKETCHTUNE_CACHE=str(tmp_path / "cache"))  # fmt: skip
-    env.pop("PREFECT_API_URL", None)
-    db, out = tmp_path / "records.db", tmp_path / "run"
-    proc = tune(db, out, 10_000, env)
-    deadline = time.time() + 400
-    while len(rows(db)) < 16 and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.5)
+    db = tmp_path / "records.db"
+    proc = tune(tmp_path, 10_000)
+    wait_for_records(proc, db, 16)
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr.decode()[-2000:]
