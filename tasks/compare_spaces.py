@@ -31,6 +31,7 @@ from compiler.codegen.target import host_target
 from compiler.measure import MeasureInput, Measurer, MeasureSettings, create_builder, create_runner
 from compiler.measure.peak import fma_gflops, numpy_sgemm_gflops, vector_lanes
 from compiler.records import create as create_store
+from compiler.schedule.state import State
 from compiler.search.policy import SearchPolicy, create, policy_for_task
 from compiler.task import SearchTask
 from tasks.search_commands import SearchInputError, cost_model, op_task
@@ -52,6 +53,7 @@ class Side:
     policy: SearchPolicy
     measurer: Measurer
     costs_s: list[float] = field(default_factory=list)
+    states: list[State] = field(default_factory=list)  # the candidates, in the same order
     done: bool = False
 
     def curve_gflops(self, flops: int) -> list[float]:
@@ -127,6 +129,7 @@ def _round(side: Side, task: SearchTask, n: int) -> None:
     costs = [r.mean_cost_s if r.is_valid else None for _, r in pairs]
     side.policy.update([inp.state for inp, _ in pairs], costs)
     side.costs_s.extend(math.inf if c is None else c for c in costs)
+    side.states.extend(inp.state for inp, _ in pairs)
     side.done = not pairs
 
 
