@@ -12,7 +12,8 @@ Rules, in order (the first that fires is the verdict):
    does not find them.
 3. **still improving**: the running best moved by more than `IMPROVING_GAIN`
    within the task's last trials (the last quarter, at least `MIN_WINDOW`), or
-   the task has too few trials to tell. More trials should pay.
+   the task has too few trials to tell (under `MIN_TRIALS`, one Ansor round: a
+   flat stretch of a few random programs is no plateau). More trials should pay.
 4. **at roofline**: at least `AT_ROOFLINE` of the roofline bound, min(measured
    peak, arithmetic intensity x measured bandwidth). Nothing to gain here.
 5. **representation problem**: plateaued below `FAR_BELOW` of that bound. The
@@ -41,6 +42,7 @@ SEARCH_GAP = 1.25  # another search's best this many times faster: a search prob
 RANKING_MIN = 0.6  # pairwise ranking accuracy below this (0.5 = chance): a search problem
 IMPROVING_GAIN = 0.02  # the best improved by more than 2 % in the last window: still improving
 MIN_WINDOW = 8  # the last window holds at least this many trials
+MIN_TRIALS = 64  # fewer trials than one Ansor round: too early to call a plateau
 AT_ROOFLINE = 0.8  # share of the roofline bound counted as "at roofline"
 FAR_BELOW = 0.5  # below this share of the bound, a plateau is a representation problem
 
@@ -73,7 +75,7 @@ def last_window_gain(costs_s: Sequence[float]) -> tuple[float, int]:
     """
     best = pd.Series(costs_s, dtype=float).cummin().to_numpy()
     window = max(MIN_WINDOW, len(best) // 4)
-    if len(best) <= window or not np.isfinite(best[-window - 1]):
+    if len(best) < MIN_TRIALS or len(best) <= window or not np.isfinite(best[-window - 1]):
         return math.inf, window
     before, after = best[-window - 1], best[-1]
     return float(before / after - 1.0), window

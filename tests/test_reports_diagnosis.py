@@ -12,6 +12,7 @@ from compiler.records import MeasureRecord
 from reports.diagnosis import (
     AT_ROOFLINE,
     FAR_BELOW,
+    MIN_TRIALS,
     MIN_WINDOW,
     SEARCH_SOURCE,
     diagnose,
@@ -21,7 +22,7 @@ from reports.run import records_frame
 from reports.tables import layer_table
 
 PEAK = Peak(gflops=200.0, gbytes_s=20.0)
-FLAT = [4e-3, 3e-3, 2e-3] + [2e-3] * 40  # improved early, flat for the last 40 trials
+FLAT = [4e-3, 3e-3, 2e-3] + [2e-3] * 70  # improved early, flat for the last 70 trials
 
 
 def verdict(costs=FLAT, share=0.3, **kw):
@@ -62,16 +63,19 @@ def test_search_problem_when_the_cost_model_ranks_candidates_badly():
 
 
 def test_still_improving_when_the_curve_moved_in_its_last_trials():
-    moving = [4e-3] * 30 + [3e-3] * 5 + [2e-3] * 5
+    moving = [4e-3] * 60 + [3e-3] * 5 + [2e-3] * 5
     got = verdict(costs=moving)
     assert got.verdict == "still improving"
-    assert f"last {MIN_WINDOW + 2} of 40 trials" in got.evidence and "%" in got.evidence
+    assert f"last {len(moving) // 4} of {len(moving)} trials" in got.evidence and "%" in got.evidence
     assert verdict(costs=FLAT).verdict != "still improving"
 
 
 def test_still_improving_when_there_are_too_few_trials_to_tell():
     got = verdict(costs=[2e-3] * MIN_WINDOW)
     assert got.verdict == "still improving" and f"only {MIN_WINDOW} trials" in got.evidence
+    flat_but_short = verdict(costs=[2e-3] * (MIN_TRIALS - 1), share=0.1)
+    assert flat_but_short.verdict == "still improving"  # no plateau verdict before one round
+    assert verdict(costs=[2e-3] * MIN_TRIALS, share=0.1).verdict == "representation problem"
 
 
 def test_at_roofline_when_plateaued_near_the_bound():
@@ -116,10 +120,10 @@ def test_diagnose_reads_templates_from_record_settings_and_the_roofline_from_the
     flops = 2 * 1024**3
     at_peak_s = flops / (PEAK.gflops * 1e9)
     recs = (
-        _records("k0", [3 * at_peak_s] * 40)  # search only, flat at a third of peak
+        _records("k0", [3 * at_peak_s] * 80)  # search only, flat at a third of peak
         + _records("k0", [1.0 * at_peak_s] * 2, template="dense_pack", start=100)
-        + _records("k1", [at_peak_s * 1.05] * 40)  # flat at 0.95 of peak
-        + _records("k2", [at_peak_s * 8] * 40)  # flat at 1/8 of peak
+        + _records("k1", [at_peak_s * 1.05] * 80)  # flat at 0.95 of peak
+        + _records("k2", [at_peak_s * 8] * 80)  # flat at 1/8 of peak
         + _records("k3", [None] * 3)  # only failures
     )
     frame = records_frame(recs)
