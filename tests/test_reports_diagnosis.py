@@ -66,7 +66,9 @@ def test_still_improving_when_the_curve_moved_in_its_last_trials():
     moving = [4e-3] * 60 + [3e-3] * 5 + [2e-3] * 5
     got = verdict(costs=moving)
     assert got.verdict == "still improving"
-    assert f"last {len(moving) // 4} of {len(moving)} trials" in got.evidence and "%" in got.evidence
+    assert (
+        f"last {len(moving) // 4} of {len(moving)} trials" in got.evidence and "%" in got.evidence
+    )
     assert verdict(costs=FLAT).verdict != "still improving"
 
 
