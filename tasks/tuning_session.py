@@ -166,7 +166,10 @@ class TuningSession:
         assert self.scheduler is not None
         start = time.perf_counter()
         states = self.scheduler.propose(idx, min(self.per_round, self.remaining))
-        inputs = self.measurer.fresh([MeasureInput(self.tasks[idx], s) for s in states])
+        policy = self.scheduler.policies[idx]  # a template policy's config goes with its record
+        inputs = self.measurer.fresh(
+            [MeasureInput(self.tasks[idx], s, policy.meta_for(s)) for s in states]
+        )
         self.measurer.ensure_references(inputs, _reference_builder())
         self.pending = PendingRound(idx, inputs, time.perf_counter() - start, time.time())
         return len(inputs)

@@ -111,3 +111,18 @@ def test_compile_writes_the_tuned_kernels(first_run, tmp_path):
         if best is not None:
             assert entry["steps"] == best.steps
     assert json.loads(result.stdout)["tuned_tasks"] == sum(e["tuned"] for e in manifest["tasks"])
+
+
+def test_template_policy_records_configs_and_falls_back_for_softmax(tmp_path):
+    from flows.tune_model import tune_model
+
+    db = tmp_path / "records.db"
+    for trials in (16, 8):  # the second run resumes: configs come back from the records
+        tune_model(model="zoo:mlp", trials=trials, records=str(db), out_dir=str(tmp_path / "run"),
+                   policy="template", per_round=4, check=False)  # fmt: skip
+    with sqlite3.connect(db) as con:
+        rows = con.execute("SELECT task_name, settings, steps FROM measurements").fetchall()
+    assert len(rows) == 24 and len({(t, s) for t, _, s in rows}) == 24
+    templated = {t for t, s, _ in rows if "template" in json.loads(s)}
+    assert any("matmul" in t for t in templated)
+    assert not any("softmax" in t for t in templated)  # no template: the sketch policy

@@ -29,6 +29,7 @@ class TaskRecords:
     states: list[State]
     costs_s: list[float | None]  # None: an error record
     timestamps: list[float]
+    metas: list[dict | None]  # a template policy's config meta (settings["template"])
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,13 @@ def task_records(task: SearchTask, store: RecordStore, target: str) -> TaskRecor
         [s for _, s, _ in rows],
         [None if r.error_kind is not None else r.mean_cost_s for _, _, r in rows],
         [t for t, _, _ in rows],
+        [_meta(r) for _, _, r in rows],
     )
+
+
+def _meta(rec: MeasureRecord) -> dict | None:
+    meta = rec.settings.get("template") if isinstance(rec.settings, dict) else None
+    return meta if isinstance(meta, dict) else None
 
 
 def _replay(task: SearchTask, rec: MeasureRecord) -> State | None:

@@ -293,6 +293,9 @@ class TaskScheduler:
         if log_used:
             self._wall_offset_s = float(lines[-1].get("wall_s") or 0.0)
         for policy, recs in zip(self.policies, per_task):
+            for state, meta in zip(recs.states, recs.metas):
+                if meta is not None:  # a template's config index, before `update`
+                    policy.note_meta(state, meta)
             if recs.states:
                 policy.update(recs.states, recs.costs_s)
         self._resumed = True
@@ -335,7 +338,10 @@ class TaskScheduler:
 
     def _measure_round(self, measurer: Measurer, idx: int, states: list[State]) -> dict[str, Any]:
         build0, measure0 = measurer.stats.build_s, measurer.stats.measure_s
-        pairs = measurer.measure([MeasureInput(self.tasks[idx], s) for s in states])
+        policy = self.policies[idx]
+        pairs = measurer.measure(
+            [MeasureInput(self.tasks[idx], s, policy.meta_for(s)) for s in states]
+        )
         return self.record(
             idx,
             [inp.state for inp, _ in pairs],
