@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from references import ort_conv_call
 from threadpoolctl import threadpool_limits
 from timing import best_s
 
@@ -58,29 +59,12 @@ def numpy_gflops(op: str, shape: str) -> float:
 
 
 def onnxruntime_conv_gflops(shape: str) -> float:
-    import onnx
-    import onnxruntime as ort
-    from onnx import TensorProto, helper
-
-    n, c, h, w, f, kh, kw, stride, pad = (int(x) for x in shape.split(","))
-    rng = np.random.default_rng(0)
-    weight = (rng.standard_normal((f, c, kh, kw)) * 0.05).astype(np.float32)
-    node = helper.make_node("Conv", ["x", "w"], ["y"], strides=[stride] * 2, pads=[pad] * 4)
+    v = [int(x) for x in shape.split(",")]
+    n, c, h, w, f, kh, kw, stride, pad = v
     ho, wo = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
-    graph = helper.make_graph(
-        [node], "conv",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, c, h, w])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, f, ho, wo])],
-        [onnx.numpy_helper.from_array(weight, "w")],
-    )  # fmt: skip
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    call = ort_conv_call(v, np.random.default_rng(0))
     flops = 2.0 * n * f * ho * wo * c * kh * kw
-    return flops / min(best_s(lambda: sess.run(None, {"x": x}), 5) for _ in range(5)) / 1e9
+    return flops / min(best_s(call, 5) for _ in range(5)) / 1e9
 
 
 def search(

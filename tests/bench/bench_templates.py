@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from references import ort_conv_call
 from threadpoolctl import threadpool_limits
 from timing import SETTLE_S, best_s
 
@@ -61,30 +62,6 @@ def reference(op: str, shape: str):
         a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
         return "numpy", lambda: a @ b
     return "onnxruntime", ort_conv_call(v, rng)
-
-
-def ort_conv_call(v: list[int], rng: np.random.Generator):
-    import onnx
-    import onnxruntime as ort
-    from onnx import TensorProto, helper
-
-    n, c, h, w, f, kh, kw, stride, pad = v
-    weight = (rng.standard_normal((f, c, kh, kw)) * 0.05).astype(np.float32)
-    ho, wo = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
-    graph = helper.make_graph(
-        [helper.make_node("Conv", ["x", "w"], ["y"], strides=[stride] * 2, pads=[pad] * 4)],
-        "conv",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, c, h, w])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, f, ho, wo])],
-        [onnx.numpy_helper.from_array(weight, "w")],
-    )
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
-    return lambda: sess.run(None, {"x": x})
 
 
 def contenders(task: SearchTask, tuners: list[str]) -> dict[str, object]:
