@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from compiler.autotvm import NoTemplateError
-from compiler.autotvm.tuners import TUNERS
 from compiler.codegen.target import host_target
 from compiler.measure import MeasureInput, Measurer, MeasureSettings, create_builder, create_runner
 from compiler.measure.peak import fma_gflops, numpy_sgemm_gflops, vector_lanes
@@ -34,7 +33,7 @@ from compiler.records import create as create_store
 from compiler.schedule.state import State
 from compiler.search.policy import SearchPolicy, create, policy_for_task
 from compiler.task import SearchTask
-from tasks.search_commands import SearchInputError, cost_model, op_task
+from tasks.search_commands import SearchInputError, check_options, cost_model, op_task
 
 SEARCH_RATIO = 1.25  # one best this much faster than the other: a search problem
 FAR_BELOW_PEAK = 0.5  # both bests under this share of the peak: far below it
@@ -155,12 +154,7 @@ def compare_spaces_command(
     devices: str = "default",
 ) -> dict[str, object]:
     """Tune `op` with both policies (`trials` each) and compare; the --json summary."""
-    if trials < 1:
-        raise SearchInputError(f"--trials must be >= 1, got {trials}")
-    if per_round < 1:
-        raise SearchInputError(f"--per-round must be >= 1, got {per_round}")
-    if tuner not in TUNERS:
-        raise SearchInputError(f"--tuner must be one of {', '.join(TUNERS)}, got {tuner!r}")
+    check_options(trials=trials, per_round=per_round, tuner=tuner, min_trials=1)
     task = op_task(op, shape)
     policies = _policies(task, tuner, seed)
     settings = MeasureSettings(threads=threads)

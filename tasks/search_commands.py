@@ -46,6 +46,20 @@ def cost_model(kind: str = "xgb"):
     return create_model(kind)
 
 
+def check_options(
+    *, trials: int, per_round: int, tuner: str, policy: str = "sketch", min_trials: int = 0
+) -> None:
+    """The search options shared by tune-op and compare-spaces (SearchInputError if bad)."""
+    if trials < min_trials:
+        raise SearchInputError(f"--trials must be >= {min_trials}, got {trials}")
+    if per_round < 1:
+        raise SearchInputError(f"--per-round must be >= 1, got {per_round}")
+    if policy not in POLICIES:
+        raise SearchInputError(f"--policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+    if tuner not in TUNERS:
+        raise SearchInputError(f"--tuner must be one of {', '.join(TUNERS)}, got {tuner!r}")
+
+
 def tune_op_command(
     op: str,
     shape: str,
@@ -61,14 +75,7 @@ def tune_op_command(
     early_stopping: int | None = None,
 ) -> dict[str, object]:
     """Tune one op into the records database; the best latency and schedule."""
-    if trials < 0:
-        raise SearchInputError(f"--trials must be >= 0, got {trials}")
-    if per_round < 1:
-        raise SearchInputError(f"--per-round must be >= 1, got {per_round}")
-    if policy not in POLICIES:
-        raise SearchInputError(f"--policy must be one of {', '.join(POLICIES)}, got {policy!r}")
-    if tuner not in TUNERS:
-        raise SearchInputError(f"--tuner must be one of {', '.join(TUNERS)}, got {tuner!r}")
+    check_options(trials=trials, per_round=per_round, tuner=tuner, policy=policy)
     task = op_task(op, shape)
     Path(records).parent.mkdir(parents=True, exist_ok=True)
     store = create_store("sqlite", path=records)
