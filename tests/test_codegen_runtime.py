@@ -145,3 +145,15 @@ def test_bind_checks_once_and_needs_ready_arrays(axpy):
     np.testing.assert_allclose(y_a, want, rtol=1e-6)
     with pytest.raises(KernelArgError, match=r"parameter 'Y'.*aligned"):
         axpy.bind(x_a, np.zeros((8, 48), dtype=np.float32)[:, ::2])
+
+
+def test_a_bound_call_keeps_its_kernel_alive():
+    import gc
+
+    x, y = inputs()
+    want = 2 * x + y
+    x_a, y_a = aligned(x), aligned(y)
+    call = load(build(axpy_func())).bind(x_a, y_a)  # the loaded kernel is dropped at once
+    gc.collect()
+    call()  # the code must still be mapped (it segfaulted before the call held it)
+    np.testing.assert_allclose(y_a, want, rtol=1e-6)

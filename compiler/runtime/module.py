@@ -93,6 +93,7 @@ class Kernel:
             cfunc(*pointers)
 
         call.arrays = keep_alive  # type: ignore[attr-defined]  # the memory stays valid
+        call.kernel = self  # type: ignore[attr-defined]  # and so does the code it jumps to
         return call
 
     def check(self, arrays: Sequence[np.ndarray]) -> None:
