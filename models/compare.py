@@ -4,18 +4,15 @@ outputs compared, latencies timed round by round (interleaved, settled)."""
 from __future__ import annotations
 
 import statistics
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 
+from compiler.measure.interleave import interleaved, median_ratio
 from compiler.runtime import set_num_threads
 from models.network import Network
-
-SETTLE_S = 0.25  # lets the other contender's worker threads stop spinning
 
 
 def seeded_inputs(net: Network, seed: int = 0) -> dict[str, np.ndarray]:
@@ -62,10 +59,10 @@ def compare(
     names = [o.name for o in session.get_outputs()]
     theirs = dict(zip(names, session.run(names, inputs)))
     abs_err, rel_err = max_errors(ours, theirs)
-    ours_s, theirs_s = _interleaved(
+    ours_s, theirs_s = interleaved(
         net.run_bound, lambda: session.run(names, inputs), rounds, repeat
     )
-    ratio = statistics.median(t / o for o, t in zip(ours_s, theirs_s))
+    ratio = median_ratio(ours_s, theirs_s)
     return Comparison(
         statistics.median(ours_s) * 1e3,
         statistics.median(theirs_s) * 1e3,
@@ -73,25 +70,3 @@ def compare(
         abs_err,
         rel_err,
     )
-
-
-def _best_s(fn: Callable[[], object], repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def _interleaved(
-    ours: Callable[[], object], theirs: Callable[[], object], rounds: int, repeat: int
-) -> tuple[list[float], list[float]]:
-    ours(), theirs()  # warm up both
-    ours_s, theirs_s = [], []
-    for _ in range(rounds):
-        time.sleep(SETTLE_S)
-        ours_s.append(_best_s(ours, repeat))
-        time.sleep(SETTLE_S)
-        theirs_s.append(_best_s(theirs, repeat))
-    return ours_s, theirs_s

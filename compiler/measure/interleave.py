@@ -1,0 +1,46 @@
+"""Side-by-side timing of two contenders (ours and a reference library).
+
+This machine drifts between fast and slow states and both contenders leave
+threads spinning after a call (OpenBLAS for a long while), so contenders are
+interleaved round by round, each timed after a short pause, and the median of
+the per-round ratios is what a comparison reports. Used by `sketchtune bench`
+(models/compare.py) and the benchmark scripts (tests/bench/timing.py).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+SETTLE_S = 0.25  # lets the other contender's worker threads stop spinning
+
+
+def best_s(fn: Callable[[], object], repeat: int = 3) -> float:
+    """The fastest of `repeat` calls, in seconds."""
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def interleaved(
+    ours: Callable[[], object], theirs: Callable[[], object], rounds: int, repeat: int = 3
+) -> tuple[list[float], list[float]]:
+    """Per-round best times (ours, theirs), after one warm-up call of each, alternating
+    and settling before each."""
+    ours(), theirs()
+    ours_s, theirs_s = [], []
+    for _ in range(rounds):
+        time.sleep(SETTLE_S)
+        ours_s.append(best_s(ours, repeat))
+        time.sleep(SETTLE_S)
+        theirs_s.append(best_s(theirs, repeat))
+    return ours_s, theirs_s
+
+
+def median_ratio(ours_s: list[float], theirs_s: list[float]) -> float:
+    """Median over rounds of theirs / ours (> 1: we are faster)."""
+    return statistics.median(t / o for o, t in zip(ours_s, theirs_s))
