@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from llvmlite import ir
 
 from compiler.lower.loop_ir import Buffer
-from compiler.te.expr import Expr, Var, free_vars
+from compiler.te.expr import Expr, Var
+from compiler.te.traverse import free_vars
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,8 @@ from compiler.te.expr import (
     Not,
     Select,
     Var,
-    walk,
 )
+from compiler.te.traverse import walk
 
 FAST = ("contract",)  # the only fast-math flag: fusion into FMA, no reassociation
 

@@ -21,7 +21,8 @@ from compiler.codegen.context import FnContext
 from compiler.codegen.intrinsics import I32, I64, ITEMSIZE, PTR, VOID, declare, stack_slot
 from compiler.codegen.loops import EmitStmt, counted_loop, emit_serial
 from compiler.lower.loop_ir import Allocate, Buffer, For, IfThenElse, Load, Seq, Stmt, Store
-from compiler.te.expr import Expr, Var, walk
+from compiler.te.expr import Expr, Var
+from compiler.te.traverse import walk
 
 
 def emit_parallel(ctx: FnContext, loop: For, emit: EmitStmt) -> None:

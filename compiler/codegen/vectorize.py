@@ -9,7 +9,8 @@ from __future__ import annotations
 from math import gcd
 
 from compiler.lower.loop_ir import Allocate, For, ForKind, IfThenElse, Seq, Stmt, Store, seq
-from compiler.te.expr import BinOp, BinOpKind, Cast, Expr, IntImm, Var, free_vars, substitute
+from compiler.te.expr import BinOp, BinOpKind, Cast, Expr, IntImm, Var
+from compiler.te.traverse import free_vars, substitute
 
 
 def affine_coef(e: Expr, v: Var) -> int | None:

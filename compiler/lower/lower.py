@@ -46,11 +46,9 @@ from compiler.te.expr import (
     ReduceKind,
     TensorRead,
     Var,
-    children,
     logical_and,
-    rebuild,
-    substitute,
 )
+from compiler.te.traverse import children, rebuild, substitute
 
 _KIND = {
     Annotation.NONE: ForKind.SERIAL,
@@ -326,13 +324,13 @@ def _full_region(shape: tuple[int, ...]) -> tuple[DimRegion, ...]:
 
 
 def _reads_of(body: Expr, tensor) -> list[TensorRead]:
-    from compiler.te.expr import walk
+    from compiler.te.traverse import walk
 
     return [n for n in walk(body) if isinstance(n, TensorRead) and n.tensor is tensor]
 
 
 def _mentions_reduce(g: Expr, s: Stage, lay: StageLayout) -> bool:
-    from compiler.te.expr import walk
+    from compiler.te.traverse import walk
 
     reduce_vars = {lay.loop_vars[it.uid] for it in s.iters if it.type is not IterType.SPATIAL}
     return any(isinstance(n, Var) and n in reduce_vars for n in walk(g))

@@ -27,9 +27,8 @@ from compiler.te.expr import (
     Not,
     Select,
     Var,
-    children,
-    rebuild,
 )
+from compiler.te.traverse import children, rebuild
 
 Interval = tuple[float, float]
 Lin = tuple[dict[Expr, int], int]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from compiler.schedule.state import Attach, State
 from compiler.te.dag import is_strictly_inlineable, needs_multi_level_tiling, needs_rfactor
-from compiler.te.expr import TensorRead, walk
+from compiler.te.expr import TensorRead
+from compiler.te.traverse import walk
 
 
 def elementwise_consumer(s: State, k: int) -> int | None:

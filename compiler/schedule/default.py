@@ -29,7 +29,8 @@ from compiler.schedule.steps import (
     Split,
 )
 from compiler.te.dag import ComputeDAG, needs_multi_level_tiling
-from compiler.te.expr import Expr, TensorRead, Var, walk
+from compiler.te.expr import Expr, TensorRead, Var
+from compiler.te.traverse import walk
 
 VECTOR_LANES = 16  # float32 lanes of one AVX-512 register
 TILE_ROWS = 8

@@ -30,8 +30,9 @@ from compiler.schedule.steps import (
     Step,
 )
 from compiler.te.dag import ComputeDAG
-from compiler.te.expr import Expr, TensorRead, children, rebuild, substitute, walk
+from compiler.te.expr import Expr, TensorRead
 from compiler.te.tensor import Tensor
+from compiler.te.traverse import children, rebuild, substitute, walk
 
 
 class IterType(enum.Enum):

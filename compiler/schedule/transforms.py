@@ -15,13 +15,10 @@ from compiler.te.expr import (
     Select,
     TensorRead,
     Var,
-    children,
     const,
-    rebuild,
-    substitute,
-    walk,
 )
 from compiler.te.tensor import Tensor, compute
+from compiler.te.traverse import children, rebuild, substitute, walk
 
 
 def _fresh_axes(op: Tensor, suffix: str) -> tuple[IterVar, ...]:

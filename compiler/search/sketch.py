@@ -35,7 +35,8 @@ from compiler.schedule.steps import (
     Split,
 )
 from compiler.te.dag import ComputeDAG
-from compiler.te.expr import TensorRead, walk
+from compiler.te.expr import TensorRead
+from compiler.te.traverse import walk
 
 
 class Cond(enum.Enum):

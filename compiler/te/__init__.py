@@ -1,10 +1,10 @@
 """Tensor expressions: write a computation once, schedule it many ways.
 
-    >>> from compiler import te
-    >>> A = te.placeholder((64, 32), name="A")
-    >>> B = te.placeholder((32, 48), name="B")
-    >>> k = te.reduce_axis(32, name="k")
-    >>> C = te.compute((64, 48), lambda i, j: te.sum(A[i, k] * B[k, j], axis=k), name="C")
+>>> from compiler import te
+>>> A = te.placeholder((64, 32), name="A")
+>>> B = te.placeholder((32, 48), name="B")
+>>> k = te.reduce_axis(32, name="k")
+>>> C = te.compute((64, 48), lambda i, j: te.sum(A[i, k] * B[k, j], axis=k), name="C")
 """
 
 from compiler.te.expr import (
@@ -49,12 +49,11 @@ from compiler.te.expr import (
     select,
     sigmoid,
     sqrt,
-    substitute,
     sum,
     tanh,
-    walk,
 )
 from compiler.te.tensor import TEError, Tensor, compute, placeholder
+from compiler.te.traverse import substitute, walk
 
 __all__ = [
     "BinOp",

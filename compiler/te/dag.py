@@ -24,9 +24,9 @@ from compiler.te.expr import (
     Select,
     TensorRead,
     Var,
-    walk,
 )
 from compiler.te.tensor import Tensor
+from compiler.te.traverse import walk
 
 
 class ComputeDAG:

@@ -17,8 +17,8 @@ from compiler.te.expr import (
     TensorRead,
     Var,
     const,
-    walk,
 )
+from compiler.te.traverse import walk
 
 
 class TEError(ValueError):

@@ -31,7 +31,8 @@ from compiler.schedule.steps import (
     Step,
 )
 from compiler.te.dag import ComputeDAG
-from compiler.te.expr import TensorRead, walk
+from compiler.te.expr import TensorRead
+from compiler.te.traverse import walk
 
 ANNOTATION = {"none": None, "unroll": Annotation.UNROLL, "vec": Annotation.VECTORIZE}
 
