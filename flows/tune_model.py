@@ -24,7 +24,6 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,13 +45,6 @@ from tasks.tuning_session import RunOptions, TuningSession, open_session
 
 Listener = Callable[[TuningSession, dict], None]
 LISTENERS: list[Listener] = []  # the CLI's live table subscribes here
-
-
-@dataclass
-class Timings:
-    """Rounds run (phase times come from tasks/phase_clock.py)."""
-
-    rounds: int = 0
 
 
 @flow(name="tune-model", log_prints=False)
@@ -97,13 +89,13 @@ def tune_model(
     with phase_clock.phase("setup"):
         session = open_session(options, part_path, digest)
     session.listeners.extend(LISTENERS)
-    timings = Timings()
+    rounds = 0
     try:
         _prepare(session, local=dask_address is None)
         progress = run_artifacts.Progress(model)
         session.listeners.append(lambda s, line: progress.update(s))
         with _stop_on_interrupt(session):
-            _tune_rounds(session, timings, dask_address, pin_dask_cores)
+            rounds = _tune_rounds(session, dask_address, pin_dask_cores)
         session.write_run_json(finished=True)
     finally:
         session.close()
@@ -111,7 +103,7 @@ def tune_model(
     wall_s = time.perf_counter() - started
     phases = phase_clock.summary()
     summary["wall_s"] = wall_s
-    summary["timings"] = {**phases, "rounds": timings.rounds,
+    summary["timings"] = {**phases, "rounds": rounds,
                           "orchestration_s": wall_s - phases["working_s"]}  # fmt: skip
     return summary
 
@@ -140,9 +132,9 @@ def _prepare(session: TuningSession, *, local: bool) -> None:
         session.write_run_json(finished=False)
 
 
-def _tune_rounds(
-    session: TuningSession, timings: Timings, dask_address: str | None, pin: bool
-) -> None:
+def _tune_rounds(session: TuningSession, dask_address: str | None, pin: bool) -> int:
+    """Rounds until the scheduler, the budget or Ctrl-C stops; how many ran."""
+    rounds = 0
     n_workers, n_build = _parallelism(dask_address)
     while (idx := session.next_task()) is not None:
         n_new = search_round(session.key, idx)
@@ -155,7 +147,8 @@ def _tune_rounds(
         builds = [f.result() for f in futures]
         build_s = time.perf_counter() - t0
         session.record(chunks, builds, _runner(session, n_workers, pin), build_s=build_s)
-        timings.rounds += 1
+        rounds += 1
+    return rounds
 
 
 def _parallelism(dask_address: str | None) -> tuple[int, int]:
