@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,8 @@ class TemplatePolicy(SearchPolicy):
             template = template_for(dag)  # NoTemplateError when none matches
         self.template = get_template(template) if isinstance(template, str) else template
         self.space = self.template.space(dag)
+        if tuner == "xgb":  # itervar features read the schedule of each config
+            tuner_kwargs.setdefault("states", partial(self.template.instantiate, dag))
         self.tuner = create_tuner(tuner, self.space, seed=seed, **tuner_kwargs)
         self.configs: dict[tuple[Step, ...], list[int]] = {}  # program -> its config indices
         self.pending: set[tuple[Step, ...]] = set()  # proposed, not yet measured
