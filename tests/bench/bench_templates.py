@@ -13,7 +13,17 @@ onnxruntime's Conv for the convs, one thread): the median over rounds of
 reference time / ours, and GFLOP/s = that ratio x the reference's GFLOP/s.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python tests/bench/bench_templates.py \
-        [--trials 64,256] [--ops matmul,conv56,conv28] [--tuners grid,random,ga,xgb] [--json]
+        [--trials 64,256] [--ops matmul,conv56,conv28] [--tuners grid,random,ga,xgb] \
+        [--seeds N] [--no-sketch] [--json]
+
+A tuner is a name of compiler/autotvm/tuners, or xgb:knob / xgb:itervar for the
+XGBoost tuner on one kind of features (shown as xgb-knob / xgb-itervar).
+`--seeds N` runs every contender with seeds 0..N-1 (one tuning run of all
+contenders per seed, each re-timed after its run) and reports per contender the
+median over seeds of the re-timed ratios, and per XGBoost tuner on how many
+seeds it beat random. JSON: with one seed the keys are that run's figures; with
+more, every figure is the median over seeds, `<key>_seeds` lists the per-seed
+ratios and `<op>_<xgb>_beats_random_<N>` counts the seeds.
 """
 
 from __future__ import annotations
@@ -64,11 +74,23 @@ def reference(op: str, shape: str):
     return "onnxruntime", ort_conv_call(v, rng)
 
 
-def contenders(task: SearchTask, tuners: list[str]) -> dict[str, object]:
-    out: dict[str, object] = {
-        t: TemplatePolicy(task.dag, tuner=t, seed=0, start_with_fallback=False) for t in tuners
-    }
-    out["sketch"] = create_policy("sketch", task.dag, model=cost_model("xgb"), seed=0)
+def label(tuner: str) -> str:
+    """The contender's name in tables and JSON keys: xgb:itervar -> xgb-itervar."""
+    return tuner.replace(":", "-")
+
+
+def template_policy(task: SearchTask, tuner: str, seed: int) -> TemplatePolicy:
+    kind, _, feature = tuner.partition(":")
+    kwargs = {"feature": feature} if feature else {}
+    return TemplatePolicy(task.dag, tuner=kind, seed=seed, start_with_fallback=False, **kwargs)
+
+
+def contenders(
+    task: SearchTask, tuners: list[str], seed: int = 0, sketch: bool = True
+) -> dict[str, object]:
+    out: dict[str, object] = {label(t): template_policy(task, t, seed) for t in tuners}
+    if sketch:
+        out["sketch"] = create_policy("sketch", task.dag, model=cost_model("xgb"), seed=seed)
     return out
 
 
@@ -101,12 +123,15 @@ def retime(programs: dict[str, State], reference_call, rounds: int = 7) -> dict[
     return {k: statistics.median(v) for k, v in ratios.items()}
 
 
-def run_op(name: str, checkpoints: list[int], tuners: list[str], tmp: Path) -> dict[str, object]:
+def run_op(
+    name: str, checkpoints: list[int], tuners: list[str], tmp: Path, seed: int = 0,
+    sketch: bool = True,
+) -> dict[str, object]:  # fmt: skip
     op, shape = OPS[name]
     task = SearchTask(name, op_workload(op, shape))
     flops = task.flop_count
-    policies = contenders(task, tuners)
-    stores = {k: create_store("sqlite", path=tmp / f"{name}_{k}.db") for k in policies}
+    policies = contenders(task, tuners, seed, sketch)
+    stores = {k: create_store("sqlite", path=tmp / f"{name}_{k}_{seed}.db") for k in policies}
     start = time.perf_counter()
     with (
         create_builder("local") as builder,
@@ -121,7 +146,7 @@ def run_op(name: str, checkpoints: list[int], tuners: list[str], tmp: Path) -> d
         store.close()
     row: dict[str, object] = {"tuning_min": (time.perf_counter() - start) / 60}
     programs: dict[str, State] = {}
-    fallback = policies[tuners[0]].template.fallback_state(task.dag)  # type: ignore[attr-defined]
+    fallback = policies[label(tuners[0])].template.fallback_state(task.dag)  # type: ignore[attr-defined]
     programs["fallback"] = fallback
     for s in sides:
         row[f"{s.name}_errors"] = sum(not math.isfinite(c) for c in s.costs_s)
@@ -149,11 +174,13 @@ def print_table(name: str, row: dict, checkpoints: list[int], tuners: list[str])
     print("best program after N trials, re-timed interleaved with the reference: "
           f"GFLOP/s (x {ref}) [as measured while tuning]")  # fmt: skip
     print(
-        f"{'contender':<10}"
+        f"{'contender':<12}"
         + "".join(f"{'@' + str(c):>26}" for c in checkpoints)
         + f"{'errors':>8}"
     )
-    for who in tuners + ["sketch"]:
+    for who in [label(t) for t in tuners] + ["sketch"]:
+        if f"{who}_errors" not in row:
+            continue
         cells = ""
         for c in checkpoints:
             key = f"{who}_{c}"
@@ -162,7 +189,7 @@ def print_table(name: str, row: dict, checkpoints: list[int], tuners: list[str])
                 cells += f"{got + ' [' + format(row[f'{who}_tuning_gflops_{c}'], '.0f') + ']':>26}"
             else:
                 cells += f"{'-':>26}"
-        print(f"{who:<10}{cells}{row[f'{who}_errors']:>8}")
+        print(f"{who:<12}{cells}{row[f'{who}_errors']:>8}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,20 +197,62 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", default="64,256")
     parser.add_argument("--ops", default=",".join(OPS))
     parser.add_argument("--tuners", default="grid,random,ga,xgb")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per contender")
+    parser.add_argument("--no-sketch", action="store_true", help="template tuners only")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     checkpoints = sorted(int(x) for x in args.trials.split(","))
     tuners = args.tuners.split(",")
-    figures: dict[str, object] = {"threads": 1}
+    figures: dict[str, object] = {"threads": 1, "seeds": args.seeds}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.ops.split(","):
-            row = run_op(name, checkpoints, tuners, Path(tmp))
+            runs = [
+                run_op(name, checkpoints, tuners, Path(tmp), seed, not args.no_sketch)
+                for seed in range(args.seeds)
+            ]
+            row = over_seeds(runs, tuners, checkpoints)
             figures.update({f"{name}_{k}": v for k, v in row.items()})
             if not args.json:
                 print_table(name, row, checkpoints, tuners)
+                print_seeds(row, tuners, checkpoints, args.seeds)
     if args.json:
         print(json.dumps(figures))
     return 0
+
+
+def over_seeds(runs: list[dict], tuners: list[str], checkpoints: list[int]) -> dict[str, object]:
+    """One run: its row. More: the median of every figure over the runs, the per-seed
+    ratios (`<key>_seeds`) and per XGBoost tuner how many seeds it beat random."""
+    if len(runs) == 1:
+        return runs[0]
+    keys = [k for k in runs[0] if all(k in r for r in runs)]
+    row: dict[str, object] = {k: statistics.median(r[k] for r in runs) for k in keys}
+    for key in [k for k in keys if "_vs_" in k]:
+        row[f"{key}_seeds"] = [r[key] for r in runs]
+    ref = "numpy" if "numpy_gflops" in row else "onnxruntime"
+    if "random" in tuners:
+        for who in [label(t) for t in tuners if t.startswith("xgb")]:
+            for cp in checkpoints:
+                wins = sum(
+                    r.get(f"{who}_{cp}_vs_{ref}", 0.0) > r.get(f"random_{cp}_vs_{ref}", 0.0)
+                    for r in runs
+                )
+                row[f"{who}_beats_random_{cp}"] = wins
+    return row
+
+
+def print_seeds(row: dict, tuners: list[str], checkpoints: list[int], seeds: int) -> None:
+    if seeds < 2:
+        return
+    ref = "numpy" if "numpy_gflops" in row else "onnxruntime"
+    print(f"(medians over {seeds} seeds; per-seed ratios x {ref}:)")
+    for who in [label(t) for t in tuners] + ["sketch"]:
+        for cp in checkpoints:
+            per_seed = row.get(f"{who}_{cp}_vs_{ref}_seeds")
+            if per_seed is not None:
+                wins = row.get(f"{who}_beats_random_{cp}")
+                beat = "" if wins is None else f"  beat random on {wins}/{seeds} seeds"
+                print(f"  {who:<12}@{cp:<5}" + " ".join(f"{x:.2f}" for x in per_seed) + beat)
 
 
 if __name__ == "__main__":
