@@ -14,7 +14,7 @@ reference time / ours, and GFLOP/s = that ratio x the reference's GFLOP/s.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python tests/bench/bench_templates.py \
         [--trials 64,256] [--ops matmul,conv56,conv28] [--tuners grid,random,ga,xgb] \
-        [--seeds N] [--no-sketch] [--json]
+        [--seeds N] [--no-sketch] [--records DIR] [--json]
 
 A tuner is a name of compiler/autotvm/tuners, or xgb:knob / xgb:itervar for the
 XGBoost tuner on one kind of features (shown as xgb-knob / xgb-itervar).
@@ -131,7 +131,10 @@ def run_op(
     task = SearchTask(name, op_workload(op, shape))
     flops = task.flop_count
     policies = contenders(task, tuners, seed, sketch)
-    stores = {k: create_store("sqlite", path=tmp / f"{name}_{k}_{seed}.db") for k in policies}
+    paths = {k: tmp / f"{name}_{k}_{seed}.db" for k in policies}
+    for path in paths.values():
+        path.unlink(missing_ok=True)  # a fresh run, not a resumed one
+    stores = {k: create_store("sqlite", path=p) for k, p in paths.items()}
     start = time.perf_counter()
     with (
         create_builder("local") as builder,
@@ -199,15 +202,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tuners", default="grid,random,ga,xgb")
     parser.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per contender")
     parser.add_argument("--no-sketch", action="store_true", help="template tuners only")
+    parser.add_argument("--records", help="keep each run's records in this folder")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     checkpoints = sorted(int(x) for x in args.trials.split(","))
     tuners = args.tuners.split(",")
     figures: dict[str, object] = {"threads": 1, "seeds": args.seeds}
     with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(args.records or tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         for name in args.ops.split(","):
             runs = [
-                run_op(name, checkpoints, tuners, Path(tmp), seed, not args.no_sketch)
+                run_op(name, checkpoints, tuners, folder, seed, not args.no_sketch)
                 for seed in range(args.seeds)
             ]
             row = over_seeds(runs, tuners, checkpoints)
