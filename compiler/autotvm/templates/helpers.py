@@ -42,8 +42,8 @@ class Sched:
     reorders of their stage (a fuse makes a new uid). Stage indices shift when a
     cache write or a layout pack inserts a stage: those methods return the new ones."""
 
-    def __init__(self, dag: ComputeDAG) -> None:
-        self.state = State.initial(dag)
+    def __init__(self, dag: ComputeDAG, state: State | None = None) -> None:
+        self.state = State.initial(dag) if state is None else state
 
     def apply(self, step: Step) -> None:
         self.state = self.state.apply(step)
@@ -143,6 +143,9 @@ def pad_stage(state: State, anchor: int) -> int | None:
     return None
 
 
+_SETUPS: dict[tuple, tuple[ComputeDAG, Anchored]] = {}  # per DAG (by identity; bounded)
+
+
 def define_pad_knob(
     cfg: Config, dag: ComputeDAG, tags: Sequence[str], fallback: str = "root"
 ) -> bool:
@@ -150,9 +153,13 @@ def define_pad_knob(
     keep it at root. (For a dense conv a parallel copy costs less than bounds checks
     in the inner loop: 126 vs 94 GFLOP/s on a ResNet-18 conv; a depthwise conv reads
     each input once or so and is better off inlining it.)"""
-    s = State.initial(dag)
-    k = find_anchor(s, tags)
-    if k is None or pad_stage(s, k) is None:
+    key = (id(dag), tuple(tags), "pad")
+    hit = _SETUPS.get(key)
+    if hit is None or hit[0] is not dag:
+        s = State.initial(dag)
+        k = find_anchor(s, tags)
+        hit = _SETUPS[key] = (dag, k is not None and pad_stage(s, k) is not None)  # type: ignore[assignment]
+    if not hit[1]:
         return False
     return cfg.define_knob("pad", ["inline", "root"], fallback=fallback).val == "root"
 
@@ -177,7 +184,19 @@ def tile_consumer(s: State, k: int) -> int | None:
 
 def anchor_setup(dag: ComputeDAG, tags: Sequence[str], *, keep_pad: bool = False) -> Anchored:
     """Inline the injective stages, find the anchor and its tile stage (write cache if
-    it has no element-wise consumer)."""
+    it has no element-wise consumer). The same for every config of a DAG, so made
+    once per DAG (a third of a conv config's instantiation otherwise)."""
+    key = (id(dag), tuple(tags), keep_pad)
+    hit = _SETUPS.get(key)
+    if hit is None or hit[0] is not dag:
+        if len(_SETUPS) >= 256:
+            _SETUPS.clear()
+        hit = _SETUPS[key] = (dag, _anchor_setup(dag, tags, keep_pad))
+    a = hit[1]
+    return Anchored(Sched(dag, a.sch.state), a.anchor, a.outer, a.epilogue, a.pad)
+
+
+def _anchor_setup(dag: ComputeDAG, tags: Sequence[str], keep_pad: bool) -> Anchored:
     s = State.initial(dag)
     k = find_anchor(s, tags)
     if k is None:
