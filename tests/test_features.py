@@ -119,3 +119,44 @@ def test_state_that_does_not_lower_gets_no_rows():
     s = State.initial(matmul_dag()).apply(Split(2, 0, (None,)))  # a sketch: unfilled factor
     (f,) = extract_features([s])
     assert f.shape == (0, N_FEATURES)
+
+
+def _sampled_states(n: int) -> list[State]:
+    from compiler.search.annotate import AnnotateConfig, sample_population
+    from compiler.search.sketch import generate_sketches
+
+    dag = conv_dag()
+    sketches = generate_sketches(dag, cores=2)
+    return sample_population(sketches, n, np.random.default_rng(3), AnnotateConfig(cores=2))
+
+
+def test_features_on_the_pool_equal_the_caller_s(monkeypatch):
+    """A batch computed by spawned workers and the caller gives the rows the caller
+    alone gives, in the same order; a dead worker only means the caller does it all."""
+    from compiler.cost_model import feature_pool
+
+    states = _sampled_states(2 * feature_pool.MIN_PARALLEL)
+    monkeypatch.setenv("SKETCHTUNE_FEATURE_WORKERS", "0")
+    feature_pool.shutdown()
+    clear_cache()
+    alone = extract_features(states)
+
+    monkeypatch.setenv("SKETCHTUNE_FEATURE_WORKERS", "1")
+    clear_cache()
+    before = feature_pool.stats["pool_chunks"]
+    try:
+        for w in feature_pool._get_workers():
+            w.wait_ready()  # a worker still starting is skipped: wait, so it is used
+        shared = extract_features(states)
+        assert feature_pool.stats["pool_chunks"] > before  # the worker did some of it
+        assert len(shared) == len(alone)
+        assert all(np.array_equal(a, b) for a, b in zip(alone, shared))
+
+        for w in feature_pool._get_workers():
+            w._proc.kill()  # type: ignore[attr-defined]
+        clear_cache()
+        again = extract_features(states)
+        assert all(np.array_equal(a, b) for a, b in zip(alone, again))
+    finally:
+        feature_pool.shutdown()
+        clear_cache()

@@ -19,6 +19,7 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
+from compiler.cost_model import feature_pool
 from compiler.cost_model.layout import FEATURE_NAMES, N_FEATURES
 from compiler.cost_model.store_features import program_features
 from compiler.lower.lower import lower
@@ -44,16 +45,32 @@ def state_features(state: State) -> np.ndarray:
     if got is not None:
         _cache.move_to_end(key)
         return got
-    got = _compute(state)
-    got.flags.writeable = False
-    _cache[key] = got
+    return _remember(key, _compute(state))
+
+
+def _remember(key: Hashable, rows: np.ndarray) -> np.ndarray:
+    rows.flags.writeable = False
+    _cache[key] = rows
     if len(_cache) > CACHE_ENTRIES:
         _cache.popitem(last=False)
-    return got
+    return rows
 
 
 def extract_features(states: Sequence[State]) -> list[np.ndarray]:
-    """One [n_stores, N_FEATURES] float32 array per state, in order."""
+    """One [n_stores, N_FEATURES] float32 array per state, in order. A batch of
+    states not in the cache is computed on all cores (`feature_pool`)."""
+    missing: dict[Hashable, State] = {}
+    for s in states:
+        key = state_key(s)
+        if key not in _cache:
+            missing.setdefault(key, s)
+    by_dag: dict[str, list[State]] = {}
+    for s in missing.values():
+        by_dag.setdefault(s.dag.workload_key, []).append(s)
+    for group in by_dag.values():
+        rows = feature_pool.compute_rows(group[0].dag, [s.steps for s in group], _compute)
+        for s, got in zip(group, rows):
+            _remember(state_key(s), _EMPTY if got is None else got)
     return [state_features(s) for s in states]
 
 

@@ -88,6 +88,13 @@ class Worker:
         self.receive()
         self._ready = True
 
+    def poll_ready(self) -> bool:
+        """Started (starting it if needed) and past its init, without blocking."""
+        self.start()
+        if not self._ready and self.conn.poll(0):
+            self.wait_ready()
+        return self._ready
+
     @property
     def conn(self) -> Connection:
         assert self._conn is not None, "worker not started"
