@@ -30,6 +30,7 @@ class RoundLog:
     build_s: float
     measure_s: float
     errors: int
+    learn_s: float = 0.0  # the policy's update: features of the results, model retraining
 
 
 @dataclass
@@ -98,7 +99,9 @@ def tune_task(
         pairs = measurer.measure([MeasureInput(task, s, policy.meta_for(s)) for s in cands])
         states = [inp.state for inp, _ in pairs]
         costs = [r.mean_cost_s if r.is_valid else None for _, r in pairs]
+        t0 = time.perf_counter()
         policy.update(states, costs)
+        learn_s = time.perf_counter() - t0
         result.trials += len(pairs)
         n_err = sum(c is None for c in costs)
         errors_in_a_row = errors_in_a_row + n_err if n_err == len(costs) else 0
@@ -113,6 +116,7 @@ def tune_task(
             measurer.stats.build_s - b0,
             measurer.stats.measure_s - m0,
             n_err,
+            learn_s,
         )
         result.rounds.append(log)
         if on_round is not None:
