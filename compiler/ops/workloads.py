@@ -1,7 +1,8 @@
 """Single-op workloads by name and shape: what `tune-op` and `sketches OP` tune.
 
 Shapes are comma-separated integers (DESIGN.md): matmul `M,N,K`; dense
-`BATCH,IN,OUT`; conv2d `N,C,H,W,F,KH,KW,STRIDE,PAD[,DILATION,GROUPS]`;
+`BATCH,IN,OUT`; conv2d `N,C,H,W,F,KH,KW,STRIDE,PAD[,DILATION,GROUPS]`; conv2d_nchwc (the weight
+packed in 16-filter blocks, as networks run convs) `N,C,H,W,F,KH,KW,STRIDE,PAD`;
 depthwise_conv2d `N,C,H,W,KH,KW,STRIDE,PAD`; softmax and layer_norm `ROWS,COLS`.
 """
 
@@ -11,6 +12,7 @@ from collections.abc import Callable
 
 from compiler import te
 from compiler.ops import conv2d_nchw, dense, depthwise_conv2d_nchw, layer_norm, matmul, softmax
+from compiler.ops.conv_packed import conv2d_nchwc
 from compiler.ops.errors import OpError
 from compiler.te.dag import ComputeDAG
 
@@ -31,6 +33,14 @@ def _conv2d(n, c, h, w, f, kh, kw, stride, pad, dilation=1, groups=1) -> Compute
     return ComputeDAG([conv2d_nchw(x, k, stride, pad, dilation, groups)])
 
 
+def _conv2d_nchwc(n, c, h, w, f, kh, kw, stride, pad) -> ComputeDAG:
+    """conv2d as the network compiler runs it: the weight packed into blocks of
+    16 output channels (compiler.ops.conv_packed), NCHW data in and out."""
+    x = te.placeholder((n, c, h, w), name="data")
+    k = te.placeholder((-(-f // NCHWC_BLOCK), c, kh, kw, NCHWC_BLOCK), name="weight_packed")
+    return ComputeDAG([conv2d_nchwc(x, k, stride, pad, filters=f)])
+
+
 def _depthwise(n, c, h, w, kh, kw, stride, pad) -> ComputeDAG:
     x = te.placeholder((n, c, h, w), name="data")
     k = te.placeholder((c, 1, kh, kw), name="weight")
@@ -47,11 +57,14 @@ def _layer_norm(rows: int, cols: int) -> ComputeDAG:
     return ComputeDAG([layer_norm(x, g, b)])
 
 
+NCHWC_BLOCK = 16  # filters a weight block: one AVX-512 vector of float32
+
 # name -> (builder, accepted argument counts, shape format)
 WORKLOADS: dict[str, tuple[Callable[..., ComputeDAG], tuple[int, ...], str]] = {
     "matmul": (_matmul, (3,), "M,N,K"),
     "dense": (_dense, (3,), "BATCH,IN,OUT"),
     "conv2d": (_conv2d, (9, 11), "N,C,H,W,F,KH,KW,STRIDE,PAD[,DILATION,GROUPS]"),
+    "conv2d_nchwc": (_conv2d_nchwc, (9,), "N,C,H,W,F,KH,KW,STRIDE,PAD"),
     "depthwise_conv2d": (_depthwise, (8,), "N,C,H,W,KH,KW,STRIDE,PAD"),
     "softmax": (_softmax, (2,), "ROWS,COLS"),
     "layer_norm": (_layer_norm, (2,), "ROWS,COLS"),
