@@ -249,6 +249,9 @@ def test_an_exhausted_space_and_a_failing_task_are_done():
     assert failing.rounds == 5  # a task without a valid measurement goes first
     assert [line["task"] for line in result.rounds[3:7]] == [1, 1, 1, 1]
     assert math.isinf(result.objective_s) and result.rounds[-1]["f_s"] is None
+    # the round that found the space exhausted is in the log, with no trials
+    (spent,) = [ln for ln in result.rounds if ln["task"] == 0 and ln["trials"] == 0]
+    assert spent["task_done"] and spent["stop_reason"] == "search space exhausted"
 
 
 def test_global_early_stopping_ends_the_run():

@@ -324,7 +324,8 @@ class TaskScheduler:
             if idx is None:
                 break
             states = self.propose(idx, min(self.per_round, trials - new))
-            if not states:
+            if not states:  # exhausted: a round of no trials says so in the log
+                lines.append(self.record(idx, [], []))
                 continue
             line = self._measure_round(measurer, idx, states)
             new += line["trials"]
