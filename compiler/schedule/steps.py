@@ -124,7 +124,9 @@ class PackLayout(Step):
     innermost spatial axis is tiled into panels of the product of the factors of
     Split step `split_step` from part `level` inward, the panel index moved first
     and the panel innermost — the GotoBLAS packed layout, so a register tile reads
-    it contiguously. For constant weights the copy is made once, at compile time."""
+    it contiguously. The copy is a stage of the program, made on every call and
+    timed with it (constant conv weights of a network are packed once, at compile
+    time, by the graph rewrite in models/layout.py, not by this step)."""
 
     kind: ClassVar[str] = "pack_layout"
     input: int
