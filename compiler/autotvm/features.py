@@ -219,23 +219,30 @@ def _consumer_map(state: State, target: int, producer: Stage) -> np.ndarray:
     return out
 
 
-Access = tuple[np.ndarray, np.ndarray, float]  # dims coefficients [D, roots], shape, bytes
+class _Accesses:
+    """A stage's buffer accesses (its write, then its reads in order), stacked:
+    per dimension its coefficients over the stage's axes [D, roots], extent and
+    stride in the flattened buffer; per access its stride coefficients [roots, A],
+    first dimension and item bytes."""
 
-
-def _accesses(state: State, k: int) -> list[Access]:
-    """(per-dimension coefficients [dims, roots], shape, item bytes) of the stage's
-    write, then of its reads in order."""
-    stage = state.stages[k]
-    axes = _root_axes(stage)
-    n = len(stage.root_iters)
-    out_t = stage.op
-    write = np.eye(n)[: len(out_t.axes)].reshape(len(out_t.axes), n)
-    out = [(write, np.asarray(out_t.shape, float), float(ITEM_BYTES.get(out_t.dtype, 4)))]
-    for read in _reads(state.body(k)):
-        dims = np.asarray([_affine(i, axes, n) for i in read.indices]).reshape(-1, n)
-        item = float(ITEM_BYTES.get(read.tensor.dtype, 4))
-        out.append((dims, np.asarray(read.tensor.shape, float), item))
-    return out
+    def __init__(self, state: State, k: int, limit: int) -> None:
+        stage = state.stages[k]
+        axes = _root_axes(stage)
+        n = len(stage.root_iters)
+        out_t = stage.op
+        dims = [np.eye(n)[: len(out_t.axes)].reshape(len(out_t.axes), n)]
+        shapes, items = [out_t.shape], [ITEM_BYTES.get(out_t.dtype, 4)]
+        for read in _reads(state.body(k))[: limit - 1]:
+            dims.append(np.asarray([_affine(i, axes, n) for i in read.indices]).reshape(-1, n))
+            shapes.append(read.tensor.shape)
+            items.append(ITEM_BYTES.get(read.tensor.dtype, 4))
+        strides = [np.cumprod((1.0, *shape[:0:-1]))[::-1] for shape in shapes]
+        self.dims = np.concatenate(dims)  # [D, roots]
+        self.shape = np.concatenate([np.asarray(sh, float) for sh in shapes])
+        self.starts = np.cumsum([0] + [len(d) for d in dims[:-1]])
+        self.items = np.asarray(items, float)
+        flat = self.dims * np.concatenate(strides)[:, None]
+        self.stride = np.add.reduceat(flat, self.starts, axis=0).T  # [roots, A]
 
 
 # ---------------------------------------------------------------- features
@@ -245,19 +252,22 @@ def _stage_features(state: State, k: int, loops: int, accesses: int) -> np.ndarr
     nest, depth = _nest(state, k)
     ext = nest.ext
     n_loops = len(ext)
+    acc: _Accesses = _cached(  # type: ignore[assignment]
+        ("accesses", k, accesses, _structure(state)), lambda: _Accesses(state, k, accesses)
+    )
+    n_acc = len(acc.items)
     bottom_up = np.cumprod(ext[::-1])[::-1]
-    numeric = [ext, np.cumprod(ext), bottom_up]  # log-transformed columns
-    for dims, shape, item in _cached(
-        ("accesses", k, _structure(state)), lambda: _accesses(state, k)
-    )[:accesses]:  # type: ignore[index]
-        steps = nest.coef @ dims.T  # [loops, dims]: index step per loop
-        dim_strides = np.cumprod(np.concatenate([[1.0], shape[:0:-1]]))[::-1]
-        stride = steps @ dim_strides
-        count = np.cumprod(np.where(stride != 0, ext, 1.0)[::-1])[::-1]
-        span = np.cumsum((np.abs(steps) * (ext - 1)[:, None])[::-1], axis=0)[::-1] + 1
-        touched = np.prod(np.minimum(span, shape), axis=1) * item
-        numeric += [stride, count, bottom_up / count, touched]
-    logs = slog(np.stack(numeric, axis=1))
+    stride = nest.coef @ acc.stride  # [loops, A]: flattened index step per loop
+    moved = np.where(stride != 0, ext[:, None], 1.0)
+    count = np.cumprod(moved[::-1], axis=0)[::-1]
+    steps = np.abs(nest.coef @ acc.dims.T) * (ext - 1)[:, None]  # [loops, D]
+    span = np.minimum(np.cumsum(steps[::-1], axis=0)[::-1] + 1, acc.shape)
+    touched = np.multiply.reduceat(span, acc.starts, axis=1) * acc.items
+    numeric = np.empty((n_loops, 3 + ACCESS_WIDTH * n_acc))  # log-transformed columns
+    numeric[:, 0], numeric[:, 1], numeric[:, 2] = ext, np.cumprod(ext), bottom_up
+    numeric[:, 3::4], numeric[:, 4::4] = stride, count
+    numeric[:, 5::4], numeric[:, 6::4] = bottom_up[:, None] / count, touched
+    logs = slog(numeric)
     rows = np.zeros((n_loops, LOOP_WIDTH + accesses * ACCESS_WIDTH))
     rows[:, 0] = logs[:, 0]
     rows[:, 1] = np.arange(1, n_loops + 1)
