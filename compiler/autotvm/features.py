@@ -320,7 +320,8 @@ class ItervarFeatures:
     Throughput on this machine (1 thread at nice 19 beside a benchmark, 300 fresh
     random configs, the template's instantiate included): matmul 1024^3 about
     1,400 configs/s, the ResNet-18 convs 56x56 and 28x28 about 1,700 /s (0.24 ms
-    of it the features). A cached index costs a dict look-up; at most `limit` rows (float32, 4 KB each) are kept."""
+    of it the features). A cached index costs a dict look-up; at most `limit`
+    rows (float32, 4 KB each) are kept."""
 
     def __init__(self, states: Callable[[int], State], limit: int = CACHE_ROWS) -> None:
         self.states = states
