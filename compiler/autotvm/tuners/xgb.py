@@ -14,9 +14,9 @@ proposal in 20 (`random_share` 5 %) is a random config.
 Features (`feature`): "knob" (each knob's choice: split sizes, one-hots; cheap,
 computed from the config index) or "itervar" (AutoTVM's loop-nest features of
 the config's schedule, compiler/autotvm/features.py; needs `states`, index ->
-State, which TemplatePolicy passes; about 1,100 configs/s here, each computed
+State, which TemplatePolicy passes; 1,400-1,700 configs/s here, each computed
 once and cached, so an annealing run that visits 30,000 new configs costs
-about 30 s).
+about 20 s; knob features cost next to nothing).
 
 Deviations from AutoTVM, each measured:
 - the first model after 32 measurements (AutoTVM: plan_size, 64) and a new
