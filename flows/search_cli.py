@@ -42,6 +42,9 @@ def register(app: typer.Typer) -> None:
             0, "--early-stopping", help="stop after this many trials without gain (0: never)"
         ),
         per_round: int = typer.Option(64, "--per-round", help="candidates measured per round"),
+        baseline: bool = typer.Option(
+            True, "--baseline/--no-baseline", help="measure the default schedule first"
+        ),
         as_json: bool = typer.Option(False, "--json", help="print one JSON summary on stdout"),
     ) -> None:
         """Tune one op into the records database and print the best schedule."""
@@ -49,7 +52,7 @@ def register(app: typer.Typer) -> None:
             lambda: tune_op_command(
                 op, shape, trials=trials, records=records, policy=policy, tuner=tuner,
                 threads=threads, devices=devices, seed=seed, per_round=per_round,
-                early_stopping=early_stopping or None,
+                early_stopping=early_stopping or None, baseline=baseline,
             ),
             as_json,
         )  # fmt: skip

@@ -16,6 +16,9 @@ from compiler.measure import Measurer, MeasureSettings, create_builder, create_r
 from compiler.ops.errors import OpError
 from compiler.ops.workloads import WORKLOADS, op_workload
 from compiler.records import create as create_store
+from compiler.schedule.default import default_schedule
+from compiler.schedule.state import State
+from compiler.schedule.steps import ScheduleError
 from compiler.search.policy import policy_for_task
 from compiler.search.sketch import generate_sketches
 from compiler.search.tune import RoundLog, TuneResult, tune_task
@@ -73,8 +76,12 @@ def tune_op_command(
     seed: int = 0,
     per_round: int = 64,
     early_stopping: int | None = None,
+    baseline: bool = True,
 ) -> dict[str, object]:
-    """Tune one op into the records database; the best latency and schedule."""
+    """Tune one op into the records database; the best latency and schedule.
+    With `baseline`, the op's default schedule is measured first (as whole-network
+    runs do), so the result is never slower than the untuned op; a template policy
+    starts from its template's fallback config instead."""
     check_options(trials=trials, per_round=per_round, tuner=tuner, policy=policy)
     task = op_task(op, shape)
     Path(records).parent.mkdir(parents=True, exist_ok=True)
@@ -87,9 +94,19 @@ def tune_op_command(
     ):
         measurer = Measurer(builder=builder, runner=runner, store=store)
         result = tune_task(task, pol, measurer, trials=trials, per_round=per_round,
-                           early_stopping=early_stopping, on_round=_progress(task))  # fmt: skip
+                           early_stopping=early_stopping, on_round=_progress(task),
+                           baseline=default_baseline(task) if baseline and policy != "template"
+                           else None)  # fmt: skip
     store.close()
     return _summary(op, shape, result, records)
+
+
+def default_baseline(task: SearchTask) -> State | None:
+    """The op's default (hand-written) schedule, None if there is none for it."""
+    try:
+        return default_schedule(task.dag)
+    except ScheduleError:
+        return None
 
 
 def search_policy(kind: str, task: SearchTask, *, tuner: str, seed: int, store=None):

@@ -37,6 +37,27 @@ def test_tune_op_measures_new_candidates_and_resumes(tmp_path, policy):
     with create_store("sqlite", path=db) as store:
         hashes = [r.steps_hash for r in store.records()]
     assert len(hashes) == len(set(hashes)) == 10  # nothing measured twice
+    with create_store("sqlite", path=db) as store:
+        first_steps = next(iter(store.records())).steps
+    assert first_steps == _default_steps("matmul", "32,48,16")  # the baseline went first
+
+
+def _default_steps(op: str, shape: str):
+    from compiler.ops.workloads import op_workload
+    from compiler.schedule.steps import steps_to_json
+    from compiler.schedule.default import default_schedule
+
+    return steps_to_json(default_schedule(op_workload(op, shape)).steps)
+
+
+def test_tune_op_without_baseline_searches_only(tmp_path):
+    db = tmp_path / "records.db"
+    args = ["tune-op", "matmul", "--shape", "32,48,16", "--records", str(db), "--threads", "1"]
+    got = run_cli(*args, "--trials", "3", "--no-baseline", "--json")
+    assert got.returncode == 0, got.stderr
+    with create_store("sqlite", path=db) as store:
+        steps = [r.steps for r in store.records()]
+    assert len(steps) == 3 and _default_steps("matmul", "32,48,16") not in steps
 
 
 @pytest.mark.parametrize(

@@ -82,15 +82,25 @@ def tune_task(
     per_round: int = 64,
     early_stopping: int | None = None,
     on_round: Callable[[RoundLog, TuneResult], None] | None = None,
+    baseline: State | None = None,
 ) -> TuneResult:
-    """Measure up to `trials` new candidates of `task`, `per_round` at a time."""
+    """Measure up to `trials` new candidates of `task`, `per_round` at a time.
+
+    `baseline` (say the op's default schedule) is measured first unless it was
+    before, so the result is never slower than it; being measured, it also seeds
+    the policy's search (a sketch policy mutates its best measured programs).
+    """
     result = TuneResult(task)
     if measurer.store is not None:
         result.resumed = resume(task, policy, measurer.store, measurer.target.target)
     stale, errors_in_a_row, best = 0, 0, policy.best_cost_s
     while result.trials < trials:
         t0 = time.perf_counter()
-        cands = policy.next_candidates(min(per_round, trials - result.trials))
+        n = min(per_round, trials - result.trials)
+        first = [] if baseline is None or policy.is_measured(baseline) else [baseline]
+        more = policy.next_candidates(n - len(first)) if n > len(first) else []
+        cands = first + [c for c in more if not first or c.steps != first[0].steps]
+        baseline = None
         search_s = time.perf_counter() - t0
         if not cands:
             result.stop_reason = "search space exhausted"

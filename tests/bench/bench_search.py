@@ -10,7 +10,7 @@ spent searching (everything but building and measuring: proposing candidates,
 features, model training, start-up), per op and averaged over the ops.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python tests/bench/bench_search.py \
-        [--trials 64,256,1000] [--ops matmul,dense,conv56,conv28,conv56c,conv28c] [--policies sketch,random]
+        [--trials 64,256,1000] [--ops matmul,dense,conv56,conv28,conv56c,conv28c] [--policies sketch,random,sketch+default]
         [--vector-cap 16] [--crossover 0.0] [--json]
 """
 
@@ -31,6 +31,7 @@ from timing import best_s
 from compiler.measure import Measurer, MeasureSettings, create_builder, create_runner
 from compiler.ops.workloads import op_workload
 from compiler.records import create as create_store
+from compiler.schedule.default import default_schedule
 from compiler.search.policy import create as create_policy
 from compiler.search.tune import RoundLog, TuneResult, tune_task
 from compiler.task import SearchTask
@@ -79,8 +80,10 @@ def search(
     """Best GFLOP/s after each checkpoint, the trials history and the search share;
     `options` go to the sketch policy (vector_cap, crossover)."""
     store = create_store("sqlite", path=db)
-    extra = options if policy == "sketch" else {}
-    pol = create_policy(policy, task.dag, model=_model(), seed=0, **extra)
+    kind, _, seeded = policy.partition("+")  # "sketch+default": the default schedule first
+    extra = options if kind == "sketch" else {}
+    pol = create_policy(kind, task.dag, model=_model(), seed=0, **extra)
+    baseline = default_schedule(task.dag) if seeded == "default" else None
     history: list[tuple[int, float]] = []
     tuning_s = 0.0  # building and measuring
 
@@ -95,8 +98,11 @@ def search(
         create_runner("local", settings=MeasureSettings(threads=1), devices="default") as runner,
     ):
         measurer = Measurer(builder=builder, runner=runner, store=store)
-        tune_task(task, pol, measurer, trials=max(checkpoints), on_round=on_round)
+        tune_task(
+            task, pol, measurer, trials=max(checkpoints), on_round=on_round, baseline=baseline
+        )
     wall = time.perf_counter() - start
+    first = next(iter(store.records(task.workload_key)), None)
     store.close()
     best_at = {}
     for cp in checkpoints:
@@ -104,7 +110,10 @@ def search(
         best_at[cp] = (
             task.flop_count / min(costs) / 1e9 if costs and min(costs) < float("inf") else 0.0
         )
-    return {"gflops": best_at, "history": history, "search_share": 1.0 - tuning_s / wall}
+    out = {"gflops": best_at, "history": history, "search_share": 1.0 - tuning_s / wall}
+    if baseline is not None and first is not None and first.error_kind is None:
+        out["default_gflops"] = task.flop_count / first.mean_cost_s / 1e9  # measured first
+    return out
 
 
 def _model():
@@ -124,7 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", default="64,256,1000")
     parser.add_argument("--ops", default=",".join(OPS))
-    parser.add_argument("--policies", default="sketch,random")
+    parser.add_argument(
+        "--policies",
+        default="sketch,random",
+        help="sketch, random, sketch+default (the op's default schedule measured first)",
+    )
     parser.add_argument("--vector-cap", type=int, default=16, help="sketch: widest vector loop")
     parser.add_argument("--crossover", type=float, default=0.0, help="sketch: crossover share")
     parser.add_argument("--json", action="store_true")
@@ -148,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             }
             for p, got in runs.items():
                 row[f"{p}_gflops"] = {str(k): v for k, v in got["gflops"].items()}  # type: ignore[union-attr]
+                if "default_gflops" in got:
+                    row["default_gflops"] = got["default_gflops"]
             if "sketch" in runs:
                 shares.append(runs["sketch"]["search_share"])
                 row["sketch_search_share"] = round(runs["sketch"]["search_share"], 3)
