@@ -44,8 +44,8 @@ def test_tune_op_measures_new_candidates_and_resumes(tmp_path, policy):
 
 def _default_steps(op: str, shape: str):
     from compiler.ops.workloads import op_workload
-    from compiler.schedule.steps import steps_to_json
     from compiler.schedule.default import default_schedule
+    from compiler.schedule.steps import steps_to_json
 
     return steps_to_json(default_schedule(op_workload(op, shape)).steps)
 

@@ -52,14 +52,12 @@ def pool_size() -> int:
     return max(0, (os.cpu_count() or 1) - 1)
 
 
-def compute_rows(
-    dag: ComputeDAG, step_lists: Sequence[tuple[Step, ...]], compute: Compute
-) -> list[Rows | None]:
-    """`compute(state)` for the state of each step list (None: the steps do not
-    replay), on the pool's workers and in this process."""
-    chunks = [list(step_lists[i : i + CHUNK]) for i in range(0, len(step_lists), CHUNK)]
+def compute_rows(dag: ComputeDAG, states: Sequence[State], compute: Compute) -> list[Rows | None]:
+    """`compute(state)` for each state (of `dag`), on the pool's workers (which get
+    the step lists and replay them; None: they did not replay) and in this process."""
+    chunks = [list(states[i : i + CHUNK]) for i in range(0, len(states), CHUNK)]
     results: list[list | None] = [None] * len(chunks)
-    workers = _get_workers() if len(step_lists) >= MIN_PARALLEL else []
+    workers = _get_workers() if len(states) >= MIN_PARALLEL else []
     queue = deque(range(len(chunks)))
     busy: dict[Worker, int] = {}
     while queue or busy:
@@ -67,14 +65,15 @@ def compute_rows(
             if w not in busy and queue and _ready(w, workers):
                 i = queue.popleft()
                 try:
-                    w.submit(_chunk_rows, (dag, chunks[i], compute), CHUNK_TIMEOUT_S)
+                    steps = [st.steps for st in chunks[i]]
+                    w.submit(_chunk_rows, (dag, steps, compute), CHUNK_TIMEOUT_S)
                     busy[w] = i
                 except (OSError, WorkerCrash, WorkerTimeout):
                     queue.appendleft(i)
                     workers.remove(w)
         if queue:  # the caller takes chunks from the other end of the queue
             i = queue.pop()
-            results[i] = _chunk_rows(dag, chunks[i], compute)
+            results[i] = [compute(st) for st in chunks[i]]
             stats["local_chunks"] += 1
         if not busy:
             continue

@@ -68,7 +68,7 @@ def extract_features(states: Sequence[State]) -> list[np.ndarray]:
     for s in missing.values():
         by_dag.setdefault(s.dag.workload_key, []).append(s)
     for group in by_dag.values():
-        rows = feature_pool.compute_rows(group[0].dag, [s.steps for s in group], _compute)
+        rows = feature_pool.compute_rows(group[0].dag, group, _compute)
         for s, got in zip(group, rows):
             _remember(state_key(s), _EMPTY if got is None else got)
     return [state_features(s) for s in states]

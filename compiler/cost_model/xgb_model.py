@@ -15,6 +15,10 @@ Until `warmup_samples` measurements exist it predicts random scores. It
 retrains from scratch when the data grew by at least 20 % since the last fit,
 holding out `valid_fraction` of the programs for early stopping (on the
 training loss while that would be fewer than MIN_VALID_PROGRAMS programs).
+One thread by default (`nthread`): the data are small (192 programs of a conv
+task, 988 rows: 0.08 s to fit on one core, 0.06 s on two) and with two OpenMP
+threads on a machine where anything else runs, each boosting round waits on a
+preempted thread: the same task's first 3 fits took 21 s beside another benchmark.
 `min_weight` 0.2 was the best of 0, 0.05, 0.2, 1 on held-out pairwise accuracy
 (0.66, 0.68, 0.72, 0.72 over 5 splits of 100 measured 64^3 matmul schedules).
 """
@@ -60,7 +64,7 @@ class XGBModel(CostModel):
         self,
         *,
         seed: int = 0,
-        nthread: int | None = None,
+        nthread: int | None = 1,
         warmup_samples: int = 64,
         valid_fraction: float = 0.2,
         min_weight: float = 0.2,
