@@ -2,15 +2,15 @@
 
 For matmul 1024^3, dense 1x512x1000 and the two ResNet-18 3x3 convs, on one
 thread: the reference (numpy's sgemm for the matrix ops, onnxruntime's Conv
-for the convs, each timed in this run; conv56c/conv28c are the convs with the
-weight packed as networks run them), and the best program each policy found
+for the convs, each timed in this run; densec, conv56c and conv28c are the ops
+with their constant weight laid out as networks run them), and the best program each policy found
 after every checkpoint of trials; also how many trials `sketch` needed to reach
 the best that `random` found in all of its trials, and the share of wall time
 spent searching (everything but building and measuring: proposing candidates,
 features, model training, start-up), per op and averaged over the ops.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python tests/bench/bench_search.py \
-        [--trials 64,256,1000] [--ops matmul,dense,conv56,conv28,conv56c,conv28c] [--policies sketch,random,sketch+default]
+        [--trials 64,256,1000] [--ops matmul,dense,densec,conv56,conv28,conv56c,conv28c] [--policies sketch,random,sketch+default]
         [--vector-cap 16] [--crossover 0.0] [--json]
 """
 
@@ -39,6 +39,9 @@ from compiler.task import SearchTask
 OPS = {
     "matmul": ("matmul", "1024,1024,1024"),
     "dense": ("dense", "1,512,1000"),
+    # the same product as networks run it: ONNX Gemm's constant weight is transposed at
+    # import, so the weight is [IN, OUT] and the output's loop reads it contiguously
+    "densec": ("matmul", "1,1000,512"),
     "conv56": ("conv2d", "1,64,56,56,64,3,3,1,1"),
     "conv28": ("conv2d", "1,128,28,28,128,3,3,1,1"),
     # the same convs as networks run them: the weight packed in 16-filter blocks at
