@@ -88,11 +88,11 @@ def search(
     pol = create_policy(kind, task.dag, model=_model(), seed=0, **extra)
     baseline = default_schedule(task.dag) if seeded == "default" else None
     history: list[tuple[int, float]] = []
-    tuning_s = 0.0  # building and measuring
+    phases = dict.fromkeys(("search", "learn", "build", "measure"), 0.0)
 
     def on_round(log: RoundLog, result: TuneResult) -> None:
-        nonlocal tuning_s
-        tuning_s += log.build_s + log.measure_s
+        for key, value in zip(phases, (log.search_s, log.learn_s, log.build_s, log.measure_s)):
+            phases[key] += value
         history.append((result.trials, log.best_cost_s))
 
     start = time.perf_counter()
@@ -113,7 +113,14 @@ def search(
         best_at[cp] = (
             task.flop_count / min(costs) / 1e9 if costs and min(costs) < float("inf") else 0.0
         )
-    out = {"gflops": best_at, "history": history, "search_share": 1.0 - tuning_s / wall}
+    tuning_s = phases["build"] + phases["measure"]
+    phases["other"] = wall - sum(phases.values())  # start-up, records, reference check
+    out = {
+        "gflops": best_at,
+        "history": history,
+        "search_share": 1.0 - tuning_s / wall,
+        "phase_s": {k: round(v, 1) for k, v in phases.items()},
+    }
     if baseline is not None and first is not None and first.error_kind is None:
         out["default_gflops"] = task.flop_count / first.mean_cost_s / 1e9  # measured first
     return out
@@ -166,9 +173,10 @@ def main(argv: list[str] | None = None) -> int:
                 row[f"{p}_gflops"] = {str(k): v for k, v in got["gflops"].items()}  # type: ignore[union-attr]
                 if "default_gflops" in got:
                     row["default_gflops"] = got["default_gflops"]
-            if "sketch" in runs:
-                shares.append(runs["sketch"]["search_share"])
-                row["sketch_search_share"] = round(runs["sketch"]["search_share"], 3)
+                if p.startswith("sketch"):  # the model-guided search's overhead
+                    shares.append(got["search_share"])
+                    row[f"{p}_search_share"] = round(got["search_share"], 3)  # type: ignore[arg-type]
+                    row[f"{p}_phase_s"] = got["phase_s"]
             if "sketch" in runs and "random" in runs:
                 random_best = min(c for _, c in runs["random"]["history"])  # type: ignore[union-attr]
                 row["sketch_trials_to_random_best"] = trials_to_reach(
