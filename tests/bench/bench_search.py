@@ -11,7 +11,7 @@ features, model training, start-up), per op and averaged over the ops.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python tests/bench/bench_search.py \
         [--trials 64,256,1000] [--ops matmul,dense,densec,conv56,conv28,conv56c,conv28c] [--policies sketch,random,sketch+default]
-        [--vector-cap 16] [--crossover 0.0] [--json]
+        [--vector-cap 16] [--crossover 0.0] [--population 512] [--json]
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def search(
     task: SearchTask, policy: str, checkpoints: list[int], db: Path, **options: object
 ) -> dict[str, object]:
     """Best GFLOP/s after each checkpoint, the trials history and the search share;
-    `options` go to the sketch policy (vector_cap, crossover)."""
+    `options` go to the sketch policy (vector_cap, crossover, population)."""
     store = create_store("sqlite", path=db)
     kind, _, seeded = policy.partition("+")  # "sketch+default": the default schedule first
     extra = options if kind == "sketch" else {}
@@ -150,9 +150,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--vector-cap", type=int, default=16, help="sketch: widest vector loop")
     parser.add_argument("--crossover", type=float, default=0.0, help="sketch: crossover share")
+    parser.add_argument(
+        "--population", type=int, default=512, help="sketch: largest evolution population"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    sketch_options = {"vector_cap": args.vector_cap, "crossover": args.crossover}
+    sketch_options = {
+        "vector_cap": args.vector_cap,
+        "crossover": args.crossover,
+        "population": args.population,
+    }
     checkpoints = sorted(int(x) for x in args.trials.split(","))
     figures: dict[str, object] = {}
     shares = []
