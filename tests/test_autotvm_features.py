@@ -162,3 +162,17 @@ def test_xgb_on_itervar_features_beats_random_on_a_synthetic_cost():
     rand = [itervar_tuner_run("random", s, 160) for s in range(3)]
     assert np.mean([h for h, _, _ in xgb]) < np.mean([h for h, _, _ in rand])
     assert np.mean([b for _, b, _ in xgb]) < np.mean([b for _, b, _ in rand])
+
+
+def test_template_policy_xgb_defaults_to_itervar_and_transfer_uses_knob_features():
+    from compiler.autotvm import TemplatePolicy
+
+    dag = matmul_dag(16, 32, 8)
+    policy = TemplatePolicy(dag, tuner="xgb")
+    assert policy.tuner.feature == "itervar"
+    space = policy.space
+    seen = list(range(0, len(space), max(1, len(space) // 40)))
+    policy.tuner.load_history(space.features(seen), [1.0 + i % 7 for i in seen], ["o"] * len(seen))
+    assert policy.tuner.feature == "knob" and policy.tuner.plan
+    plain = create_tuner("xgb", space)  # no schedules to read: knob features
+    assert plain.feature == "knob"
