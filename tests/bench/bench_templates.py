@@ -132,8 +132,9 @@ def run_op(
     flops = task.flop_count
     policies = contenders(task, tuners, seed, sketch)
     paths = {k: tmp / f"{name}_{k}_{seed}.db" for k in policies}
-    for path in paths.values():
-        path.unlink(missing_ok=True)  # a fresh run, not a resumed one
+    for path in paths.values():  # a fresh run, not a resumed one
+        for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            stale.unlink(missing_ok=True)
     stores = {k: create_store("sqlite", path=p) for k, p in paths.items()}
     start = time.perf_counter()
     with (
