@@ -61,7 +61,8 @@ def test_features_are_deterministic_and_shaped(make):
 
 
 def test_copy_4x4_hand_checked():
-    row = named(extract_features([State.initial(copy_dag())])[0][0])
+    """The row's definition, on the simplified program (as Ansor reads it)."""
+    row = named(program_features(lower(State.initial(copy_dag())))[0])
     assert row["outer_prod"] == pytest.approx(slog(16))
     assert row["num_loops"] == pytest.approx(slog(2))
     for b, acc in (("B0", "write"), ("B1", "read")):  # equal lines and bytes: statement order
@@ -76,6 +77,18 @@ def test_copy_4x4_hand_checked():
     assert row["float_addsub"] == 0 and row["float_mad"] == 0
     assert row["int_mad"] == pytest.approx(slog(16 * 2))  # i*4 + j in the load and the store
     assert row["vec_type.none"] == 1 and row["parallel_type.none"] == 1
+
+
+def test_the_model_s_rows_come_from_the_unsimplified_program():
+    """features.py's documented deviation: the same definition, on the program
+    before its last simplification (index arithmetic written out in full)."""
+    state = State.initial(copy_dag())
+    clear_cache()
+    (got,) = extract_features([state])
+    np.testing.assert_array_equal(got, program_features(lower(state, simplify=False)))
+    simplified = named(program_features(lower(state))[0])
+    assert named(got[0])["int_mad"] > simplified["int_mad"]  # 0 + i*4 + j*1 in full
+    assert named(got[0])["B0.bytes"] == simplified["B0.bytes"]  # the accesses agree
 
 
 def test_transposed_copy_strides_and_lines():

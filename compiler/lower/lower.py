@@ -280,7 +280,7 @@ class Lowering:
 
     # ------------------------------------------------------------------ run
 
-    def run(self) -> PrimFunc:
+    def run(self, simplify: bool = True) -> PrimFunc:
         params = self.make_params()
         self.plan()
         roots = [
@@ -292,7 +292,8 @@ class Lowering:
             buf = self.layout[k].buffer
             if id(buf) not in param_ids:
                 body = Allocate(buf, body)  # type: ignore[arg-type]
-        body = _simplify_stmt(body, Simplifier(self.ranges))
+        if simplify:
+            body = _simplify_stmt(body, Simplifier(self.ranges))
         body = _auto_unroll(body, self._unroll_limits())
         return PrimFunc(self.name, params, body)
 
@@ -308,12 +309,14 @@ class Lowering:
         return out
 
 
-def lower(state: State, name: str = "kernel") -> PrimFunc:
+def lower(state: State, name: str = "kernel", *, simplify: bool = True) -> PrimFunc:
     """The loop program of a complete schedule state.
 
     Parameters are the DAG's placeholders in order, then its outputs.
+    `simplify=False` skips the last pass (index arithmetic, guards proven true):
+    the program is the same, written longer; the cost model's features use it.
     """
-    return Lowering(state, name).run()
+    return Lowering(state, name).run(simplify)
 
 
 # -------------------------------------------------------------- helpers
