@@ -11,6 +11,7 @@ EvolutionConfig.crossover_prob > 0 (see compiler/search/evolution.py).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -33,19 +34,38 @@ from compiler.search.annotate import UNROLL_STEPS, AnnotateConfig, _divisors, at
 Mutation = Callable[[State, np.random.Generator, AnnotateConfig], State | None]
 
 
+PREFIX_ENTRIES = 4096  # cached replays of step-list prefixes (roulette picks parents again)
+_prefixes: OrderedDict[tuple, State] = OrderedDict()
+
+
+def prefix_state(state: State, index: int) -> State:
+    """The state after the first `index` steps of `state` (cached: a mutation replays
+    the unchanged prefix of its parent's steps, and good parents are mutated often)."""
+    key = (state.dag.workload_key, state.steps[:index])
+    got = _prefixes.get(key)
+    if got is None:
+        got = _prefixes[key] = State.replay(state.dag, state.steps[:index])
+        if len(_prefixes) > PREFIX_ENTRIES:
+            _prefixes.popitem(last=False)
+    else:
+        _prefixes.move_to_end(key)
+    return got
+
+
 def replay_with(state: State, index: int, step: Step) -> State | None:
     """The state with step `index` replaced by `step`, or None when that is illegal."""
-    steps = list(state.steps)
-    steps[index] = step
     try:
-        return State.replay(state.dag, steps)
+        out = prefix_state(state, index)
+        for st in (step, *state.steps[index + 1 :]):
+            out = out.apply(st)
+        return out
     except ScheduleError:
         return None
 
 
 def _split_extents(state: State, index: int) -> int | None:
     """The extent of the loop split by step `index` at that point of the replay."""
-    prefix = State.replay(state.dag, state.steps[:index])
+    prefix = prefix_state(state, index)
     step = state.steps[index]
     assert isinstance(step, Split)
     return prefix.stages[step.stage].iters[step.iter].extent
