@@ -2,7 +2,7 @@
 a thread pool in C++; Python threads would serialize on the GIL, so this uses
 spawned processes).
 
-    >>> rows = compute_rows(dag, [state.steps for state in states])  # one array a state
+    >>> rows = compute_rows(dag, states, compute)  # compute(state) for each, on all cores
 
 The calling process works too: the step lists are cut into chunks, idle
 workers take chunks from the front of the queue and the caller computes
