@@ -177,6 +177,15 @@ def test_warm_up_round_per_task_first_then_gradient_choices():
     assert "gradient" in {c for _, c in choices[4:]}
 
 
+def test_max_rounds_runs_exactly_the_warm_up():
+    tasks = make_tasks(WEIGHTS)
+    sched = scheduler(tasks, strategy="round-robin")
+    result = sched.tune(curve_measurer(tasks, CURVES), 10_000, max_rounds=len(tasks))
+    assert [line["task"] for line in result.rounds] == [0, 1, 2, 3]
+    assert [st.rounds for st in sched.task_states] == [1, 1, 1, 1]
+    assert result.stop_reason == "round limit reached"
+
+
 def test_identical_seeds_give_identical_decisions():
     def decisions(seed):
         _, result = run("gradient", trials=320, seed=seed, eps_greedy=0.3)

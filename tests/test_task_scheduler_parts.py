@@ -68,6 +68,8 @@ def test_backward_window():
     assert backward_term([9, 8, 6], 3) == 0.0
     assert backward_term([9, 8, 6, 3, 3], 2) == pytest.approx(-1.5)
     assert backward_term([math.inf, 8, 6, 3], 3) == 0.0
+    assert backward_term([9, 8, 6], 3, short_history=True) == pytest.approx(-1.5)
+    assert backward_term([9], 3, short_history=True) == 0.0
 
 
 def test_similarity_groups_from_op_kind_and_log_flops():
@@ -108,6 +110,17 @@ def test_task_stop_rules():
     st.add_round([3.0, 3.0], early_stopping=4)
     assert st.done and st.stop_reason == "no improvement in 4 trials"
     assert st.history == [1.0, 1.0, 1.0] and st.trials == 6
+    creeping = TaskState()  # gains under MIN_GAIN are taken but do not reset the count
+    creeping.add_round([1.0], early_stopping=3)
+    creeping.add_round([0.995], early_stopping=3)
+    creeping.add_round([0.99], early_stopping=3)
+    assert creeping.best_cost_s == 0.99 and creeping.stale_trials == 2 and not creeping.done
+    creeping.add_round([0.9], early_stopping=3)  # a 9 % gain resets it
+    assert creeping.stale_trials == 0
+    creeping.add_round([0.899], early_stopping=3)
+    creeping.add_round([2.0], early_stopping=3)
+    creeping.add_round([2.0], early_stopping=3)
+    assert creeping.done and creeping.history[-1] == 0.899
     failing = TaskState()
     while not failing.done:
         failing.add_round([None] * 64, early_stopping=None)

@@ -42,7 +42,7 @@ def _serve(conn: Connection, init: Callable[..., None] | None, init_args: tuple)
     while True:
         try:
             fn, args = conn.recv()
-        except (EOFError, KeyboardInterrupt):
+        except (EOFError, OSError, KeyboardInterrupt):  # the parent closed or died
             return
         try:
             reply: tuple[str, Any] = ("ok", fn(*args))
@@ -50,7 +50,10 @@ def _serve(conn: Connection, init: Callable[..., None] | None, init_args: tuple)
             last = traceback.extract_tb(err.__traceback__)[-1:]
             where = f" ({last[0].filename}:{last[0].lineno})" if last else ""
             reply = ("error", f"{type(err).__name__}: {err}{where}")
-        conn.send(reply)
+        try:
+            conn.send(reply)
+        except OSError:  # the parent stopped waiting (a timeout kill) or exited
+            return
 
 
 class Worker:

@@ -2,7 +2,9 @@
 
 For task i after t_i rounds with best latency g_i and best-latency history h:
 
-    backward   = (h[t_i-1] - h[t_i-1-W]) / W          (0 while the history is short)
+    backward   = (h[t_i-1] - h[t_i-1-W]) / W          (0 while the history is short;
+                                                        with short_history, W shrinks
+                                                        to the t_i - 1 rounds there are)
     optimistic = -g_i / t_i                            (the next round gains 1/t_i)
     similarity = beta * C_i / max_j(C_j / g_j) - g_i   (j: measured tasks of i's group;
                                                         only when it has another one)
@@ -27,6 +29,10 @@ class GradientConfig:
     alpha: float = 0.2  # weight of the backward (observed) term against the forward estimate
     beta: float = 2.0  # how far below its group's best GFLOP/s a task is expected to stay
     backward_window: int = 3  # W, in rounds
+    # Deviation (off by default): Ansor's backward term is 0 until a task has had W
+    # rounds after its first, so in short runs (a few rounds per task) it never
+    # speaks. With short_history it averages over the rounds there are.
+    short_history: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,9 +62,12 @@ class TaskGradient:
         }
 
 
-def backward_term(history: Sequence[float], window: int) -> float:
-    """Mean best-latency change per round over the last `window` rounds (<= 0)."""
+def backward_term(history: Sequence[float], window: int, short_history: bool = False) -> float:
+    """Mean best-latency change per round over the last `window` rounds (<= 0);
+    with `short_history`, over fewer when fewer are there."""
     t = len(history)
+    if short_history:
+        window = min(window, t - 1)
     if window < 1 or t - 1 - window < 0:
         return 0.0
     newer, older = history[t - 1], history[t - 1 - window]
@@ -108,7 +117,7 @@ def _gradient(
     conf: GradientConfig,
 ) -> TaskGradient:
     st = states[i]
-    backward = backward_term(st.history, conf.backward_window)
+    backward = backward_term(st.history, conf.backward_window, conf.short_history)
     forward = -st.best_cost_s / st.rounds
     similarity = similarity_term(i, states, flops, group, conf.beta)
     if similarity is not None:

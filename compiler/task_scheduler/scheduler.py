@@ -91,6 +91,7 @@ class TaskScheduler:
         alpha: float = 0.2,
         beta: float = 2.0,
         backward_window: int = 3,
+        short_history: bool = False,
         eps_greedy: float = 0.05,
         early_stopping: int | None = None,
         global_early_stopping: int | None = None,
@@ -107,7 +108,7 @@ class TaskScheduler:
         self.strategy, self.per_round, self.seed = strategy, per_round, seed
         self.eps_greedy = eps_greedy
         self.early_stopping, self.global_early_stopping = early_stopping, global_early_stopping
-        self.gradient_config = GradientConfig(alpha, beta, backward_window)
+        self.gradient_config = GradientConfig(alpha, beta, backward_window, short_history)
         self._weights = [t.weight for t in self.tasks] if objective is None else None
         self.objective: Objective = objective or weighted_latency([t.weight for t in self.tasks])
         self.groups = similarity_groups([t.dag for t in self.tasks])
@@ -308,9 +309,16 @@ class TaskScheduler:
         measurer: Measurer,
         trials: int,
         on_round: Callable[[dict[str, Any]], None] | None = None,
+        *,
+        max_rounds: int | None = None,
     ) -> SchedulerResult:
         """Rounds of next_task / propose / measure / record until `trials` new
-        measurements are made or every task is done.
+        measurements are made, `max_rounds` rounds are done, or every task is done.
+
+        `max_rounds=len(tasks)` on a fresh scheduler runs exactly the warm-up
+        round of every task (a round may measure fewer than per_round
+        candidates when a task's space is small; the budget does not spill
+        into another task's round).
 
         The first call resumes from `measurer.store` (if any, and unless `resume`
         was called), so a killed run continues where it stopped.
@@ -319,7 +327,7 @@ class TaskScheduler:
         if not self._resumed and not self.rounds and measurer.store is not None:
             resumed = self.resume(measurer.store, measurer.target.target)
         new, lines = 0, []
-        while new < trials:
+        while new < trials and (max_rounds is None or len(lines) < max_rounds):
             idx = self.next_task()
             if idx is None:
                 break
@@ -354,6 +362,8 @@ class TaskScheduler:
     def _stop_reason(self, new: int, trials: int) -> str:
         if new >= trials:
             return "trial budget spent"
+        if not all(st.done for st in self.task_states):
+            return "round limit reached"
         if any(st.stop_reason == GLOBAL_EARLY_STOPPING for st in self.task_states):
             return f"no improvement of f in {self.global_stale_trials} trials"
         return "every task is done"

@@ -19,6 +19,13 @@ EXHAUSTED = "search space exhausted"
 NO_NEW_CANDIDATE = "no new candidate"
 GLOBAL_EARLY_STOPPING = "global early stopping"
 
+# A round resets a task's stale-trial count only when it lowers the best
+# latency by at least this fraction: the best of many noisy timings of similar
+# programs keeps creeping down by a fraction of a percent, which would keep a
+# plateaued task alive forever. (The history and the best latency take every
+# gain; only the early-stopping count ignores the small ones.)
+MIN_GAIN = 0.01
+
 
 @dataclass
 class TaskState:
@@ -44,16 +51,17 @@ class TaskState:
         Marks the task done after a round with no measurement, after
         MAX_ERRORS_IN_A_ROW failures in a row (counted per whole failed round,
         so the order of results inside a round does not matter), or after
-        `early_stopping` trials without improvement.
+        `early_stopping` trials without a gain of at least MIN_GAIN.
         """
         costs = [math.inf if c is None else float(c) for c in costs_s]
         best = min(costs, default=math.inf)
         improved = best < self.best_cost_s
+        gained = improved and (not self.is_measured or best < self.best_cost_s * (1 - MIN_GAIN))
         self.best_cost_s = min(best, self.best_cost_s)
         self.trials += len(costs)
         self.rounds += 1
         self.history.append(self.best_cost_s)
-        self.stale_trials = 0 if improved else self.stale_trials + len(costs)
+        self.stale_trials = 0 if gained else self.stale_trials + len(costs)
         all_failed = all(not math.isfinite(c) for c in costs)
         self.errors_in_a_row = self.errors_in_a_row + len(costs) if all_failed else 0
         if not costs:
