@@ -216,3 +216,34 @@ def test_policies_never_propose_a_measured_candidate_twice(kind):
 def test_unknown_policy_is_rejected():
     with pytest.raises(ValueError, match="unknown search policy 'grid'"):
         create("grid", matmul())
+
+
+class OneSketchModel:
+    """Scores every program of the first sketch above every other program."""
+
+    def predict(self, states):
+        return np.array([10.0 + len(s.steps) if self.is_first(s) else 0.0 for s in states])
+
+    def is_first(self, s):
+        return not any(isinstance(st, (CacheWrite, PackLayout)) for st in s.steps)
+
+    def update(self, states, costs):
+        pass
+
+
+@pytest.mark.parametrize("quota", [0, 1])
+def test_sketch_quota_measures_the_best_of_every_absent_sketch(quota):
+    dag = matmul(16, 16, 16)
+    sketches = generate_sketches(dag, cores=2)
+    assert len(sketches) == 6 and OneSketchModel().is_first(sketches[0])
+    assert not any(OneSketchModel().is_first(s) for s in sketches[1:])
+    model = OneSketchModel()
+    policy = create("sketch", dag, model=model, seed=2, population=128, sketch_quota=quota)
+    policy.conf.eps_greedy = 0.0
+    cands = policy.next_candidates(16)
+    assert len(cands) == 16
+    origins = [policy._origin[c.steps] for c in cands]
+    if quota == 0:  # the model's favourite sketch takes every slot
+        assert set(origins) == {0}
+    else:  # one slot each for the five other sketches, in place of the lowest-ranked
+        assert origins[:11] == [0] * 11 and sorted(origins[11:]) == [1, 2, 3, 4, 5]

@@ -177,6 +177,19 @@ def test_warm_up_round_per_task_first_then_gradient_choices():
     assert "gradient" in {c for _, c in choices[4:]}
 
 
+def test_observed_forward_estimate_also_beats_round_robin_on_the_synthetic_curves():
+    grad, g_result = run("gradient", early_stopping=24, forward="observed")
+    _rr, r_result = run("round-robin", early_stopping=24)
+    assert g_result.objective_s < r_result.objective_s
+    plateau = grad.task_states[2]
+    assert plateau.done or plateau.trials <= 16  # stopped, or starved after one retry
+
+
+def test_unknown_forward_estimate_is_rejected():
+    with pytest.raises(ValueError, match="unknown forward estimate 'psychic'"):
+        scheduler(make_tasks([1]), forward="psychic")
+
+
 def test_max_rounds_runs_exactly_the_warm_up():
     tasks = make_tasks(WEIGHTS)
     sched = scheduler(tasks, strategy="round-robin")

@@ -12,9 +12,13 @@ from test_task_scheduler import make_tasks, scheduler, task_dag
 from compiler import ops, te
 from compiler.search.tune import MAX_ERRORS_IN_A_ROW
 from compiler.task_scheduler.gradient import (
+    PRIOR_GAIN,
+    PRIOR_ROUNDS,
     GradientConfig,
     TaskGradient,
     backward_term,
+    observed_forward,
+    pooled_gain,
     task_gradients,
 )
 from compiler.task_scheduler.objective import chain_gradients, weighted_latency
@@ -70,6 +74,29 @@ def test_backward_window():
     assert backward_term([math.inf, 8, 6, 3], 3) == 0.0
     assert backward_term([9, 8, 6], 3, short_history=True) == pytest.approx(-1.5)
     assert backward_term([9], 3, short_history=True) == 0.0
+
+
+def test_observed_forward_term_shrinks_each_task_towards_the_pooled_gain():
+    gaining = state_with([10.0], [5.0], [4.0])  # gains 0.5 and 0.2
+    stalled = state_with([10.0], [10.0], [10.0])  # gains 0 and 0
+    fresh = state_with([3.0])  # no round after its first yet
+    states = [gaining, stalled, fresh]
+    r0 = (0.5 + 0.2 + 0.0 + 0.0) / 4
+    assert pooled_gain(states) == pytest.approx(r0)
+    assert pooled_gain([fresh]) == PRIOR_GAIN
+    k = PRIOR_ROUNDS
+    assert observed_forward(gaining.history, 4.0, r0) == pytest.approx(
+        -4.0 * (0.7 + k * r0) / (2 + k)
+    )
+    assert observed_forward(stalled.history, 10.0, r0) == pytest.approx(-10.0 * k * r0 / (2 + k))
+    assert observed_forward(fresh.history, 3.0, r0) == pytest.approx(-3.0 * r0)
+    conf = GradientConfig(alpha=0.0, forward="observed")
+    grads = task_gradients(states, [1, 1, 1], [(0,), (1,), (2,)], [1.0, 1.0, 1.0], conf)
+    # the stalled task costs most but the gaining one is expected to gain most
+    assert grads[0].gradient < min(grads[1].gradient, grads[2].gradient)
+    assert grads[1].gradient == pytest.approx(-10.0 * k * r0 / (2 + k))
+    ansor = task_gradients(states, [1, 1, 1], [(0,), (1,), (2,)], [1.0] * 3, GradientConfig(0.0))
+    assert ansor[1].gradient < ansor[0].gradient  # Ansor's -g/t still prefers the stalled one
 
 
 def test_similarity_groups_from_op_kind_and_log_flops():

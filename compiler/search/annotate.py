@@ -236,17 +236,24 @@ def sample_state(sketch: State, rng: np.random.Generator, cfg: AnnotateConfig) -
 
 
 def sample_population(
-    sketches: list[State], n: int, rng: np.random.Generator, cfg: AnnotateConfig
+    sketches: list[State],
+    n: int,
+    rng: np.random.Generator,
+    cfg: AnnotateConfig,
+    origin: dict[tuple[Step, ...], int] | None = None,
 ) -> list[State]:
-    """Up to n distinct complete programs drawn uniformly over the sketches."""
+    """Up to n distinct complete programs drawn uniformly over the sketches;
+    `origin`, when given, gets each program's sketch index."""
     out: dict[tuple[Step, ...], State] = {}
     for _ in range(n * 2):
         if len(out) >= n:
             break
-        sketch = sketches[int(rng.integers(len(sketches)))]
-        s = sample_state(sketch, rng, cfg)
+        k = int(rng.integers(len(sketches)))
+        s = sample_state(sketches[k], rng, cfg)
         if s is not None:
             out.setdefault(s.steps, s)
+            if origin is not None:
+                origin.setdefault(s.steps, k)
     return list(out.values())
 
 

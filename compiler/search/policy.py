@@ -94,18 +94,23 @@ class SketchPolicy(SearchPolicy):
         population: int = 512,
         vector_cap: int = 16,
         crossover: float = 0.0,
+        sketch_quota: int = 0,
     ):
         super().__init__(dag, seed=seed, cores=cores)
         self.model = model
         self.sketches = generate_sketches(dag, cores=self.cores)
         annotate = AnnotateConfig(cores=self.cores, vector_cap=vector_cap)
         self.conf = EvolutionConfig(
-            population=population, annotate=annotate, crossover_prob=crossover
+            population=population,
+            annotate=annotate,
+            crossover_prob=crossover,
+            sketch_quota=sketch_quota,
         )
+        self._origin: dict[tuple, int] = {}  # steps -> sketch index, kept across rounds
 
     def next_candidates(self, n: int) -> list[State]:
         seeds = [s for _, s in self.best(self.conf.population)]
-        return evolutionary_search(
+        out = evolutionary_search(
             self.sketches,
             self.model,
             n,
@@ -113,7 +118,12 @@ class SketchPolicy(SearchPolicy):
             is_measured=self.is_measured,
             best_measured=seeds,
             conf=self.conf,
+            origin=self._origin,
         )
+        # keep the sketch of what is measured or about to be; drop the rest of the round
+        keep = {st.steps for st in out}
+        self._origin = {k: v for k, v in self._origin.items() if k in keep or k in self.measured}
+        return out
 
     def update(self, states: Sequence[State], costs_s: Sequence[float | None]) -> None:
         super().update(states, costs_s)

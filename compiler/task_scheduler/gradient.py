@@ -13,10 +13,24 @@ For task i after t_i rounds with best latency g_i and best-latency history h:
 
 Every term is <= 0 for a sensible objective; the most negative gradient marks
 the task whose next round should lower f most.
+
+Deviation, off by default (`forward="observed"`): Ansor's optimistic term
+expects the next round to cut g_i by 1/t_i whatever the task has shown, so in
+runs of a few rounds per task it allocates rounds in proportion to weight x
+latency. The observed estimate expects the next round to cut g_i by r_i, a
+shrinkage mean of the task's own relative gains per round after its first,
+
+    r_i = (sum of its relative gains + K * r_0) / (its rounds after the first + K)
+
+with r_0 the mean relative gain per such round over every task so far
+(PRIOR_GAIN before there is one) and K = PRIOR_ROUNDS: a task that keeps
+gaining keeps its rounds, a stalled one falls back below the others, and one
+not yet retried is valued at the run's average.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +47,12 @@ class GradientConfig:
     # rounds after its first, so in short runs (a few rounds per task) it never
     # speaks. With short_history it averages over the rounds there are.
     short_history: bool = False
+    forward: str = "ansor"  # or "observed" (see the module docstring)
+
+
+FORWARD_KINDS = ("ansor", "observed")
+PRIOR_GAIN = 0.1  # r_0 before any task has had a second round
+PRIOR_ROUNDS = 2.0  # K: how many rounds of evidence the prior is worth
 
 
 @dataclass(frozen=True)
@@ -97,6 +117,7 @@ def task_gradients(
     conf: GradientConfig,
 ) -> list[TaskGradient]:
     """Every task's gradient terms; `chain[i]` is df/dg_i (None when g_i is unknown)."""
+    prior = pooled_gain(states) if conf.forward == "observed" else None
     out = []
     for i, st in enumerate(states):
         if st.done or st.rounds == 0:
@@ -104,8 +125,30 @@ def task_gradients(
         elif not st.is_measured or chain[i] is None:
             out.append(TaskGradient(i, gradient=-math.inf))
         else:
-            out.append(_gradient(i, states, flops, groups[i], chain[i], conf))  # type: ignore[arg-type]
+            out.append(_gradient(i, states, flops, groups[i], chain[i], conf, prior))  # type: ignore[arg-type]
     return out
+
+
+def relative_gains(history: Sequence[float]) -> list[float]:
+    """The fraction of the best latency each round after the first cut (>= 0)."""
+    return [
+        (a - b) / a
+        for a, b in itertools.pairwise(history)
+        if math.isfinite(a) and math.isfinite(b) and a > 0
+    ]
+
+
+def pooled_gain(states: Sequence[TaskState]) -> float:
+    """r_0: the mean relative gain per round after the first, over every task."""
+    gains = [g for st in states for g in relative_gains(st.history)]
+    return sum(gains) / len(gains) if gains else PRIOR_GAIN
+
+
+def observed_forward(history: Sequence[float], best: float, prior: float) -> float:
+    """-g_i * r_i: the next round's expected change of the best latency."""
+    gains = relative_gains(history)
+    rate = (sum(gains) + PRIOR_ROUNDS * prior) / (len(gains) + PRIOR_ROUNDS)
+    return -best * rate
 
 
 def _gradient(
@@ -115,10 +158,14 @@ def _gradient(
     group: Sequence[int],
     chain: float,
     conf: GradientConfig,
+    prior: float | None = None,
 ) -> TaskGradient:
     st = states[i]
     backward = backward_term(st.history, conf.backward_window, conf.short_history)
-    forward = -st.best_cost_s / st.rounds
+    if prior is None:
+        forward = -st.best_cost_s / st.rounds
+    else:
+        forward = observed_forward(st.history, st.best_cost_s, prior)
     similarity = similarity_term(i, states, flops, group, conf.beta)
     if similarity is not None:
         forward = min(forward, similarity)

@@ -25,7 +25,12 @@ from compiler.schedule.state import State
 from compiler.search.policy import SearchPolicy
 from compiler.task import SearchTask
 from compiler.task_scheduler.decision_log import DecisionLog, finite_or_none, read_decision_log
-from compiler.task_scheduler.gradient import GradientConfig, TaskGradient, task_gradients
+from compiler.task_scheduler.gradient import (
+    FORWARD_KINDS,
+    GradientConfig,
+    TaskGradient,
+    task_gradients,
+)
 from compiler.task_scheduler.objective import Objective, chain_gradients, weighted_latency
 from compiler.task_scheduler.resume import plan_rounds, task_records
 from compiler.task_scheduler.similarity import similarity_groups
@@ -92,6 +97,7 @@ class TaskScheduler:
         beta: float = 2.0,
         backward_window: int = 3,
         short_history: bool = False,
+        forward: str = "ansor",
         eps_greedy: float = 0.05,
         early_stopping: int | None = None,
         global_early_stopping: int | None = None,
@@ -100,7 +106,9 @@ class TaskScheduler:
         log_path: str | Path | None = None,
         baselines: Sequence[State | None] | None = None,
     ) -> None:
-        _check_options(tasks, policies, strategy, per_round, alpha, backward_window, eps_greedy)
+        _check_options(
+            tasks, policies, strategy, per_round, alpha, backward_window, eps_greedy, forward
+        )
         if baselines is not None and len(baselines) != len(tasks):
             raise ValueError(f"task scheduler: {len(tasks)} tasks but {len(baselines)} baselines")
         self.tasks, self.policies = list(tasks), list(policies)
@@ -108,7 +116,7 @@ class TaskScheduler:
         self.strategy, self.per_round, self.seed = strategy, per_round, seed
         self.eps_greedy = eps_greedy
         self.early_stopping, self.global_early_stopping = early_stopping, global_early_stopping
-        self.gradient_config = GradientConfig(alpha, beta, backward_window, short_history)
+        self.gradient_config = GradientConfig(alpha, beta, backward_window, short_history, forward)
         self._weights = [t.weight for t in self.tasks] if objective is None else None
         self.objective: Objective = objective or weighted_latency([t.weight for t in self.tasks])
         self.groups = similarity_groups([t.dag for t in self.tasks])
@@ -393,6 +401,7 @@ def _check_options(
     alpha: float,
     backward_window: int,
     eps_greedy: float,
+    forward: str = "ansor",
 ) -> None:
     if len(tasks) != len(policies):
         raise ValueError(f"task scheduler: {len(tasks)} tasks but {len(policies)} policies")
@@ -403,5 +412,8 @@ def _check_options(
         raise ValueError(f"task scheduler: per_round must be >= 1, got {per_round}")
     if not 0.0 <= alpha <= 1.0 or not 0.0 <= eps_greedy <= 1.0:
         raise ValueError("task scheduler: alpha and eps_greedy must be within [0, 1]")
+    if forward not in FORWARD_KINDS:
+        raise ValueError(f"task scheduler: unknown forward estimate {forward!r}; choose from "
+                         f"{', '.join(FORWARD_KINDS)}")  # fmt: skip
     if backward_window < 1:
         raise ValueError(f"task scheduler: backward_window must be >= 1, got {backward_window}")

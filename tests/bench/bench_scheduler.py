@@ -93,7 +93,7 @@ def new_scheduler(model: str, strategy: str, seed: int, args: argparse.Namespace
     return TaskScheduler(search_tasks, policies, strategy=strategy, per_round=args.per_task,
                          seed=seed, log_path=log, baselines=baselines,
                          early_stopping=stale or None, alpha=args.alpha,
-                         short_history=args.short_history)  # fmt: skip
+                         short_history=args.short_history, forward=args.forward)  # fmt: skip
 
 
 def measurer_for(store: SQLiteStore, threads: int):
@@ -326,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alpha", type=float, default=0.2, help="gradient: weight of backward")
     parser.add_argument("--short-history", action="store_true",
                         help="gradient: backward term over the rounds there are (< W)")  # fmt: skip
+    parser.add_argument("--forward", default="ansor", choices=("ansor", "observed"),
+                        help="gradient: the forward estimate (task_scheduler/gradient.py)")  # fmt: skip
     parser.add_argument("--seeds", default="0", help="comma-separated; one whole comparison each")
     parser.add_argument("--early-stopping", type=int, default=None,
                         help="per-task early stopping in trials (default 3 x --per-task; 0: off)")  # fmt: skip
@@ -346,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         "seeds": args.seeds,
         "alpha": args.alpha,
         "short_history": args.short_history,
+        "forward": args.forward,
         "early_stopping": args.early_stopping
         if args.early_stopping is not None
         else 3 * args.per_task,

@@ -84,7 +84,9 @@ def search(
     `options` go to the sketch policy (vector_cap, crossover, population)."""
     store = create_store("sqlite", path=db)
     kind, _, seeded = policy.partition("+")  # "sketch+default": the default schedule first
-    extra = options if kind == "sketch" else {}
+    extra = dict(options) if kind == "sketch" else {}
+    if seeded == "quota":  # "sketch+quota": one best-predicted program per absent sketch
+        extra["sketch_quota"] = 1
     pol = create_policy(kind, task.dag, model=_model(), seed=0, **extra)
     baseline = default_schedule(task.dag) if seeded == "default" else None
     history: list[tuple[int, float]] = []
@@ -146,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--policies",
         default="sketch,random",
-        help="sketch, random, sketch+default (the op's default schedule measured first)",
+        help="sketch, random, sketch+default (the op's default schedule measured first), "
+        "sketch+quota (evolution.EvolutionConfig.sketch_quota = 1)",
     )
     parser.add_argument("--vector-cap", type=int, default=16, help="sketch: widest vector loop")
     parser.add_argument("--crossover", type=float, default=0.0, help="sketch: crossover share")
@@ -184,11 +187,13 @@ def main(argv: list[str] | None = None) -> int:
                     shares.append(got["search_share"])
                     row[f"{p}_search_share"] = round(got["search_share"], 3)  # type: ignore[arg-type]
                     row[f"{p}_phase_s"] = got["phase_s"]
-            if "sketch" in runs and "random" in runs:
+            if "random" in runs:
                 random_best = min(c for _, c in runs["random"]["history"])  # type: ignore[union-attr]
-                row["sketch_trials_to_random_best"] = trials_to_reach(
-                    runs["sketch"]["history"], random_best
-                )  # type: ignore[arg-type]
+                for p in runs:
+                    if p.startswith("sketch"):
+                        row[f"{p}_trials_to_random_best"] = trials_to_reach(
+                            runs[p]["history"], random_best
+                        )  # type: ignore[arg-type]
             figures[name] = row
             if not args.json:
                 print(name, json.dumps(row), flush=True)
