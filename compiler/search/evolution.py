@@ -20,7 +20,9 @@ changes the sketch. When that family is the wrong one the search stays on it
 (a conv28c run sat at 0.56x onnxruntime for 750 trials). With a quota of q,
 every sketch with no candidate among the chosen gets its q best-predicted
 programs measured in place of the lowest-ranked ones, so the model keeps
-learning what the best of each other family is worth.
+learning what the best of each other family is worth. Measured from scratch
+with q = 1 on the two ResNet-18 convs (1000 trials, one run): 196.2 vs 188.7
+and 179.8 vs 184.2 GFLOP/s, no difference beyond noise, so it stays off.
 """
 
 from __future__ import annotations
