@@ -31,9 +31,10 @@ gradient, epsilon-greedy; see gradient.py) and "round-robin" (the live task
 with the fewest rounds). A task is done when its policy proposes nothing
 ("search space exhausted"), a round measures nothing ("no new candidate"),
 MAX_ERRORS_IN_A_ROW candidates failed in a row, it went `early_stopping`
-trials without improving, or by global early stopping. Random choices use a
-generator seeded with (seed, global round index): the same seed and the same
-measurements give the same decisions, after a resume too.
+trials without lowering its best latency by at least 1 % (task_state.MIN_GAIN),
+or by global early stopping. Random choices use a generator seeded with
+(seed, global round index): the same seed and the same measurements give the
+same decisions, after a resume too.
 
 Decision log (`log_path`): JSON lines, appended one per round as it ends (a
 resumed run appends to the same file; read it with `read_decision_log`):

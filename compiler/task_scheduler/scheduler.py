@@ -401,7 +401,7 @@ def _check_options(
     alpha: float,
     backward_window: int,
     eps_greedy: float,
-    forward: str = "ansor",
+    forward: str,
 ) -> None:
     if len(tasks) != len(policies):
         raise ValueError(f"task scheduler: {len(tasks)} tasks but {len(policies)} policies")

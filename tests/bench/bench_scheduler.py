@@ -49,6 +49,7 @@ from compiler.schedule.steps import ScheduleError, steps_from_json
 from compiler.search.policy import create as create_policy
 from compiler.task import SearchTask
 from compiler.task_scheduler import TaskScheduler, read_decision_log
+from compiler.task_scheduler.gradient import FORWARD_KINDS
 from models.compare import max_errors, ort_session, seeded_inputs
 from models.load import load_graph, load_proto
 from models.network import Network, compile_network, default_schedule_for, passive_thread_wait
@@ -89,10 +90,9 @@ def new_scheduler(model: str, strategy: str, seed: int, args: argparse.Namespace
         for k, t in enumerate(search_tasks)
     ]
     baselines = [default_schedule_for(t) for t in tasks] if args.baseline else None
-    stale = args.early_stopping if args.early_stopping is not None else 3 * args.per_task
     return TaskScheduler(search_tasks, policies, strategy=strategy, per_round=args.per_task,
                          seed=seed, log_path=log, baselines=baselines,
-                         early_stopping=stale or None, alpha=args.alpha,
+                         early_stopping=args.early_stopping or None, alpha=args.alpha,
                          short_history=args.short_history, forward=args.forward)  # fmt: skip
 
 
@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alpha", type=float, default=0.2, help="gradient: weight of backward")
     parser.add_argument("--short-history", action="store_true",
                         help="gradient: backward term over the rounds there are (< W)")  # fmt: skip
-    parser.add_argument("--forward", default="ansor", choices=("ansor", "observed"),
+    parser.add_argument("--forward", default="ansor", choices=FORWARD_KINDS,
                         help="gradient: the forward estimate (task_scheduler/gradient.py)")  # fmt: skip
     parser.add_argument("--seeds", default="0", help="comma-separated; one whole comparison each")
     parser.add_argument("--early-stopping", type=int, default=None,
@@ -337,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     args.seeds = [int(x) for x in args.seeds.split(",")]
+    if args.early_stopping is None:
+        args.early_stopping = 3 * args.per_task
     passive_thread_wait()
     figures: dict[str, object] = {
         "per_task": args.per_task,
@@ -349,9 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         "alpha": args.alpha,
         "short_history": args.short_history,
         "forward": args.forward,
-        "early_stopping": args.early_stopping
-        if args.early_stopping is not None
-        else 3 * args.per_task,
+        "early_stopping": args.early_stopping,
     }
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work_dir or tmp)
