@@ -86,7 +86,10 @@ def test_nightly_serves_a_cron_deployment_and_a_triggered_run_completes(tmp_path
         assert dep["parameters"]["trend"] == str(out / "trend.csv")
         crons = [s["schedule"].get("cron") for s in dep["schedules"]]
         assert crons == [CRON]
-        run = api(url, f"/deployments/{dep['id']}/create_flow_run", {})
+        # the server answers 503 while its database is busy (the served process is
+        # registering at the same time): retry the POST like the GETs above
+        run = wait_for(lambda: api(url, f"/deployments/{dep['id']}/create_flow_run", {}), 120,
+                       "a flow run of the deployment")  # fmt: skip
 
         def finished():
             state = api(url, f"/flow_runs/{run['id']}")["state"]
