@@ -144,7 +144,9 @@ class ScriptedMeasurer:
         self.store, self.stats, self.calls = store, MeasureStats(), 0
         self.target = TargetInfo("test-target", "cpu", "", 1)
 
-    def measure(self, inputs):
+    def measure(self, inputs, on_run_start=None):
+        if on_run_start is not None:  # as the real one: after building, before timing
+            on_run_start()
         out = []
         for inp in inputs:
             self.calls += 1

@@ -145,7 +145,8 @@ def _sampled_states(n: int) -> list[State]:
 
 def test_features_on_the_pool_equal_the_caller_s(monkeypatch):
     """A batch computed by spawned workers and the caller gives the rows the caller
-    alone gives, in the same order; a dead worker only means the caller does it all."""
+    alone gives, in the same order; while the workers are held (a kernel is being
+    timed), and when a worker is dead, the caller does it all."""
     from compiler.cost_model import feature_pool
 
     states = _sampled_states(2 * feature_pool.MIN_PARALLEL)
@@ -164,6 +165,13 @@ def test_features_on_the_pool_equal_the_caller_s(monkeypatch):
         assert feature_pool.stats["pool_chunks"] > before  # the worker did some of it
         assert len(shared) == len(alone)
         assert all(np.array_equal(a, b) for a, b in zip(alone, shared))
+
+        clear_cache()
+        before = feature_pool.stats["pool_chunks"]
+        with feature_pool.workers_held():
+            held = extract_features(states)
+        assert feature_pool.stats["pool_chunks"] == before
+        assert all(np.array_equal(a, b) for a, b in zip(alone, held))
 
         for w in feature_pool._get_workers():
             w._proc.kill()  # type: ignore[attr-defined]

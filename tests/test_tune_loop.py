@@ -3,6 +3,7 @@ early stopping, exhausted spaces and runs of failures."""
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pytest
 
 from compiler import ops, te
@@ -30,7 +31,9 @@ class ScriptedMeasurer:
     stats: MeasureStats = field(default_factory=MeasureStats)
     calls: int = 0
 
-    def measure(self, inputs):
+    def measure(self, inputs, on_run_start=None):
+        if on_run_start is not None:  # as the real one: after building, before timing
+            on_run_start()
         out = []
         for inp in inputs:
             self.calls += 1
@@ -83,3 +86,47 @@ def test_a_tiny_space_is_exhausted():
         "search space exhausted",
         "no new candidate",
     )
+
+
+class VersionedScorer:
+    """Scores that change completely each time it learns (a stand-in cost model)."""
+
+    def __init__(self):
+        self.version = 0
+
+    def score(self, state, version):
+        return (hash((state.steps, version)) % 10007) / 10007
+
+    def predict(self, states):
+        return np.array([self.score(s, self.version) for s in states])
+
+    def update(self, states, costs_s):
+        self.version += 1
+
+
+def test_searched_ahead_candidates_are_chosen_by_the_model_that_learned_meanwhile():
+    t = task()
+    model = VersionedScorer()
+    pol = create("sketch", t.dag, model=model, population=64, seed=0)
+    first = pol.next_candidates(8)
+    pol.prepare(8, first)  # as while `first` is timed: with the model of version 0
+    found = dict(pol._ahead[1].scored)
+    assert not {s.steps for s in first} & set(found)  # the pending are not proposed again
+    pol.update(first, [1e-3] * len(first))  # version 1
+    chosen = pol.next_candidates(8)  # 8 x 5 % rounds to no eps-greedy pick
+    assert len(chosen) == 8 and {s.steps for s in chosen} <= set(found)
+    rest = [s for _, s in found.values() if s.steps not in {c.steps for c in chosen}]
+    assert min(model.score(s, 1) for s in chosen) >= max(model.score(s, 1) for s in rest)
+    by_stale = sorted(found.values(), key=lambda p: -p[0])[:8]
+    assert {s.steps for _, s in by_stale} != {s.steps for s in chosen}
+
+
+def test_tuning_searches_the_next_round_while_measuring():
+    t = task()
+    m = ScriptedMeasurer(lambda k: 1.0 / k)
+    result = tune_task(t, policy(t), m, trials=32, per_round=8)
+    assert [r.ahead_s > 0 for r in result.rounds] == [True, True, True, False]
+    alone = tune_task(
+        t, policy(t), ScriptedMeasurer(lambda k: 1.0 / k), trials=32, per_round=8, ahead=False
+    )
+    assert all(r.ahead_s == 0 for r in alone.rounds) and alone.trials == result.trials == 32

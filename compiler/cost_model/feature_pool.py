@@ -15,6 +15,11 @@ Worth it for a batch, not for a handful of states: a chunk costs a pickled DAG
 and step lists one way and float32 rows the other (about 1 ms), a state
 4-10 ms to lower and walk. `SKETCHTUNE_FEATURE_WORKERS` sets the pool size
 (0: compute in the calling process only).
+
+While `workers_held()` is in effect (a kernel is being timed on one core while
+the next round's search runs beside it), no chunk goes to a worker and none is
+started: the search stays in the calling process, on the other core. Chunks
+still queued when it ends go to the workers again.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
+import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from multiprocessing.connection import wait
 
 import numpy as np
@@ -38,6 +45,7 @@ MIN_PARALLEL = 2 * CHUNK  # smaller batches are computed in the calling process
 CHUNK_TIMEOUT_S = 300.0  # a chunk never takes this long; past it the worker is killed
 
 _workers: list[Worker] = []
+_held = threading.Event()  # set: compute in the calling process only (see above)
 stats = {"pool_chunks": 0, "local_chunks": 0}  # where chunks were computed (this process)
 
 Rows = np.ndarray
@@ -57,12 +65,14 @@ def compute_rows(dag: ComputeDAG, states: Sequence[State], compute: Compute) -> 
     the step lists and replay them; None: they did not replay) and in this process."""
     chunks = [list(states[i : i + CHUNK]) for i in range(0, len(states), CHUNK)]
     results: list[list | None] = [None] * len(chunks)
-    workers = _get_workers() if len(states) >= MIN_PARALLEL else []
+    workers = []
+    if len(states) >= MIN_PARALLEL:
+        workers = list(_workers) if _held.is_set() else _get_workers()
     queue = deque(range(len(chunks)))
     busy: dict[Worker, int] = {}
     while queue or busy:
         for w in list(workers):
-            if w not in busy and queue and _ready(w, workers):
+            if w not in busy and queue and not _held.is_set() and _ready(w, workers):
                 i = queue.popleft()
                 try:
                     steps = [st.steps for st in chunks[i]]
@@ -92,6 +102,16 @@ def compute_rows(dag: ComputeDAG, states: Sequence[State], compute: Compute) -> 
                 queue.append(busy.pop(w))
                 workers.remove(w)
     return [r for got in results for r in got]  # type: ignore[union-attr]
+
+
+@contextmanager
+def workers_held() -> Iterator[None]:
+    """No chunk goes to a worker (from any thread) until the block ends."""
+    _held.set()
+    try:
+        yield
+    finally:
+        _held.clear()
 
 
 def _chunk_rows(dag: ComputeDAG, step_lists: list[tuple[Step, ...]], compute: Compute):

@@ -56,10 +56,16 @@ class Measurer:
         self.references: dict[str, Artifact | None] = {}
         self.stats = MeasureStats()
 
-    def measure(self, inputs: Sequence[MeasureInput]) -> list[tuple[MeasureInput, MeasureResult]]:
-        """Results of the candidates not measured before (on this target), in input order."""
+    def measure(
+        self, inputs: Sequence[MeasureInput], on_run_start: Callable[[], object] | None = None
+    ) -> list[tuple[MeasureInput, MeasureResult]]:
+        """Results of the candidates not measured before (on this target), in input order.
+        `on_run_start()` is called between the builds and the first timing."""
         fresh = self.fresh(inputs)
-        return self.run(fresh, self.build(fresh))
+        builds = self.build(fresh)
+        if on_run_start is not None:
+            on_run_start()
+        return self.run(fresh, builds)
 
     def fresh(self, inputs: Sequence[MeasureInput]) -> list[MeasureInput]:
         """The candidates not in the store and not repeated in this batch (counted as skipped)."""

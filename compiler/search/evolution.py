@@ -58,6 +58,16 @@ class EvolutionConfig:
     annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
 
 
+@dataclass
+class Exploration:
+    """What one evolutionary search saw: every distinct unmeasured program with its
+    best score, and the fresh random programs it started from (eps-greedy's pool)."""
+
+    scored: dict[tuple, tuple[float, State]]
+    fresh: list[State]
+    n_sketches: int
+
+
 def evolutionary_search(
     sketches: list[State],
     model: Scorer,
@@ -76,6 +86,32 @@ def evolutionary_search(
     caller that keeps it across rounds knows the sketch of what it measured.
     """
     origin = {} if origin is None else origin
+    found = explore(
+        sketches,
+        model,
+        n_out,
+        rng,
+        is_measured=is_measured,
+        best_measured=best_measured,
+        conf=conf,
+        origin=origin,
+    )
+    return select(found, n_out, rng, is_measured=is_measured, conf=conf, origin=origin)
+
+
+def explore(
+    sketches: list[State],
+    model: Scorer,
+    n_out: int,
+    rng: np.random.Generator,
+    *,
+    is_measured,
+    best_measured: list[State],
+    conf: EvolutionConfig,
+    origin: dict[tuple, int],
+) -> Exploration:
+    """The generations of the search for a request of `n_out` (the expensive part:
+    every new program's features), before choosing among what they found."""
     size = min(conf.population, max(conf.min_population, conf.per_candidate * n_out))
     conf = dataclasses.replace(conf, population=size)
     n_seed = min(len(best_measured), int(conf.population * conf.measured_share))
@@ -91,13 +127,33 @@ def evolutionary_search(
                 best[s.steps] = (float(sc), s)
         if gen + 1 < conf.generations:
             population = _next_generation(population, scores, rng, conf, origin)
-    ranked = [s for _, s in sorted(best.values(), key=lambda p: -p[0])]
+    return Exploration(best, fresh, len(sketches))
+
+
+def select(
+    found: Exploration,
+    n_out: int,
+    rng: np.random.Generator,
+    *,
+    is_measured,
+    conf: EvolutionConfig,
+    origin: dict[tuple, int],
+    rescore: Scorer | None = None,
+) -> list[State]:
+    """The best-scored (1 - eps) share of `n_out` among the programs `found` that are
+    still unmeasured, plus eps fresh random ones. `rescore`: score them again with
+    this model (one that learned since the exploration; their features are cached)."""
+    pool = [(sc, s) for sc, s in found.scored.values() if not is_measured(s)]
+    if rescore is not None and pool:
+        again = np.asarray(rescore.predict([s for _, s in pool]), dtype=float)
+        pool = [(float(sc), s) for sc, (_, s) in zip(again, pool)]
+    ranked = [s for _, s in sorted(pool, key=lambda p: -p[0])]
     n_random = round(n_out * conf.eps_greedy)
     chosen = ranked[: n_out - n_random]
     if conf.sketch_quota:
-        chosen = _with_sketch_quota(chosen, ranked, origin, len(sketches), conf.sketch_quota)
+        chosen = _with_sketch_quota(chosen, ranked, origin, found.n_sketches, conf.sketch_quota)
     taken = {s.steps for s in chosen}
-    extra = [s for s in fresh if s.steps not in taken and not is_measured(s)]
+    extra = [s for s in found.fresh if s.steps not in taken and not is_measured(s)]
     rng.shuffle(extra)  # type: ignore[arg-type]
     chosen += extra[: n_out - len(chosen)]
     return chosen

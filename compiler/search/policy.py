@@ -19,7 +19,7 @@ import numpy as np
 from compiler.schedule.state import State
 from compiler.schedule.steps import Step
 from compiler.search.annotate import AnnotateConfig, sample_population
-from compiler.search.evolution import EvolutionConfig, evolutionary_search
+from compiler.search.evolution import EvolutionConfig, Exploration, explore, select
 from compiler.search.sketch import generate_sketches
 from compiler.te.dag import ComputeDAG
 
@@ -37,6 +37,11 @@ class SearchPolicy(ABC):
     @abstractmethod
     def next_candidates(self, n: int) -> list[State]:
         """Up to n distinct candidates never measured before (fewer: the space is spent)."""
+
+    def prepare(self, n: int, pending: Sequence[State]) -> None:
+        """Do ahead, while `pending` are being measured, what the next
+        `next_candidates(n)` can: called from another thread, and no other method of
+        the policy is called until it returns. Nothing by default."""
 
     def update(self, states: Sequence[State], costs_s: Sequence[float | None]) -> None:
         """Record measured costs (None or inf for a failed candidate)."""
@@ -107,23 +112,46 @@ class SketchPolicy(SearchPolicy):
             sketch_quota=sketch_quota,
         )
         self._origin: dict[tuple, int] = {}  # steps -> sketch index, kept across rounds
+        self._ahead: tuple[int, Exploration] | None = None  # (n, what `prepare` found)
+
+    def prepare(self, n: int, pending: Sequence[State]) -> None:
+        """Run the evolution for the next round with the model as it is: the next
+        `next_candidates(n)` only scores what it found again with the model that has
+        learned from `pending`'s results (their features are cached), and chooses."""
+        waiting = {s.steps for s in pending}
+        self._ahead = (n, self._explore(n, lambda s: self.is_measured(s) or s.steps in waiting))
 
     def next_candidates(self, n: int) -> list[State]:
-        seeds = [s for _, s in self.best(self.conf.population)]
-        out = evolutionary_search(
-            self.sketches,
-            self.model,
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == n:
+            found, rescore = ahead[1], self.model
+        else:
+            found, rescore = self._explore(n, self.is_measured), None
+        out = select(
+            found,
             n,
             self.rng,
             is_measured=self.is_measured,
-            best_measured=seeds,
             conf=self.conf,
             origin=self._origin,
+            rescore=rescore,
         )
         # keep the sketch of what is measured or about to be; drop the rest of the round
         keep = {st.steps for st in out}
         self._origin = {k: v for k, v in self._origin.items() if k in keep or k in self.measured}
         return out
+
+    def _explore(self, n: int, is_measured: Callable[[State], bool]) -> Exploration:
+        return explore(
+            self.sketches,
+            self.model,
+            n,
+            self.rng,
+            is_measured=is_measured,
+            best_measured=[s for _, s in self.best(self.conf.population)],
+            conf=self.conf,
+            origin=self._origin,
+        )
 
     def update(self, states: Sequence[State], costs_s: Sequence[float | None]) -> None:
         super().update(states, costs_s)
