@@ -146,7 +146,10 @@ def _tune_rounds(session: TuningSession, dask_address: str | None, pin: bool) ->
         futures = build_chunk.map(chunks, list(range(len(chunks))))
         builds = [f.result() for f in futures]
         build_s = time.perf_counter() - t0
-        session.record(chunks, builds, _runner(session, n_workers, pin), build_s=build_s)
+        session.record(
+            chunks, builds, _runner(session, n_workers, pin), build_s=build_s,
+            ahead=n_workers == 1,  # timed here, one at a time: the next search runs beside
+        )  # fmt: skip
         rounds += 1
     return rounds
 

@@ -24,6 +24,7 @@ from compiler.cost_model import create as create_model
 from compiler.measure import BuildResult, MeasureInput, Measurer, MeasureResult, MeasureSettings
 from compiler.records import SQLiteStore, host_target_info
 from compiler.schedule.state import State
+from compiler.search.ahead import AheadTimes, SearchAhead
 from compiler.search.policy import SearchPolicy
 from compiler.task import SearchTask
 from compiler.task_scheduler import TaskScheduler, round_size
@@ -187,8 +188,12 @@ class TuningSession:
         run: Callable[[list], list[MeasureResult]],
         *,
         build_s: float,
+        ahead: bool = False,
     ) -> dict:
-        """Time the built chunks with `run`, store every result, tell the scheduler."""
+        """Time the built chunks with `run`, store every result, tell the scheduler.
+        With `ahead` (the timing runs on this machine, one candidate at a time), the
+        task likely to come next searches its next round meanwhile
+        (compiler/search/ahead.py)."""
         assert self.pending is not None and self.scheduler is not None
         inputs = [i for c in chunks for i in c]
         flat = [b for c in builds for b in c]
@@ -198,15 +203,27 @@ class TuningSession:
             for k, result in enumerate(run(list(requests))):
                 on_result(k, result)
 
-        with phase("measure"):  # the timings and writing their records
-            pairs = self.measurer.run(inputs, flat, run_requests)
-        measure_s = time.perf_counter() - start
+        n_next = min(self.per_round, self.remaining - len(inputs))
+        prepare = self.scheduler.search_ahead(
+            self.pending.task, [i.state for i in inputs], n_next
+        ) if ahead else None  # fmt: skip
+        searching = SearchAhead(prepare) if prepare is not None else None
+        if searching is not None:
+            searching.start()
+        try:
+            with phase("measure"):  # the timings and writing their records
+                pairs = self.measurer.run(inputs, flat, run_requests)
+            measure_s = time.perf_counter() - start
+        finally:
+            with phase("search"):  # what is left of the search run beside the timing
+                times = searching.finish() if searching is not None else AheadTimes()
         states: list[State] = [inp.state for inp, _ in pairs]
         costs = [r.mean_cost_s if r.is_valid else None for _, r in pairs]
         with phase("learn"):  # the policy and the cost model take the results in
             line = self.scheduler.record(
                 self.pending.task, states, costs,
-                search_s=self.pending.search_s, build_s=build_s, measure_s=measure_s,
+                search_s=self.pending.search_s + times.waited_s, build_s=build_s,
+                measure_s=measure_s, ahead_s=times.ran_s,
             )  # fmt: skip
         self.new_trials += len(pairs)
         self.pending = None

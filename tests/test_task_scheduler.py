@@ -98,7 +98,9 @@ class CurveMeasurer:
     target: TargetInfo = TARGET
     stats: MeasureStats = field(default_factory=MeasureStats)
 
-    def measure(self, inputs):
+    def measure(self, inputs, on_run_start=None):
+        if on_run_start is not None:  # as a Measurer does: after building, before timing
+            on_run_start()
         pairs = []
         for inp in inputs:
             key = inp.task.workload_key
@@ -326,3 +328,57 @@ def test_a_baseline_schedule_is_measured_in_the_first_round_only():
     assert sched.policies[0].is_measured(base) and result.rounds[0]["trials"] == 4
     with pytest.raises(ValueError, match="2 tasks but 1 baselines"):
         scheduler(tasks, baselines=[base])
+
+
+def test_the_task_searched_ahead_is_the_next_choice_after_a_round_without_gain():
+    tasks = make_tasks(WEIGHTS)
+    sched = scheduler(tasks, seed=3)
+    sched.tune(curve_measurer(tasks, CURVES), trials=8 * 8)  # warm-up, then gradient
+    picked = []
+    for _ in range(12):
+        idx = sched.next_task()
+        likely = sched.likely_next_task(idx, 8)
+        states = sched.propose(idx, 8)
+        sched.record(idx, states, [sched.task_states[idx].best_cost_s * 1.1] * len(states))
+        assert sched.next_task() == likely
+        picked.append(likely)
+    assert len(set(picked)) > 1  # not one task throughout
+
+
+class PreparingPolicy(CurvePolicy):
+    """Notes every `prepare` call in `calls`: (task, n, pending candidates)."""
+
+    def __init__(self, dag, task: int, calls: list):
+        super().__init__(dag)
+        self.task, self.calls = task, calls
+
+    def prepare(self, n, pending):
+        self.calls.append((self.task, n, len(pending)))
+
+
+def test_tuning_searches_ahead_for_the_likely_next_task_while_measuring():
+    tasks = make_tasks(WEIGHTS)
+    calls: list = []
+    sched = TaskScheduler(tasks, [PreparingPolicy(t.dag, i, calls) for i, t in enumerate(tasks)],
+                          per_round=8, seed=1)  # fmt: skip
+    expected = []
+    measurer = curve_measurer(tasks, CURVES)
+    original = measurer.measure
+
+    def measure(inputs, on_run_start=None):
+        idx = tasks.index(inputs[0].task)
+        expected.append(sched.likely_next_task(idx, len(inputs)))
+        return original(inputs, on_run_start)
+
+    measurer.measure = measure  # type: ignore[method-assign]
+    result = sched.tune(measurer, trials=8 * 10)
+    assert [task for task, _, _ in calls] == expected[:-1]  # none after the last round
+    assert all(n == 8 for _, n, _ in calls)
+    for line, (task, _, pending) in zip(result.rounds, calls):
+        assert pending == (8 if task == line["task"] else 0)
+    assert all(line["ahead_s"] >= 0 for line in result.rounds)
+    calls.clear()
+    sched = TaskScheduler(tasks, [PreparingPolicy(t.dag, i, calls) for i, t in enumerate(tasks)],
+                          per_round=8, seed=1)  # fmt: skip
+    sched.tune(curve_measurer(tasks, CURVES), trials=8 * 10, ahead=False)
+    assert calls == []

@@ -38,6 +38,9 @@ class CostModel(ABC):
     def predict(self, states: Sequence[State]) -> np.ndarray:
         """One float64 score per state, higher = faster; -inf for states that do not lower."""
 
+    def prefetch(self, states: Sequence[State]) -> None:
+        """Compute ahead what `predict(states)` will need (nothing by default)."""
+
     @abstractmethod
     def to_json(self) -> dict[str, Any]:
         """Everything `from_json` needs to predict exactly as this model does."""

@@ -98,6 +98,10 @@ class XGBModel(CostModel):
             return self.rng.random(len(states))
         return self.predict_features(extract_features(states))
 
+    def prefetch(self, states: Sequence[State]) -> None:
+        """Their features, into the cache (an untrained model predicts without them)."""
+        extract_features(states)
+
     def predict_features(self, features: Sequence[np.ndarray]) -> np.ndarray:
         """Scores from feature arrays (one [n_stores, N_FEATURES] array a program)."""
         assert self.booster is not None

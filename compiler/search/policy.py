@@ -119,7 +119,11 @@ class SketchPolicy(SearchPolicy):
         `next_candidates(n)` only scores what it found again with the model that has
         learned from `pending`'s results (their features are cached), and chooses."""
         waiting = {s.steps for s in pending}
-        self._ahead = (n, self._explore(n, lambda s: self.is_measured(s) or s.steps in waiting))
+        found = self._explore(n, lambda s: self.is_measured(s) or s.steps in waiting)
+        prefetch = getattr(self.model, "prefetch", None)  # features, if it ran untrained
+        if prefetch is not None:
+            prefetch([s for _, s in found.scored.values()])
+        self._ahead = (n, found)
 
     def next_candidates(self, n: int) -> list[State]:
         ahead, self._ahead = self._ahead, None

@@ -4,40 +4,29 @@ Resumable: records already in the store for this workload and target are fed
 to the policy first (so they are never proposed again and the cost model starts
 warm), and `trials` counts only new measurements.
 
-Search ahead (`ahead=True`, the default): a round's candidates are timed on
-one core at a time while the other sits idle, so the next round's search runs
-there meanwhile, in a thread of this process (`SearchPolicy.prepare`), the
-feature workers held back (`feature_pool.workers_held`) so that nothing else
-competes with the timing, and Python's thread switch interval lowered from
-5 ms to 0.2 ms: the thread that talks to the runner needs the interpreter lock
-at every step of a pipe exchange, and waiting up to 5 ms each time made a
-batch of 64 conv28c candidates take 14.7 s to time instead of 9.4 s (0.2 ms:
-10.0 s; the timings themselves unchanged, median ratio 1.00). A sketch policy's evolution then runs with the
+Search ahead (`ahead=True`, the default; compiler/search/ahead.py): the next
+round's evolution runs while this round's candidates are timed, with the
 model of one round earlier; the next round scores what it found again with
-the model that learned from the results, and chooses. Ansor searches between
-rounds, with the core it measures on waiting; `RoundLog.ahead_s` is the
-search time run beside the measurements, `search_s` what was left to wait for.
+the model that learned from the results, and chooses. `RoundLog.ahead_s` is
+that search's time, `search_s` the part of it the round waited for.
 """
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
-from compiler.cost_model.feature_pool import workers_held
 from compiler.measure import MeasureInput, Measurer
 from compiler.records import MeasureRecord, RecordStore
 from compiler.schedule.state import State
 from compiler.schedule.steps import ScheduleError, steps_from_json
+from compiler.search.ahead import measure_while_searching
 from compiler.search.policy import SearchPolicy
 from compiler.task import SearchTask
 
 MAX_ERRORS_IN_A_ROW = 150  # REFERENCE.md §7: give up on a task after this many
-SWITCH_INTERVAL_S = 0.0002  # while searching beside the timing (see above)
 
 
 @dataclass
@@ -115,7 +104,6 @@ def tune_task(
     if measurer.store is not None:
         result.resumed = resume(task, policy, measurer.store, measurer.target.target)
     stale, errors_in_a_row, best = 0, 0, policy.best_cost_s
-    pool = ThreadPoolExecutor(1, thread_name_prefix="search-ahead")
     while result.trials < trials:
         t0 = time.perf_counter()
         n = min(per_round, trials - result.trials)
@@ -129,20 +117,10 @@ def tune_task(
             break
         b0, m0 = measurer.stats.build_s, measurer.stats.measure_s
         inputs = [MeasureInput(task, s, policy.meta_for(s)) for s in cands]
-        n_next = min(per_round, trials - result.trials - len(cands)) if ahead else 0
-        searching: list[Future] = []
-        with ExitStack() as during_timing:
-
-            def search_ahead(n_next=n_next, cands=cands, searching=searching) -> None:
-                if n_next > 0:
-                    during_timing.enter_context(workers_held())
-                    during_timing.enter_context(_switch_interval(SWITCH_INTERVAL_S))
-                    searching.append(pool.submit(_timed, policy.prepare, n_next, cands))
-
-            pairs = measurer.measure(inputs, on_run_start=search_ahead)
-        t0 = time.perf_counter()
-        ahead_s = searching[0].result() if searching else 0.0  # the rest on every core
-        search_s += time.perf_counter() - t0
+        n_next = min(per_round, trials - result.trials - len(cands))
+        prepare = partial(policy.prepare, n_next, cands) if ahead and n_next > 0 else None
+        pairs, times = measure_while_searching(measurer, inputs, prepare)
+        search_s += times.waited_s
         states = [inp.state for inp, _ in pairs]
         costs = [r.mean_cost_s if r.is_valid else None for _, r in pairs]
         t0 = time.perf_counter()
@@ -163,7 +141,7 @@ def tune_task(
             measurer.stats.measure_s - m0,
             n_err,
             learn_s,
-            ahead_s,
+            times.ran_s,
         )
         result.rounds.append(log)
         if on_round is not None:
@@ -177,26 +155,7 @@ def tune_task(
         if early_stopping is not None and stale >= early_stopping:
             result.stop_reason = f"no improvement in {stale} trials"
             break
-    pool.shutdown()
     got = policy.best(1)
     if got:
         result.best_cost_s, result.best_state = got[0]
     return result
-
-
-def _timed(fn: Callable[..., object], *args: object) -> float:
-    """Seconds `fn(*args)` took."""
-    t0 = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - t0
-
-
-@contextmanager
-def _switch_interval(seconds: float) -> Iterator[None]:
-    """Python's thread switch interval set to `seconds` for the block."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(seconds)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)

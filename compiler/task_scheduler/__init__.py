@@ -45,8 +45,11 @@ resumed run appends to the same file; read it with `read_decision_log`):
     choice        "warmup" | "gradient" | "epsilon" | "round-robin"
                   ("manual": `record` without a `next_task` choice of that task)
     trials        measurements in this round;  errors: how many of them failed
-    search_s      seconds the policy spent proposing (propose)
+    search_s      seconds the policy spent proposing (propose), and waiting for
+                  the search run beside this round's timing to finish
     build_s       seconds building;  measure_s: seconds measuring
+    ahead_s       seconds a policy searched its next round beside this round's
+                  timing (`tune(ahead=True)`: the task likely to come next)
     wall_s        wall-clock seconds since the scheduler started (a resumed
                   run continues from the logged value)
     total_trials  trials of every task so far (restored ones included)

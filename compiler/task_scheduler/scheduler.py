@@ -10,10 +10,12 @@ same steps as separate Prefect tasks.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ import numpy as np
 from compiler.measure import MeasureInput, Measurer
 from compiler.records import RecordStore
 from compiler.schedule.state import State
+from compiler.search.ahead import measure_while_searching
 from compiler.search.policy import SearchPolicy
 from compiler.task import SearchTask
 from compiler.task_scheduler.decision_log import DecisionLog, finite_or_none, read_decision_log
@@ -150,11 +153,13 @@ class TaskScheduler:
         """Seconds since the scheduler started, including the run it resumed."""
         return self._wall_offset_s + time.perf_counter() - self._started
 
-    def gradients(self) -> list[TaskGradient]:
-        """Every task's gradient terms now (the ones the next choice uses)."""
-        chain = chain_gradients(self.objective, self.best_costs_s, self._weights)
+    def gradients(self, states: Sequence[TaskState] | None = None) -> list[TaskGradient]:
+        """Every task's gradient terms now (the ones the next choice uses), or for
+        the task states `states`."""
+        states = self.task_states if states is None else states
+        chain = chain_gradients(self.objective, [st.best_cost_s for st in states], self._weights)
         flops = [t.flop_count for t in self.tasks]
-        return task_gradients(self.task_states, flops, self.groups, chain, self.gradient_config)
+        return task_gradients(states, flops, self.groups, chain, self.gradient_config)
 
     # ---------------------------------------------------------------- rounds
 
@@ -164,17 +169,42 @@ class TaskScheduler:
         Asking twice without a `record` in between gives the same answer.
         """
         grads = self.gradients()
-        if self.strategy == ROUND_ROBIN:
-            idx = round_robin_task(self.task_states)
-            picked = None if idx is None else (idx, ROUND_ROBIN)
-        else:
-            rng = np.random.default_rng([self.seed, self.rounds])
-            picked = gradient_task(self.task_states, grads, rng, self.eps_greedy)
+        picked = self._choose(self.task_states, grads, self.rounds)
         if picked is None:
             self._decision = None
             return None
         self._decision = _Decision(picked[0], picked[1], grads)
         return picked[0]
+
+    def _choose(
+        self, states: Sequence[TaskState], grads: Sequence[TaskGradient], round_index: int
+    ) -> tuple[int, str] | None:
+        if self.strategy == ROUND_ROBIN:
+            idx = round_robin_task(states)
+            return None if idx is None else (idx, ROUND_ROBIN)
+        rng = np.random.default_rng([self.seed, round_index])
+        return gradient_task(states, grads, rng, self.eps_greedy)
+
+    def search_ahead(
+        self, idx: int, states: Sequence[State], n_next: int
+    ) -> Callable[[], object] | None:
+        """What to search while task `idx`'s `states` are timed: the next round
+        (`n_next` candidates) of the task likely to come next; None: nothing."""
+        following = self.likely_next_task(idx, len(states)) if n_next > 0 else None
+        if following is None:
+            return None
+        pending = list(states) if following == idx else []
+        return partial(self.policies[following].prepare, n_next, pending)
+
+    def likely_next_task(self, idx: int, trials: int) -> int | None:
+        """The task `next_task` will pick after a round of `trials` of task `idx`
+        that does not lower its best latency (exactly that task, when it does not)."""
+        states = copy.deepcopy(self.task_states)
+        st = states[idx]
+        costs = [st.best_cost_s if st.is_measured else None] * trials
+        st.add_round(costs, early_stopping=self.early_stopping)
+        picked = self._choose(states, self.gradients(states), self.rounds + 1)
+        return None if picked is None else picked[0]
 
     def propose(self, idx: int, n: int | None = None) -> list[State]:
         """Up to `n` (default per_round) new candidates of task `idx` from its policy;
@@ -207,11 +237,13 @@ class TaskScheduler:
         search_s: float | None = None,
         build_s: float = 0.0,
         measure_s: float = 0.0,
+        ahead_s: float = 0.0,
     ) -> dict[str, Any]:
         """Hand back the measured candidates of task `idx` (cost None or inf: failed).
 
         Updates the policy, the task's history and f, writes one decision-log line
-        and returns it. `search_s` defaults to the time of the task's last `propose`.
+        and returns it. `search_s` defaults to the time of the task's last `propose`;
+        `ahead_s` is the time searched for a next round while this one was timed.
         """
         if len(states) != len(costs_s):
             raise ValueError(f"record: {len(states)} states but {len(costs_s)} costs")
@@ -221,7 +253,7 @@ class TaskScheduler:
         if states:
             self.policies[idx].update(list(states), list(costs_s))
         self._apply_round(idx, costs_s)
-        line = self._log_line(idx, decision, costs_s, search_s, build_s, measure_s)
+        line = self._log_line(idx, decision, costs_s, search_s, build_s, measure_s, ahead_s)
         if self._log is not None:
             self._log.append(line)
         self.rounds += 1
@@ -257,6 +289,7 @@ class TaskScheduler:
         search_s: float | None,
         build_s: float,
         measure_s: float,
+        ahead_s: float,
     ) -> dict[str, Any]:
         task, st = self.tasks[idx], self.task_states[idx]
         return {
@@ -270,6 +303,7 @@ class TaskScheduler:
             "search_s": self._last_search_s[idx] if search_s is None else search_s,
             "build_s": build_s,
             "measure_s": measure_s,
+            "ahead_s": ahead_s,
             "wall_s": self.wall_s,
             "total_trials": self.total_trials,
             "task_best_s": finite_or_none(st.best_cost_s),
@@ -319,6 +353,7 @@ class TaskScheduler:
         on_round: Callable[[dict[str, Any]], None] | None = None,
         *,
         max_rounds: int | None = None,
+        ahead: bool = True,
     ) -> SchedulerResult:
         """Rounds of next_task / propose / measure / record until `trials` new
         measurements are made, `max_rounds` rounds are done, or every task is done.
@@ -330,6 +365,11 @@ class TaskScheduler:
 
         The first call resumes from `measurer.store` (if any, and unless `resume`
         was called), so a killed run continues where it stopped.
+
+        With `ahead`, while a round is timed the task likely to come next
+        (`likely_next_task`) searches its next round (compiler/search/ahead.py);
+        a policy keeps what it found until that task's next round, whenever it
+        comes, and then only scores it again with the cost model of that time.
         """
         resumed = 0
         if not self._resumed and not self.rounds and measurer.store is not None:
@@ -343,7 +383,9 @@ class TaskScheduler:
             if not states:  # exhausted: a round of no trials says so in the log
                 lines.append(self.record(idx, [], []))
                 continue
-            line = self._measure_round(measurer, idx, states)
+            n_next = min(self.per_round, trials - new - len(states))
+            prepare = self.search_ahead(idx, states, n_next) if ahead else None
+            line = self._measure_round(measurer, idx, states, prepare)
             new += line["trials"]
             lines.append(line)
             if on_round is not None:
@@ -353,18 +395,25 @@ class TaskScheduler:
             self.task_states, lines, resumed, self._stop_reason(new, trials),
         )  # fmt: skip
 
-    def _measure_round(self, measurer: Measurer, idx: int, states: list[State]) -> dict[str, Any]:
+    def _measure_round(
+        self,
+        measurer: Measurer,
+        idx: int,
+        states: list[State],
+        prepare: Callable[[], object] | None,
+    ) -> dict[str, Any]:
         build0, measure0 = measurer.stats.build_s, measurer.stats.measure_s
         policy = self.policies[idx]
-        pairs = measurer.measure(
-            [MeasureInput(self.tasks[idx], s, policy.meta_for(s)) for s in states]
-        )
+        inputs = [MeasureInput(self.tasks[idx], s, policy.meta_for(s)) for s in states]
+        pairs, ahead = measure_while_searching(measurer, inputs, prepare)
         return self.record(
             idx,
             [inp.state for inp, _ in pairs],
             [r.mean_cost_s if r.is_valid else None for _, r in pairs],
+            search_s=self._last_search_s[idx] + ahead.waited_s,
             build_s=measurer.stats.build_s - build0,
             measure_s=measurer.stats.measure_s - measure0,
+            ahead_s=ahead.ran_s,
         )
 
     def _stop_reason(self, new: int, trials: int) -> str:

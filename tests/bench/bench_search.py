@@ -7,7 +7,8 @@ with their constant weight laid out as networks run them), and the best program 
 after every checkpoint of trials; also how many trials `sketch` needed to reach
 the best that `random` found in all of its trials, and the share of wall time
 spent searching (everything but building and measuring: proposing candidates,
-features, model training, start-up), per op and averaged over the ops. The
+features, model training, start-up), per op and averaged over the ops
+(`search_overhead_share`: of the `sketch` policy when it ran, else of all). The
 search that ran beside the measurements (compiler/search/tune.py: search
 ahead) is inside their wall time; `<policy>_ahead_s` says how much it was, and
 the policy `sketch+serial` searches only between rounds, as Ansor does.
@@ -198,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
                 if "default_gflops" in got:
                     row["default_gflops"] = got["default_gflops"]
                 if p.startswith("sketch"):  # the model-guided search's overhead
-                    shares.append(got["search_share"])
+                    if p == "sketch" or "sketch" not in runs:
+                        shares.append(got["search_share"])
                     row[f"{p}_search_share"] = round(got["search_share"], 3)  # type: ignore[arg-type]
                     row[f"{p}_phase_s"] = got["phase_s"]
                     row[f"{p}_ahead_s"] = got["ahead_s"]
