@@ -127,7 +127,7 @@ class SketchPolicy(SearchPolicy):
 
     def next_candidates(self, n: int) -> list[State]:
         ahead, self._ahead = self._ahead, None
-        if ahead is not None and ahead[0] == n:
+        if ahead is not None and n <= ahead[0]:  # (fewer: say the baseline takes a slot)
             found, rescore = ahead[1], self.model
         else:
             found, rescore = self._explore(n, self.is_measured), None
