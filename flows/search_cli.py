@@ -45,6 +45,11 @@ def register(app: typer.Typer) -> None:
         baseline: bool = typer.Option(
             True, "--baseline/--no-baseline", help="measure the default schedule first"
         ),
+        search_ahead: bool = typer.Option(
+            True,
+            "--search-ahead/--no-search-ahead",
+            help="search the next round while this one is timed (when a core is idle)",
+        ),
         as_json: bool = typer.Option(False, "--json", help="print one JSON summary on stdout"),
     ) -> None:
         """Tune one op into the records database and print the best schedule."""
@@ -53,6 +58,7 @@ def register(app: typer.Typer) -> None:
                 op, shape, trials=trials, records=records, policy=policy, tuner=tuner,
                 threads=threads, devices=devices, seed=seed, per_round=per_round,
                 early_stopping=early_stopping or None, baseline=baseline,
+                search_ahead=search_ahead,
             ),
             as_json,
         )  # fmt: skip

@@ -38,6 +38,11 @@ def tune(
     early_stopping: int | None = typer.Option(
         None, "--early-stopping", help="Stop a task after this many trials without gain."
     ),
+    search_ahead: bool = typer.Option(
+        True,
+        "--search-ahead/--no-search-ahead",
+        help="Search the next round while this one is timed (when a core is idle).",
+    ),
     task_runner: str = typer.Option("threads", "--task-runner", help="threads or dask."),
     dask_address: str | None = typer.Option(
         None, "--dask-address", help="An existing Dask scheduler (tcp://host:8786)."
@@ -66,6 +71,7 @@ def tune(
         "seed": seed,
         "per_round": per_round,
         "early_stopping": early_stopping,
+        "search_ahead": search_ahead,
         "check": check,
     }
     try:

@@ -61,6 +61,7 @@ def tune_model(
     seed: int = 0,
     per_round: int = 64,
     early_stopping: int | None = None,
+    search_ahead: bool = True,
     dated: bool = False,
     trend: str | None = None,
     dask_address: str | None = None,
@@ -79,7 +80,7 @@ def tune_model(
     options = RunOptions(
         model=model, trials=trials, records=records, out_dir=str(run_dir), policy=policy,
         tuner=tuner, scheduler=scheduler, threads=threads, devices=devices, seed=seed,
-        per_round=per_round, early_stopping=early_stopping,
+        per_round=per_round, early_stopping=early_stopping, search_ahead=search_ahead,
     )  # fmt: skip
     with phase_clock.phase("setup"):
         digest = model_digest(model)
@@ -136,6 +137,7 @@ def _tune_rounds(session: TuningSession, dask_address: str | None, pin: bool) ->
     """Rounds until the scheduler, the budget or Ctrl-C stops; how many ran."""
     rounds = 0
     n_workers, n_build = _parallelism(dask_address)
+    ahead = session.searches_ahead(n_workers)
     while (idx := session.next_task()) is not None:
         n_new = search_round(session.key, idx)
         if n_new == 0:
@@ -146,10 +148,8 @@ def _tune_rounds(session: TuningSession, dask_address: str | None, pin: bool) ->
         futures = build_chunk.map(chunks, list(range(len(chunks))))
         builds = [f.result() for f in futures]
         build_s = time.perf_counter() - t0
-        session.record(
-            chunks, builds, _runner(session, n_workers, pin), build_s=build_s,
-            ahead=n_workers == 1,  # timed here, one at a time: the next search runs beside
-        )  # fmt: skip
+        session.record(chunks, builds, _runner(session, n_workers, pin), build_s=build_s,
+                       ahead=ahead)  # fmt: skip
         rounds += 1
     return rounds
 

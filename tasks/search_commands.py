@@ -77,11 +77,13 @@ def tune_op_command(
     per_round: int = 64,
     early_stopping: int | None = None,
     baseline: bool = True,
+    search_ahead: bool = True,
 ) -> dict[str, object]:
     """Tune one op into the records database; the best latency and schedule.
     With `baseline`, the op's default schedule is measured first (as whole-network
     runs do), so the result is never slower than the untuned op; a template policy
-    starts from its template's fallback config instead."""
+    starts from its template's fallback config instead. With `search_ahead`, the
+    next round is searched while this one is timed when that leaves a core idle."""
     check_options(trials=trials, per_round=per_round, tuner=tuner, policy=policy)
     task = op_task(op, shape)
     Path(records).parent.mkdir(parents=True, exist_ok=True)
@@ -96,7 +98,7 @@ def tune_op_command(
         result = tune_task(task, pol, measurer, trials=trials, per_round=per_round,
                            early_stopping=early_stopping, on_round=_progress(task),
                            baseline=default_baseline(task) if baseline and policy != "template"
-                           else None)  # fmt: skip
+                           else None, ahead=None if search_ahead else False)  # fmt: skip
     store.close()
     return _summary(op, shape, result, records)
 

@@ -22,9 +22,10 @@ from pathlib import Path
 
 from compiler.cost_model import create as create_model
 from compiler.measure import BuildResult, MeasureInput, Measurer, MeasureResult, MeasureSettings
+from compiler.measure.devices import make_devices
 from compiler.records import SQLiteStore, host_target_info
 from compiler.schedule.state import State
-from compiler.search.ahead import AheadTimes, SearchAhead
+from compiler.search.ahead import AheadTimes, SearchAhead, core_idle_while_timing
 from compiler.search.policy import SearchPolicy
 from compiler.task import SearchTask
 from compiler.task_scheduler import TaskScheduler, round_size
@@ -56,6 +57,7 @@ class RunOptions:
     seed: int = 0
     per_round: int = 64
     early_stopping: int | None = None
+    search_ahead: bool = True  # when the timing leaves a core idle (compiler/search/ahead.py)
 
     def __post_init__(self) -> None:
         if self.trials < 0:
@@ -180,6 +182,17 @@ class TuningSession:
         inputs = self.pending.inputs if self.pending else []
         n = max(1, min(n_chunks, len(inputs)))
         return [inputs[k::n] for k in range(n)] if inputs else []
+
+    def searches_ahead(self, n_workers: int) -> bool:
+        """Whether the next round's search runs while a round is timed: asked for
+        (`search_ahead`), timed in this process (one measuring worker), and the
+        timing leaves a core idle (compiler/search/ahead.py)."""
+        o = self.options
+        return (
+            o.search_ahead
+            and n_workers == 1
+            and core_idle_while_timing(o.threads, make_devices(o.devices))
+        )
 
     def record(
         self,

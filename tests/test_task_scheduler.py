@@ -371,7 +371,7 @@ def test_tuning_searches_ahead_for_the_likely_next_task_while_measuring():
         return original(inputs, on_run_start)
 
     measurer.measure = measure  # type: ignore[method-assign]
-    result = sched.tune(measurer, trials=8 * 10)
+    result = sched.tune(measurer, trials=8 * 10, ahead=True)
     assert [task for task, _, _ in calls] == expected[:-1]  # none after the last round
     assert all(n == 8 for _, n, _ in calls)
     for line, (task, _, pending) in zip(result.rounds, calls):

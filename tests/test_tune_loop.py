@@ -124,9 +124,54 @@ def test_searched_ahead_candidates_are_chosen_by_the_model_that_learned_meanwhil
 def test_tuning_searches_the_next_round_while_measuring():
     t = task()
     m = ScriptedMeasurer(lambda k: 1.0 / k)
-    result = tune_task(t, policy(t), m, trials=32, per_round=8)
+    result = tune_task(t, policy(t), m, trials=32, per_round=8, ahead=True)
     assert [r.ahead_s > 0 for r in result.rounds] == [True, True, True, False]
     alone = tune_task(
         t, policy(t), ScriptedMeasurer(lambda k: 1.0 / k), trials=32, per_round=8, ahead=False
     )
     assert all(r.ahead_s == 0 for r in alone.rounds) and alone.trials == result.trials == 32
+
+
+def test_search_ahead_only_when_the_timing_leaves_a_core_idle():
+    from compiler.measure.devices import Device, available_cores
+    from compiler.search.ahead import core_idle_while_timing
+
+    cores = available_cores()
+    whole = [Device("cpu", cores)]
+    assert core_idle_while_timing(1, whole) == (len(cores) > 1)
+    assert not core_idle_while_timing(0, whole)  # 0: a thread on every core of the device
+    assert not core_idle_while_timing(1, [Device(f"cpu{c}", (c,)) for c in cores])
+    t = task()  # a measurer that does not say how it times: no search ahead
+    result = tune_task(t, policy(t), ScriptedMeasurer(lambda k: 1.0 / k), trials=16, per_round=8)
+    assert all(r.ahead_s == 0 for r in result.rounds)
+
+
+class UntrainedScorer(VersionedScorer):
+    """Random scores until trained: searching ahead only samples (and prefetches)."""
+
+    is_trained = False
+
+    def __init__(self):
+        super().__init__()
+        self.prefetched, self.scored = [], []
+
+    def prefetch(self, states):
+        self.prefetched.append([s.steps for s in states])
+
+    def predict(self, states):
+        self.scored.append([s.steps for s in states])
+        return super().predict(states)
+
+
+def test_an_untrained_model_only_samples_ahead_and_the_next_round_evolves_from_them():
+    t = task()
+    model = UntrainedScorer()
+    pol = create("sketch", t.dag, model=model, population=64, seed=0)
+    first = pol.next_candidates(8)
+    model.scored.clear()
+    pol.prepare(8, first)
+    assert model.scored == [] and len(model.prefetched) == 1  # no evolution, features only
+    pol.update(first, [1e-3] * len(first))
+    model.is_trained = True
+    assert len(pol.next_candidates(8)) == 8
+    assert set(model.prefetched[0]) <= set(model.scored[0])  # the first generation

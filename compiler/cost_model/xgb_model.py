@@ -98,6 +98,11 @@ class XGBModel(CostModel):
             return self.rng.random(len(states))
         return self.predict_features(extract_features(states))
 
+    @property
+    def is_trained(self) -> bool:
+        """Whether it predicts from features (until then, at random)."""
+        return self.booster is not None
+
     def prefetch(self, states: Sequence[State]) -> None:
         """Their features, into the cache (an untrained model predicts without them)."""
         extract_features(states)

@@ -15,6 +15,10 @@ time made a batch of 64 conv28c candidates take 14.7 s to time instead of
 9.4 s (0.2 ms: 10.0 s; the timings themselves unchanged, median ratio 1.00).
 When the timing ends the search goes on with the workers, and the call waits
 for it. Ansor searches between rounds, with the core it measures on waiting.
+
+Only when the timing leaves a core idle (`leaves_a_core_idle`: one measuring
+device whose kernels use fewer threads than the machine has cores); else the
+search would slow the kernels it is timed against.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 
 from compiler.cost_model.feature_pool import workers_held
 from compiler.measure import MeasureInput, MeasureResult
+from compiler.measure.devices import Device, available_cores
 
 SWITCH_INTERVAL_S = 0.0002
 
@@ -38,6 +43,23 @@ _pool: ThreadPoolExecutor | None = None
 class AheadTimes:
     ran_s: float = 0.0  # how long the search ahead took in all
     waited_s: float = 0.0  # how long the caller waited for it after the timing
+
+
+def leaves_a_core_idle(runner: object) -> bool:
+    """Whether `runner`'s timings leave a core of this process idle; False for a
+    runner that does not say how it times (no `devices` and `settings`)."""
+    devices = getattr(runner, "devices", None)
+    settings = getattr(runner, "settings", None)
+    if not devices or settings is None:
+        return False
+    return core_idle_while_timing(settings.threads, devices)
+
+
+def core_idle_while_timing(threads: int, devices: Sequence[Device]) -> bool:
+    """Whether timing kernels of `threads` threads (0: a device's cores) on every
+    device at once leaves one of this process's cores idle."""
+    busy = sum(threads or len(d.cores) for d in devices)
+    return busy < len(available_cores())
 
 
 class SearchAhead:

@@ -109,13 +109,17 @@ def explore(
     best_measured: list[State],
     conf: EvolutionConfig,
     origin: dict[tuple, int],
+    fresh: list[State] | None = None,
 ) -> Exploration:
     """The generations of the search for a request of `n_out` (the expensive part:
-    every new program's features), before choosing among what they found."""
+    every new program's features), before choosing among what they found.
+    `fresh`: the random programs to start from (`sample_fresh`), if sampled before."""
     size = min(conf.population, max(conf.min_population, conf.per_candidate * n_out))
     conf = dataclasses.replace(conf, population=size)
     n_seed = min(len(best_measured), int(conf.population * conf.measured_share))
-    fresh = sample_population(sketches, conf.population - n_seed, rng, conf.annotate, origin)
+    if fresh is None:
+        fresh = sample_fresh(sketches, n_out, rng, n_measured=len(best_measured), conf=conf,
+                             origin=origin)  # fmt: skip
     population = fresh + best_measured[:n_seed]
     best: dict[tuple, tuple[float, State]] = {}
     for gen in range(conf.generations):
@@ -128,6 +132,22 @@ def explore(
         if gen + 1 < conf.generations:
             population = _next_generation(population, scores, rng, conf, origin)
     return Exploration(best, fresh, len(sketches))
+
+
+def sample_fresh(
+    sketches: list[State],
+    n_out: int,
+    rng: np.random.Generator,
+    *,
+    n_measured: int,
+    conf: EvolutionConfig,
+    origin: dict[tuple, int],
+) -> list[State]:
+    """The random programs an exploration for `n_out` starts from, beside up to
+    `measured_share` of the population taken from the `n_measured` best measured."""
+    size = min(conf.population, max(conf.min_population, conf.per_candidate * n_out))
+    n_seed = min(n_measured, int(size * conf.measured_share))
+    return sample_population(sketches, size - n_seed, rng, conf.annotate, origin)
 
 
 def select(

@@ -19,7 +19,13 @@ import numpy as np
 from compiler.schedule.state import State
 from compiler.schedule.steps import Step
 from compiler.search.annotate import AnnotateConfig, sample_population
-from compiler.search.evolution import EvolutionConfig, Exploration, explore, select
+from compiler.search.evolution import (
+    EvolutionConfig,
+    Exploration,
+    explore,
+    sample_fresh,
+    select,
+)
 from compiler.search.sketch import generate_sketches
 from compiler.te.dag import ComputeDAG
 
@@ -113,24 +119,39 @@ class SketchPolicy(SearchPolicy):
         )
         self._origin: dict[tuple, int] = {}  # steps -> sketch index, kept across rounds
         self._ahead: tuple[int, Exploration] | None = None  # (n, what `prepare` found)
+        self._fresh_ahead: list[State] | None = None  # or what it sampled, model untrained
 
     def prepare(self, n: int, pending: Sequence[State]) -> None:
         """Run the evolution for the next round with the model as it is: the next
         `next_candidates(n)` only scores what it found again with the model that has
-        learned from `pending`'s results (their features are cached), and chooses."""
+        learned from `pending`'s results (their features are cached), and chooses.
+        While the model is untrained (its scores would be random) only the random
+        programs the next evolution starts from are sampled, with their features."""
+        if not getattr(self.model, "is_trained", True):  # its scores would be random:
+            self._fresh_ahead = self._sample_fresh(n)  # only sample, and their features
+            self._prefetch(self._fresh_ahead)
+            return
         waiting = {s.steps for s in pending}
         found = self._explore(n, lambda s: self.is_measured(s) or s.steps in waiting)
+        self._prefetch([s for _, s in found.scored.values()])
+        self._ahead = (n, found)
+
+    def _prefetch(self, states: list[State]) -> None:
         prefetch = getattr(self.model, "prefetch", None)  # features, if it ran untrained
         if prefetch is not None:
-            prefetch([s for _, s in found.scored.values()])
-        self._ahead = (n, found)
+            prefetch(states)
+
+    def _sample_fresh(self, n: int) -> list[State]:
+        return sample_fresh(self.sketches, n, self.rng, n_measured=len(self.measured),
+                            conf=self.conf, origin=self._origin)  # fmt: skip
 
     def next_candidates(self, n: int) -> list[State]:
         ahead, self._ahead = self._ahead, None
         if ahead is not None and n <= ahead[0]:  # (fewer: say the baseline takes a slot)
             found, rescore = ahead[1], self.model
         else:
-            found, rescore = self._explore(n, self.is_measured), None
+            fresh, self._fresh_ahead = self._fresh_ahead, None
+            found, rescore = self._explore(n, self.is_measured, fresh), None
         out = select(
             found,
             n,
@@ -145,7 +166,9 @@ class SketchPolicy(SearchPolicy):
         self._origin = {k: v for k, v in self._origin.items() if k in keep or k in self.measured}
         return out
 
-    def _explore(self, n: int, is_measured: Callable[[State], bool]) -> Exploration:
+    def _explore(
+        self, n: int, is_measured: Callable[[State], bool], fresh: list[State] | None = None
+    ) -> Exploration:
         return explore(
             self.sketches,
             self.model,
@@ -155,6 +178,7 @@ class SketchPolicy(SearchPolicy):
             best_measured=[s for _, s in self.best(self.conf.population)],
             conf=self.conf,
             origin=self._origin,
+            fresh=fresh,
         )
 
     def update(self, states: Sequence[State], costs_s: Sequence[float | None]) -> None:

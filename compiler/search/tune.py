@@ -4,7 +4,8 @@ Resumable: records already in the store for this workload and target are fed
 to the policy first (so they are never proposed again and the cost model starts
 warm), and `trials` counts only new measurements.
 
-Search ahead (`ahead=True`, the default; compiler/search/ahead.py): the next
+Search ahead (`ahead`, by default when the timing leaves a core idle;
+compiler/search/ahead.py): the next
 round's evolution runs while this round's candidates are timed, with the
 model of one round earlier; the next round scores what it found again with
 the model that learned from the results, and chooses. `RoundLog.ahead_s` is
@@ -22,7 +23,7 @@ from compiler.measure import MeasureInput, Measurer
 from compiler.records import MeasureRecord, RecordStore
 from compiler.schedule.state import State
 from compiler.schedule.steps import ScheduleError, steps_from_json
-from compiler.search.ahead import measure_while_searching
+from compiler.search.ahead import leaves_a_core_idle, measure_while_searching
 from compiler.search.policy import SearchPolicy
 from compiler.task import SearchTask
 
@@ -92,7 +93,7 @@ def tune_task(
     early_stopping: int | None = None,
     on_round: Callable[[RoundLog, TuneResult], None] | None = None,
     baseline: State | None = None,
-    ahead: bool = True,
+    ahead: bool | None = None,
 ) -> TuneResult:
     """Measure up to `trials` new candidates of `task`, `per_round` at a time.
 
@@ -104,6 +105,8 @@ def tune_task(
     if measurer.store is not None:
         result.resumed = resume(task, policy, measurer.store, measurer.target.target)
     stale, errors_in_a_row, best = 0, 0, policy.best_cost_s
+    if ahead is None:
+        ahead = leaves_a_core_idle(getattr(measurer, "runner", None))
     while result.trials < trials:
         t0 = time.perf_counter()
         n = min(per_round, trials - result.trials)

@@ -24,7 +24,7 @@ import numpy as np
 from compiler.measure import MeasureInput, Measurer
 from compiler.records import RecordStore
 from compiler.schedule.state import State
-from compiler.search.ahead import measure_while_searching
+from compiler.search.ahead import leaves_a_core_idle, measure_while_searching
 from compiler.search.policy import SearchPolicy
 from compiler.task import SearchTask
 from compiler.task_scheduler.decision_log import DecisionLog, finite_or_none, read_decision_log
@@ -353,7 +353,7 @@ class TaskScheduler:
         on_round: Callable[[dict[str, Any]], None] | None = None,
         *,
         max_rounds: int | None = None,
-        ahead: bool = True,
+        ahead: bool | None = None,
     ) -> SchedulerResult:
         """Rounds of next_task / propose / measure / record until `trials` new
         measurements are made, `max_rounds` rounds are done, or every task is done.
@@ -366,7 +366,8 @@ class TaskScheduler:
         The first call resumes from `measurer.store` (if any, and unless `resume`
         was called), so a killed run continues where it stopped.
 
-        With `ahead`, while a round is timed the task likely to come next
+        With `ahead` (default: when the timing leaves a core idle), while a
+        round is timed the task likely to come next
         (`likely_next_task`) searches its next round (compiler/search/ahead.py);
         a policy keeps what it found until that task's next round, whenever it
         comes, and then only scores it again with the cost model of that time.
@@ -375,6 +376,8 @@ class TaskScheduler:
         if not self._resumed and not self.rounds and measurer.store is not None:
             resumed = self.resume(measurer.store, measurer.target.target)
         new, lines = 0, []
+        if ahead is None:
+            ahead = leaves_a_core_idle(getattr(measurer, "runner", None))
         while new < trials and (max_rounds is None or len(lines) < max_rounds):
             idx = self.next_task()
             if idx is None:
