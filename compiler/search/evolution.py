@@ -3,8 +3,10 @@
 Per round: an initial population of fresh random programs plus up to 20 % of
 the best measured ones; `generations` rounds of scoring with the cost model,
 keeping the best unmeasured distinct programs seen, roulette selection of
-parents on the score, mutation with probability 0.85. The output is the best
-predicted (1 - eps) share of the request plus eps random fresh programs.
+parents on the score, mutation with probability 0.85 (`explore`). The output
+is the best predicted (1 - eps) share of the request plus eps random fresh
+programs (`select`, which may score the explored programs again with a model
+that has learned since: compiler/search/ahead.py).
 
 Deviation: Ansor evolves a fixed population (2048) whatever the round asks for.
 Here the population is 8 programs per candidate requested, between 128 and
@@ -68,37 +70,6 @@ class Exploration:
     n_sketches: int
 
 
-def evolutionary_search(
-    sketches: list[State],
-    model: Scorer,
-    n_out: int,
-    rng: np.random.Generator,
-    *,
-    is_measured,
-    best_measured: list[State],
-    conf: EvolutionConfig,
-    origin: dict[tuple, int] | None = None,
-) -> list[State]:
-    """Up to `n_out` unmeasured, distinct programs worth measuring next.
-
-    `origin` maps a program's steps to its sketch index; it is filled for the
-    programs sampled and bred here (children inherit their parent's), so a
-    caller that keeps it across rounds knows the sketch of what it measured.
-    """
-    origin = {} if origin is None else origin
-    found = explore(
-        sketches,
-        model,
-        n_out,
-        rng,
-        is_measured=is_measured,
-        best_measured=best_measured,
-        conf=conf,
-        origin=origin,
-    )
-    return select(found, n_out, rng, is_measured=is_measured, conf=conf, origin=origin)
-
-
 def explore(
     sketches: list[State],
     model: Scorer,
@@ -114,8 +85,7 @@ def explore(
     """The generations of the search for a request of `n_out` (the expensive part:
     every new program's features), before choosing among what they found.
     `fresh`: the random programs to start from (`sample_fresh`), if sampled before."""
-    size = min(conf.population, max(conf.min_population, conf.per_candidate * n_out))
-    conf = dataclasses.replace(conf, population=size)
+    conf = dataclasses.replace(conf, population=population_size(conf, n_out))
     n_seed = min(len(best_measured), int(conf.population * conf.measured_share))
     if fresh is None:
         fresh = sample_fresh(sketches, n_out, rng, n_measured=len(best_measured), conf=conf,
@@ -134,6 +104,11 @@ def explore(
     return Exploration(best, fresh, len(sketches))
 
 
+def population_size(conf: EvolutionConfig, n_out: int) -> int:
+    """`per_candidate` programs per candidate asked for, within [min_population, population]."""
+    return min(conf.population, max(conf.min_population, conf.per_candidate * n_out))
+
+
 def sample_fresh(
     sketches: list[State],
     n_out: int,
@@ -145,7 +120,7 @@ def sample_fresh(
 ) -> list[State]:
     """The random programs an exploration for `n_out` starts from, beside up to
     `measured_share` of the population taken from the `n_measured` best measured."""
-    size = min(conf.population, max(conf.min_population, conf.per_candidate * n_out))
+    size = population_size(conf, n_out)
     n_seed = min(n_measured, int(size * conf.measured_share))
     return sample_population(sketches, size - n_seed, rng, conf.annotate, origin)
 

@@ -142,8 +142,12 @@ class SketchPolicy(SearchPolicy):
             prefetch(states)
 
     def _sample_fresh(self, n: int) -> list[State]:
-        return sample_fresh(self.sketches, n, self.rng, n_measured=len(self.measured),
+        return sample_fresh(self.sketches, n, self.rng, n_measured=len(self._seeds()),
                             conf=self.conf, origin=self._origin)  # fmt: skip
+
+    def _seeds(self) -> list[State]:
+        """The best measured programs the evolution may start from."""
+        return [s for _, s in self.best(self.conf.population)]
 
     def next_candidates(self, n: int) -> list[State]:
         ahead, self._ahead = self._ahead, None
@@ -175,7 +179,7 @@ class SketchPolicy(SearchPolicy):
             n,
             self.rng,
             is_measured=is_measured,
-            best_measured=[s for _, s in self.best(self.conf.population)],
+            best_measured=self._seeds(),
             conf=self.conf,
             origin=self._origin,
             fresh=fresh,
