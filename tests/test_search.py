@@ -49,8 +49,15 @@ def reduction():
     return ComputeDAG([ops.reduce_sum(te.placeholder((2, 300), name="x"), axes=(1,))])
 
 
+def dense_out_in(batch=1, inp=96, out=40):
+    """Dense with the weight laid out [OUT, IN] (ONNX Gemm transB, not folded)."""
+    x, w = te.placeholder((batch, inp), name="X"), te.placeholder((out, inp), name="W")
+    return ComputeDAG([ops.dense(x, w)])
+
+
 DAGS = {
     "matmul": matmul,
+    "dense_out_in": dense_out_in,
     "matmul_bias_relu": matmul_bias_relu,
     "conv_relu": conv_relu,
     "softmax": softmax,
@@ -109,6 +116,38 @@ def test_reductions_branch_into_rfactor_variants():
     sketches = generate_sketches(softmax(), cores=2)
     assert len(sketches) == 9  # each of the two reductions: none, outer or inner rfactor
     assert sum(count(s.steps, Rfactor) for s in sketches) == 12
+
+
+def test_rfactor_puts_the_factored_axis_innermost():
+    factored = [s for s in generate_sketches(reduction(), cores=2) if count(s.steps, Rfactor)]
+    assert len(factored) == 2  # the outer or the inner part of the reduction
+    for sketch in factored:
+        rf = next(st for st in sketch.stages if st.name.endswith(".rf"))
+        assert rf.iters[-1].type.name == "SPATIAL" and rf.iters[-2].type.name == "REDUCE"
+
+
+def test_gemv_like_dense_also_gets_rfactor_sketches_and_matmul_does_not():
+    # W [OUT, IN] at batch 1: vectorizing OUT reads W with a stride of IN floats
+    gemv = generate_sketches(dense_out_in(), cores=2)
+    with_rf = [s for s in gemv if count(s.steps, Rfactor)]
+    assert len(gemv) == 10 and len(with_rf) == 4  # the six tiled sketches stay
+    # enough rows to reuse W, or W [IN, OUT] read along OUT: tiling alone
+    for dag in (dense_out_in(batch=16), matmul(1, 40, 96), matmul(), conv_relu()):
+        assert not any(count(s.steps, Rfactor) for s in generate_sketches(dag, cores=2))
+
+
+def test_gemv_rfactor_programs_vectorize_along_the_weight_rows_and_match_numpy():
+    dag = dense_out_in()
+    rf_sketches = [s for s in generate_sketches(dag, cores=2) if count(s.steps, Rfactor)]
+    rng = np.random.default_rng(3)
+    pop = sample_population(rf_sketches, 24, rng, AnnotateConfig(cores=2))
+    vectorized = [
+        s for s in pop
+        if any(it.annotation.name == "VECTORIZE" for st in s.stages if st.name.endswith(".rf")
+               for it in st.iters)
+    ]  # fmt: skip
+    assert vectorized
+    run_and_compare(dag, vectorized[:6], rng)
 
 
 def test_user_rule_is_applied_by_the_generic_derivation_loop():

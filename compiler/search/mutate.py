@@ -216,19 +216,26 @@ def crossover(a: State, b: State, rng: np.random.Generator) -> State | None:
     sketch, the child takes each stage's tile sizes (its Split steps) from a parent
     chosen per stage, everything else (annotations, compute locations) from `a`.
 
-    Programs of one sketch have the same Split steps in the same order (annotation
-    adds other steps around them); the k-th splits of `a` and `b` correspond. None
-    when the splits do not correspond, or when the child does not replay.
+    Programs of one sketch have the sketch's Split steps in the same order;
+    annotation may add splits after them (a vectorized loop longer than the cap is
+    split again, depending on the tile size drawn). So the k-th splits of `a` and
+    `b` correspond up to the first pair that splits a different loop. None when no
+    pair corresponds, or when the child does not replay.
     """
     splits_a = [(i, st) for i, st in enumerate(a.steps) if isinstance(st, Split)]
     splits_b = [st for st in b.steps if isinstance(st, Split)]
     shape = lambda st: (st.stage, st.iter, len(st.factors))
-    if not splits_a or [shape(st) for _, st in splits_a] != [shape(st) for st in splits_b]:
+    pairs = []
+    for (i, sa), sb in zip(splits_a, splits_b):
+        if shape(sa) != shape(sb):
+            break
+        pairs.append((i, sa, sb))
+    if not pairs:
         return None
-    stages = sorted({st.stage for _, st in splits_a})
+    stages = sorted({sa.stage for _, sa, _ in pairs})
     from_b = {stage for stage in stages if rng.random() < 0.5}
     steps = list(a.steps)
-    for (i, sa), sb in zip(splits_a, splits_b):
+    for i, sa, sb in pairs:
         if sa.stage in from_b:
             steps[i] = sb
     if tuple(steps) == tuple(a.steps):

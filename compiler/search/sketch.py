@@ -153,7 +153,17 @@ def _apply_rfactor(ctx: SketchContext, s: State, k: int) -> Transition:
     r = next(i for i, it in enumerate(s.stages[k].iters) if it.type is IterType.REDUCE)
     s = s.apply(Split(k, r, (None,)))
     # outer part factored out (a parallel/vector axis of partial sums), or the inner part
-    return [(s.apply(Rfactor(k, r)), k - 1), (s.apply(Rfactor(k, r + 1)), k - 1)]
+    return [(_factored_innermost(s.apply(Rfactor(k, part)), k), k - 1) for part in (r, r + 1)]
+
+
+def _factored_innermost(s: State, k: int) -> State:
+    """Move the new stage's factored axis (its last spatial one) behind the rest of
+    the reduction, so that it is the innermost loop and can be vectorized."""
+    iters = s.stages[k].iters
+    spatial = [i for i, it in enumerate(iters) if it.type is not IterType.REDUCE]
+    rest = [i for i in range(len(iters)) if i != spatial[-1]]
+    order = (*rest, spatial[-1])
+    return s if order == tuple(range(len(iters))) else s.apply(Reorder(k, order))
 
 
 def _cache_write_cond(ctx: SketchContext, s: State, k: int) -> Cond:

@@ -220,14 +220,47 @@ def is_elementwise_consumer(consumer: Tensor, producer: Tensor) -> bool:
 
 
 def needs_rfactor(t: Tensor, cores: int) -> bool:
-    """Too little spatial parallelism for the reduction (REFERENCE.md §1)."""
+    """Too little spatial parallelism for the reduction (REFERENCE.md §1), or, for a
+    tiled op, a gemv-like read (`reads_along_reduction`: a deviation from Ansor)."""
     if not t.reduce_axes:
         return False
     spatial = prod(t.shape)
     reduction = prod(a.extent for a in t.reduce_axes)
     if needs_multi_level_tiling(t):
-        return spatial <= reduction and spatial <= 16 * cores
+        few_spatial = spatial <= reduction and spatial <= 16 * cores
+        return few_spatial or reads_along_reduction(t)
     return reduction > cores and spatial <= 16 * cores
+
+
+GEMV_REUSE = 8  # at most this many uses per element of the op's largest input
+
+
+def reads_along_reduction(t: Tensor) -> bool:
+    """Gemv-like: the op's largest input is used at most GEMV_REUSE times per element
+    and every read of it indexes its contiguous (last) dimension by reduction axes only.
+
+    Dense with the weight laid out [OUT, IN] at batch 1 is the case: every tiled
+    sketch vectorizes an output axis, which reads the weight with a stride of IN
+    floats, and a repacked copy costs a pass over the weight on every call. Ansor
+    rewrites a constant weight's layout once instead; a weight that is an input of
+    the task cannot be. Rfactor makes the reduction's inner part a spatial axis
+    that can be vectorized along the contiguous dimension (TVM's dense_nopack
+    template does the same by hand).
+    """
+    if not t.reduce_axes or not t.inputs:
+        return False
+    src = max(t.inputs, key=lambda x: prod(x.shape))
+    size = prod(src.shape)
+    if not size or prod(t.shape) * prod(a.extent for a in t.reduce_axes) > GEMV_REUSE * size:
+        return False
+    assert t.body is not None
+    long_reduce = {a.var for a in t.reduce_axes if a.extent > 1}
+    reads = [n for n in walk(t.body) if isinstance(n, TensorRead) and n.tensor is src]
+    for read in reads:
+        used = {v for v in walk(read.indices[-1]) if isinstance(v, Var)}
+        if not used or not used <= long_reduce:
+            return False
+    return bool(reads)
 
 
 def has_expensive_op(t: Tensor) -> bool:
