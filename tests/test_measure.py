@@ -108,3 +108,17 @@ def test_device_kinds():
     assert [d.cores for d in make_devices("per-core", (0, 3))] == [(0,), (3,)]
     with pytest.raises(ValueError, match="--devices"):
         make_devices("gpu")
+
+
+def test_a_worker_that_died_at_start_reports_why_and_closes():
+    from measure_faults import exit_at_start
+
+    from compiler.measure.worker import Worker, WorkerCrash
+
+    w = Worker(exit_at_start)
+    with pytest.raises(WorkerCrash, match=r"exited \(code 3\)"):
+        w.wait_ready(timeout_s=60)
+    w.start()  # a replacement, which dies too
+    assert w.conn.poll(60)  # its end of the pipe closed: it has exited
+    w.close()  # closing must not trip over the dead process
+    assert w.restarts == 1

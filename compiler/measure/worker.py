@@ -137,12 +137,13 @@ class Worker:
 
     def close(self) -> None:
         """Ask the process to exit (closing its pipe), kill it if it does not."""
-        if self._proc is not None:
-            self._close()
-            self._proc.join(timeout=2)
-            if self._proc.is_alive():
-                self._proc.kill()
-                self._proc.join()
+        proc = self._proc
+        self._close()  # forgets a process that already died
+        if proc is not None:
+            proc.join(timeout=2)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
         self._proc = None
 
     def _close(self) -> None:
