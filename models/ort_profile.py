@@ -73,7 +73,10 @@ from models.tuned import RecordSchedules, record_schedules
 ROUNDS = 5  # interleaved timing rounds per task
 MIN_ROUND_S = 0.002  # one round lasts at least this long
 ORT_RUNS = 10  # profiled inferences (after one warm-up)
-RANKING_MIN_RECORDS = 16  # valid records a task needs for a ranking accuracy
+# valid records a task needs for a ranking accuracy: one Ansor round, so the model learns
+# from 32 and is judged on 496 pairs. With a warm-up's 20 (10 and 45 pairs) the figure was
+# noise, 0.29-0.56 on resnet18's tasks, and called 15 of 18 layers a search problem.
+RANKING_MIN_RECORDS = 64
 RANKING_MAX_RECORDS = 256  # the latest this many are used (feature extraction costs)
 _SOURCE_INDEX = re.compile(r"#(\d+)\)$")
 _DECORATIONS = [
