@@ -55,8 +55,19 @@ def dense_out_in(batch=1, inp=96, out=40):
     return ComputeDAG([ops.dense(x, w)])
 
 
+def conv_nchwc_bias_relu(filters=24):
+    """A conv as networks run it: the weight in blocks of 16 filters (the last block
+    zero-padded here), read back as NCHW by its epilogue."""
+    x = te.placeholder((1, 8, 9, 9), name="x")
+    w = te.placeholder((2, 8, 3, 3, 16), name="w")
+    bias = te.placeholder((filters,), name="bias")
+    conv = ops.conv2d_nchwc(x, w, padding=1, filters=filters)
+    return ComputeDAG([ops.relu(ops.bias_add(conv, bias))])
+
+
 DAGS = {
     "matmul": matmul,
+    "conv_nchwc_bias_relu": conv_nchwc_bias_relu,
     "dense_out_in": dense_out_in,
     "matmul_bias_relu": matmul_bias_relu,
     "conv_relu": conv_relu,
@@ -109,6 +120,27 @@ def test_conv_relu_sketches_keep_padding_for_annotation():
     assert pad.name == "pad" and pad.attach is Attach.ROOT
     conv = next(s for s in sketches[0].stages if s.name == "conv2d")
     assert len(conv.iters) == 4 * 4 + 3 * 2
+
+
+def test_a_blocked_conv_is_also_tiled_into_the_stage_reading_it_back_as_nchw():
+    def stage(sketch, name):
+        return next(i for i, st in enumerate(sketch.stages) if st.name == name)
+
+    sketches = generate_sketches(conv_nchwc_bias_relu(), cores=2)
+    fused = []
+    for sketch in sketches:  # the re-indexing and the bias are inlined into the relu
+        for name in ("unpack_nchwc", "bias_add"):
+            assert sketch.stages[stage(sketch, name)].attach is Attach.INLINE
+        conv = sketch.stages[stage(sketch, "conv2d_nchwc")]
+        if conv.attach is Attach.AT and conv.attach_target == stage(sketch, "relu"):
+            fused.append(sketch)
+    assert len(fused) == 2 and len(sketches) == 8  # levels 1 and 2 beside the six others
+    for level, sketch in enumerate(fused, start=1):
+        relu, conv = sketch.stages[-1], sketch.stages[stage(sketch, "conv2d_nchwc")]
+        # per level: n, F's block index, y, x; then the tile: those four and the block
+        assert len(relu.iters) == 4 * (level + 1) + 1
+        assert relu.iters.index(relu.iter_by_uid(conv.attach_iter)) == 4 * level - 1
+        assert relu.iters[4 * level + 2].extent == 16
 
 
 def test_reductions_branch_into_rfactor_variants():

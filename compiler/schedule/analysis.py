@@ -3,6 +3,7 @@ and the sketch rules (REFERENCE.md §1)."""
 
 from __future__ import annotations
 
+from compiler.ops.tags import CONV2D_NCHWC
 from compiler.schedule.state import Attach, State
 from compiler.te.dag import is_strictly_inlineable, needs_multi_level_tiling, needs_rfactor
 from compiler.te.expr import TensorRead
@@ -27,9 +28,40 @@ def elementwise_consumer(s: State, k: int) -> int | None:
     return c
 
 
-def should_inline(s: State, k: int) -> bool:
+def blocked_consumer(s: State, k: int) -> int | None:
+    """For a blocked conv [N, F/b, OH, OW, b], its single root consumer that reads it
+    back as [N, F, OH, OW] (looking through inlined stages), not itself a reduction."""
     st = s.stages[k]
-    return not st.is_placeholder and not s.is_output(k) and is_strictly_inlineable(st.op)
+    if st.is_placeholder or st.op.tag != CONV2D_NCHWC:
+        return None
+    consumers = s.consumers(k)
+    if len(consumers) != 1:
+        return None
+    n, blocks, oh, ow, block = st.op.shape
+    c = consumers[0]
+    ok = s.stages[c].attach is Attach.ROOT and not s.stages[c].op.reduce_axes
+    shape = s.stages[c].op.shape
+    fits = len(shape) == 4 and shape[::2] == (n, oh) and shape[3] == ow
+    return c if ok and fits and (blocks - 1) * block < shape[1] <= blocks * block else None
+
+
+def unblocks_conv(s: State, k: int) -> bool:
+    """Stage k only reads blocked convs, without a reduction: the [N, F/b, OH, OW, b] to
+    NCHW re-indexing (ops.conv2d_nchwc's unpack_nchwc)."""
+    st = s.stages[k]
+    if st.is_placeholder or st.op.reduce_axes or not st.op.inputs:
+        return False
+    return all(src.tag == CONV2D_NCHWC for src in st.op.inputs)
+
+
+def should_inline(s: State, k: int) -> bool:
+    """A non-output stage that is strictly inlineable, or that re-indexes a blocked conv
+    (a deviation from Ansor, whose rule would keep it as a pass of its own: inlined, the
+    conv's epilogue reads the conv directly, and the conv can be tiled into it)."""
+    st = s.stages[k]
+    if st.is_placeholder or s.is_output(k):
+        return False
+    return is_strictly_inlineable(st.op) or unblocks_conv(s, k)
 
 
 def needs_tiling(s: State, k: int) -> bool:

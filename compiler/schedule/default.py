@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 
 from compiler.ops.tags import CONV2D_NCHWC, DEPTHWISE_CONV2D_NCHW
-from compiler.schedule.analysis import elementwise_consumer
+from compiler.schedule.analysis import blocked_consumer, elementwise_consumer
 from compiler.schedule.state import Attach, State
 from compiler.schedule.steps import (
     Annotate,
@@ -58,7 +58,7 @@ def default_schedule(dag: ComputeDAG, *, cores: int | None = None) -> State:
     fused_into: dict[int, int] = {}  # id(consumer output) -> id(tiled producer output)
     for k, st in enumerate(s.stages):
         if not st.is_placeholder and st.op.tag == CONV2D_NCHWC:
-            c = _blocked_conv_consumer(s, k)
+            c = blocked_consumer(s, k)
             if c is not None:
                 fused_into[id(s.stages[c].output)] = id(st.output)
         elif not st.is_placeholder and needs_multi_level_tiling(st.op):
@@ -71,8 +71,8 @@ def default_schedule(dag: ComputeDAG, *, cores: int | None = None) -> State:
         if st.is_placeholder or st.attach is Attach.INLINE or id(st.output) in fused_into:
             k -= 1
             continue
-        if st.op.tag == CONV2D_NCHWC and _blocked_conv_consumer(s, k) is not None:
-            s = tile_blocked_conv(s, k, _blocked_conv_consumer(s, k))  # type: ignore[arg-type]
+        if st.op.tag == CONV2D_NCHWC and blocked_consumer(s, k) is not None:
+            s = tile_blocked_conv(s, k, blocked_consumer(s, k))  # type: ignore[arg-type]
         elif needs_multi_level_tiling(st.op):
             consumer = elementwise_consumer(s, k)
             if consumer is None or fused_into.get(id(s.stages[consumer].output)) != id(st.output):
@@ -163,19 +163,6 @@ def tile_row_vectors(s: State, p: int, c: int, vec: int) -> State:
     s = s.apply(Annotate(p, last - 1, Annotation.UNROLL))
     s = s.apply(Annotate(p, last, Annotation.VECTORIZE))
     return s.apply(ComputeAt(p, c, 0))
-
-
-def _blocked_conv_consumer(s: State, k: int) -> int | None:
-    """The root stage that reads a blocked conv [N, F/b, OH, OW, b] back as [N, F, OH, OW]."""
-    consumers = s.consumers(k)
-    if len(consumers) != 1:
-        return None
-    n, blocks, oh, ow, block = s.stages[k].op.shape
-    c = consumers[0]
-    ok = s.stages[c].attach is Attach.ROOT and not s.stages[c].op.reduce_axes
-    shape = s.stages[c].op.shape
-    fits = len(shape) == 4 and shape[::2] == (n, oh) and shape[3] == ow
-    return c if ok and fits and (blocks - 1) * block < shape[1] <= blocks * block else None
 
 
 def tile_blocked_conv(s: State, p: int, c: int) -> State:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from compiler.schedule.analysis import (
+    blocked_consumer,
     elementwise_consumer,
     needs_tiling,
     should_inline,
@@ -130,6 +131,28 @@ def tile_with_fusion(s: State, k: int, consumer: int, level: int) -> tuple[State
     return s.apply(ComputeAt(k, consumer, level * n - 1)), split_steps
 
 
+def tile_into_blocked(s: State, k: int, consumer: int, level: int) -> State:
+    """Tile the blocked conv k [N, F/b, OH, OW, b] and compute it inside the consumer
+    that reads it back as [N, F, OH, OW], at tile level `level`: the consumer's F is
+    split into blocks of b, then N, the block index, OH and OW follow the conv's
+    outer `level` tile levels of N, F/b, OH and OW. The conv's b axis is not
+    followed: each of the consumer's tiles holds whole blocks (the default
+    schedule's register tile, compiler/schedule/default.py, is one point of this).
+    """
+    s, split_steps = multi_level_tile(s, k)  # per spatial axis: n, fo, y, x, fi
+    block = s.stages[k].op.shape[-1]
+    s = s.apply(Split(consumer, 1, (block,)))  # [n, f.o, f.i, y, x]
+    parts = level + 1
+    for it, axis in ((4, 3), (3, 2), (1, 1), (0, 0)):  # right to left keeps positions
+        s = s.apply(FollowSplit(consumer, it, split_steps[axis], parts))
+    n, fo, fi = 0, parts, 2 * parts  # first loop of each consumer axis after the splits
+    y, x = fi + 1, fi + 1 + parts
+    tiles = [axis + p for p in range(level) for axis in (n, fo, y, x)]
+    inner = [n + level, fo + level, fi, y + level, x + level]
+    s = s.apply(Reorder(consumer, tuple(tiles + inner)))
+    return s.apply(ComputeAt(k, consumer, 4 * level - 1))
+
+
 # ----------------------------------------------------------------- rules
 
 
@@ -192,6 +215,18 @@ def _apply_fusion(ctx: SketchContext, s: State, k: int) -> Transition:
     return out
 
 
+def _blocked_fusion_cond(ctx: SketchContext, s: State, k: int) -> Cond:
+    if needs_tiling(s, k) and elementwise_consumer(s, k) is None:
+        return Cond.APPLY if blocked_consumer(s, k) is not None else Cond.SKIP
+    return Cond.SKIP
+
+
+def _apply_blocked_fusion(ctx: SketchContext, s: State, k: int) -> Transition:
+    c = blocked_consumer(s, k)
+    assert c is not None
+    return [(tile_into_blocked(s, k, c, level), k - 1) for level in (1, 2)]
+
+
 def _tiling_cond(ctx: SketchContext, s: State, k: int) -> Cond:
     return Cond.APPLY_AND_SKIP_REST if needs_tiling(s, k) else Cond.SKIP
 
@@ -214,6 +249,8 @@ RULES: list[SketchRule] = [
     SketchRule("add_rfactor", _rfactor_cond, _apply_rfactor),  # little parallelism: branch
     SketchRule("add_cache_write", _cache_write_cond, _apply_cache_write),  # branch: local tile
     SketchRule("multi_level_tiling_with_fusion", _fusion_cond, _apply_fusion),  # levels 1, 2
+    # a blocked conv computed in the stage reading it back as NCHW, levels 1, 2 (branch)
+    SketchRule("multi_level_tiling_with_unblocking", _blocked_fusion_cond, _apply_blocked_fusion),
     SketchRule("multi_level_tiling", _tiling_cond, _apply_tiling),  # SSRSRS
     SketchRule("skip_stage", _always, _skip),
 ]

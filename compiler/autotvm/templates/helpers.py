@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from compiler.autotvm.space import Config
 from compiler.ops.tags import CONV2D_NCHWC, has_tag
-from compiler.schedule.analysis import elementwise_consumer
+from compiler.schedule.analysis import blocked_consumer, elementwise_consumer
 from compiler.schedule.default import schedule_elementwise
 from compiler.schedule.state import Attach, SplitRel, State
 from compiler.schedule.steps import (
@@ -176,9 +176,7 @@ def tile_consumer(s: State, k: int) -> int | None:
     """The root stage the anchor's tile can be computed in: its element-wise consumer,
     or for a blocked conv the stage reading [N, F/b, OH, OW, b] back as NCHW."""
     if s.stages[k].op.tag == CONV2D_NCHWC:
-        from compiler.schedule.default import _blocked_conv_consumer
-
-        return _blocked_conv_consumer(s, k)
+        return blocked_consumer(s, k)
     return elementwise_consumer(s, k)
 
 
