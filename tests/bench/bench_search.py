@@ -15,7 +15,8 @@ the policy `sketch+serial` searches only between rounds, as Ansor does.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python tests/bench/bench_search.py \
         [--trials 64,256,1000] [--ops matmul,dense,densec,conv56,conv28,conv56c,conv28c] [--policies sketch,random,sketch+default,sketch+serial]
-        [--vector-cap 16] [--crossover 0.0] [--population 512] [--json]
+        [--vector-cap 16] [--crossover 0.0] [--population 512] [--seed 0]
+        [--without-rule multi_level_tiling_with_unblocking] [--json]
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from compiler.ops.workloads import op_workload
 from compiler.records import create as create_store
 from compiler.schedule.default import default_schedule
 from compiler.search.policy import create as create_policy
+from compiler.search.sketch import RULES
 from compiler.search.tune import RoundLog, TuneResult, tune_task
 from compiler.task import SearchTask
 
@@ -82,7 +84,12 @@ def onnxruntime_conv_gflops(shape: str) -> float:
 
 
 def search(
-    task: SearchTask, policy: str, checkpoints: list[int], db: Path, **options: object
+    task: SearchTask,
+    policy: str,
+    checkpoints: list[int],
+    db: Path,
+    seed: int = 0,
+    **options: object,
 ) -> dict[str, object]:
     """Best GFLOP/s after each checkpoint, the trials history and the search share;
     `options` go to the sketch policy (vector_cap, crossover, population)."""
@@ -91,7 +98,7 @@ def search(
     extra = dict(options) if kind == "sketch" else {}
     if seeded == "quota":  # "sketch+quota": one best-predicted program per absent sketch
         extra["sketch_quota"] = 1
-    pol = create_policy(kind, task.dag, model=_model(), seed=0, **extra)
+    pol = create_policy(kind, task.dag, model=_model(), seed=seed, **extra)
     baseline = default_schedule(task.dag) if seeded == "default" else None
     history: list[tuple[int, float]] = []
     phases = dict.fromkeys(("search", "learn", "build", "measure"), 0.0)
@@ -171,8 +178,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--population", type=int, default=512, help="sketch: largest evolution population"
     )
+    parser.add_argument("--seed", type=int, default=0, help="the policies' random seed")
+    parser.add_argument(
+        "--without-rule",
+        default="",
+        help="sketch rules to leave out, by name (compiler/search/sketch.py RULES), comma-separated",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    for name in filter(None, args.without_rule.split(",")):
+        if name not in {r.name for r in RULES}:
+            parser.error(f"--without-rule: no sketch rule named {name!r}")
+        RULES[:] = [r for r in RULES if r.name != name]
     sketch_options = {
         "vector_cap": args.vector_cap,
         "crossover": args.crossover,
@@ -191,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 row["numpy_gflops"] = numpy_gflops(op, shape)
             runs = {
-                p: search(task, p, checkpoints, Path(tmp) / f"{name}_{p}.db", **sketch_options)
+                p: search(
+                    task, p, checkpoints, Path(tmp) / f"{name}_{p}.db", args.seed, **sketch_options
+                )
                 for p in args.policies.split(",")
             }
             for p, got in runs.items():
