@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-from compiler.ops.tags import CONV2D_NCHWC, DEPTHWISE_CONV2D_NCHW
+from compiler.ops.tags import DEPTHWISE_CONV2D_NCHW
 from compiler.schedule.analysis import blocked_consumer, elementwise_consumer
 from compiler.schedule.state import Attach, State
 from compiler.schedule.steps import (
@@ -57,10 +57,8 @@ def default_schedule(dag: ComputeDAG, *, cores: int | None = None) -> State:
             s = s.apply(ComputeInline(k))
     fused_into: dict[int, int] = {}  # id(consumer output) -> id(tiled producer output)
     for k, st in enumerate(s.stages):
-        if not st.is_placeholder and st.op.tag == CONV2D_NCHWC:
-            c = blocked_consumer(s, k)
-            if c is not None:
-                fused_into[id(s.stages[c].output)] = id(st.output)
+        if (c := blocked_consumer(s, k)) is not None:
+            fused_into[id(s.stages[c].output)] = id(st.output)
         elif not st.is_placeholder and needs_multi_level_tiling(st.op):
             c = elementwise_consumer(s, k)
             if c is not None:
@@ -71,8 +69,8 @@ def default_schedule(dag: ComputeDAG, *, cores: int | None = None) -> State:
         if st.is_placeholder or st.attach is Attach.INLINE or id(st.output) in fused_into:
             k -= 1
             continue
-        if st.op.tag == CONV2D_NCHWC and blocked_consumer(s, k) is not None:
-            s = tile_blocked_conv(s, k, blocked_consumer(s, k))  # type: ignore[arg-type]
+        if (c := blocked_consumer(s, k)) is not None:
+            s = tile_blocked_conv(s, k, c)
         elif needs_multi_level_tiling(st.op):
             consumer = elementwise_consumer(s, k)
             if consumer is None or fused_into.get(id(s.stages[consumer].output)) != id(st.output):

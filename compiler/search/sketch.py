@@ -216,9 +216,7 @@ def _apply_fusion(ctx: SketchContext, s: State, k: int) -> Transition:
 
 
 def _blocked_fusion_cond(ctx: SketchContext, s: State, k: int) -> Cond:
-    if needs_tiling(s, k) and elementwise_consumer(s, k) is None:
-        return Cond.APPLY if blocked_consumer(s, k) is not None else Cond.SKIP
-    return Cond.SKIP
+    return Cond.APPLY if needs_tiling(s, k) and blocked_consumer(s, k) is not None else Cond.SKIP
 
 
 def _apply_blocked_fusion(ctx: SketchContext, s: State, k: int) -> Transition:
