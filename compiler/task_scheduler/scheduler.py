@@ -260,6 +260,14 @@ class TaskScheduler:
         self._decision = None
         return line
 
+    def replay_round(self, idx: int, costs_s: Sequence[float | None]) -> None:
+        """Count a round of task `idx` from its costs alone: the task's history, f
+        and the early-stopping counters move on as in `record`, with no candidates,
+        no policy update and no log line (replay.py replays strategies this way)."""
+        self._apply_round(idx, costs_s)
+        self.rounds += 1
+        self._decision = None
+
     def _apply_round(self, idx: int, costs_s: Sequence[float | None]) -> None:
         """The bookkeeping of one round, shared by `record` and `resume`."""
         self.task_states[idx].add_round(costs_s, early_stopping=self.early_stopping)
