@@ -23,6 +23,7 @@ over the replay seeds) and the oracle's, each also as a share of the budget
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -63,9 +64,15 @@ def collect(model: str, seed: int, passes: int, work: Path) -> Path:
     return log
 
 
-def scheduler_for(model: str, strategy: str, seed: int, forward: str = "ansor") -> TaskScheduler:
+@functools.cache
+def model_tasks(model: str) -> tuple[SearchTask, ...]:
+    """The model's tasks, partitioned once per model (every replay needs a fresh scheduler)."""
     tasks = partition(load_graph(f"zoo:{model}")).tasks
-    search_tasks = [SearchTask(f"task{t.id}", t.dag, t.weight) for t in tasks]
+    return tuple(SearchTask(f"task{t.id}", t.dag, t.weight) for t in tasks)
+
+
+def scheduler_for(model: str, strategy: str, seed: int, forward: str = "ansor") -> TaskScheduler:
+    search_tasks = model_tasks(model)
     policies = [create_policy("random", t.dag) for t in search_tasks]  # never asked
     return TaskScheduler(search_tasks, policies, strategy=strategy, per_round=PER_TASK,
                          seed=seed, early_stopping=3 * PER_TASK, forward=forward)  # fmt: skip
@@ -96,8 +103,7 @@ def replay_budget(model: str, log: Path, passes: int, forwards: list[str], seeds
             reach.append(trials_to_reach(run.points, rr_f))
             finals.append(run.points[-1][1] * 1e3)
             ends += run.curve_ends
-        ranked = sorted(reach, key=lambda v: float("inf") if v is None else v)
-        out[f"gradient_{forward}_trials_to_rr_final_f"] = bench_scheduler.median_or_never(ranked)
+        out[f"gradient_{forward}_trials_to_rr_final_f"] = bench_scheduler.median_or_never(reach)
         out[f"gradient_{forward}_within_60pct"] = sum(
             r is not None and r <= 0.6 * rr_trials for r in reach
         ) / len(reach)
