@@ -318,3 +318,31 @@ def test_sketch_quota_measures_the_best_of_every_absent_sketch(quota):
         assert set(origins) == {0}
     else:  # one slot each for the five other sketches, in place of the lowest-ranked
         assert origins[:11] == [0] * 11 and sorted(origins[11:]) == [1, 2, 3, 4, 5]
+
+
+class UntrainedOneSketchModel(OneSketchModel):
+    """OneSketchModel until its first update; untrained before it."""
+
+    is_trained = False
+
+    def update(self, states, costs):
+        self.is_trained = True
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5])
+def test_untrained_round_measures_a_share_as_drawn_then_follows_the_model(share):
+    dag = matmul(16, 16, 16)
+    model = UntrainedOneSketchModel()
+    policy = create("sketch", dag, model=model, seed=3, population=128, untrained_as_drawn=share)
+    policy.conf.eps_greedy = 0.0
+    cands = policy.next_candidates(16)
+    assert len({c.steps for c in cands}) == 16
+    origins = [policy._origin[c.steps] for c in cands]
+    if share == 0.0:  # all 16 follow the (untrained) model
+        assert set(origins) == {0}
+    else:  # the first 8 as drawn, uniformly over the six sketches; then the model's choice
+        assert len(set(origins[:8])) > 1 and set(origins[8:]) == {0}
+    policy.update(cands, [1e-3] * 16)
+    again = policy.next_candidates(16)  # trained now: nothing more as drawn
+    assert {policy._origin[c.steps] for c in again} == {0}
+    assert not {c.steps for c in again} & {c.steps for c in cands}

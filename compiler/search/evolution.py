@@ -25,6 +25,15 @@ programs measured in place of the lowest-ranked ones, so the model keeps
 learning what the best of each other family is worth. Measured from scratch
 with q = 1 on the two ResNet-18 convs (1000 trials, one run): 196.2 vs 188.7
 and 179.8 vs 184.2 GFLOP/s, no difference beyond noise, so it stays off.
+
+Deviation, off by default (`untrained_as_drawn`): Ansor evolves the first
+round too, under the untrained model's random scores, so most of it is
+mutated random programs. Which is better depends on the op: in seeds 0-3 the
+first 64 trials of conv28c were better measured as drawn (their best 84-186
+against 71-117 GFLOP/s evolved, in all 4 seeds) and those of conv56c better
+evolved (136-163 against 82-136 as drawn, in all 4). With a share s, that share of the untrained round is
+measured as drawn and the rest evolved as usual; the README's benchmark table
+has the 1000-trial comparison with s = 0.5 (bench policy `sketch+drawn`).
 """
 
 from __future__ import annotations
@@ -57,6 +66,8 @@ class EvolutionConfig:
     crossover_prob: float = 0.0  # share of children made by crossover (mutate.crossover)
     sketch_quota: int = 0  # per sketch absent from the chosen, its best-predicted (see above)
     min_population: int = 128
+    # while the model is untrained: this share of the round measured as drawn at random
+    untrained_as_drawn: float = 0.0
     annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
 
 

@@ -106,6 +106,7 @@ class SketchPolicy(SearchPolicy):
         vector_cap: int = 16,
         crossover: float = 0.0,
         sketch_quota: int = 0,
+        untrained_as_drawn: float = 0.0,
     ):
         super().__init__(dag, seed=seed, cores=cores)
         self.model = model
@@ -116,6 +117,7 @@ class SketchPolicy(SearchPolicy):
             annotate=annotate,
             crossover_prob=crossover,
             sketch_quota=sketch_quota,
+            untrained_as_drawn=untrained_as_drawn,
         )
         self._origin: dict[tuple, int] = {}  # steps -> sketch index, kept across rounds
         self._ahead: tuple[int, Exploration] | None = None  # (n, what `prepare` found)
@@ -151,16 +153,22 @@ class SketchPolicy(SearchPolicy):
 
     def next_candidates(self, n: int) -> list[State]:
         ahead, self._ahead = self._ahead, None
+        drawn = self._as_drawn(n) if ahead is None else []
+        taken = {s.steps for s in drawn}
+
+        def skip(s: State) -> bool:
+            return self.is_measured(s) or s.steps in taken
+
         if ahead is not None and n <= ahead[0]:  # (fewer: say the baseline takes a slot)
             found, rescore = ahead[1], self.model
         else:
             fresh, self._fresh_ahead = self._fresh_ahead, None
-            found, rescore = self._explore(n, self.is_measured, fresh), None
-        out = select(
+            found, rescore = self._explore(n, skip, fresh), None
+        out = drawn + select(
             found,
-            n,
+            n - len(drawn),
             self.rng,
-            is_measured=self.is_measured,
+            is_measured=skip,
             conf=self.conf,
             origin=self._origin,
             rescore=rescore,
@@ -169,6 +177,16 @@ class SketchPolicy(SearchPolicy):
         keep = {st.steps for st in out}
         self._origin = {k: v for k, v in self._origin.items() if k in keep or k in self.measured}
         return out
+
+    def _as_drawn(self, n: int) -> list[State]:
+        """While the model is untrained, `untrained_as_drawn` of the round: random
+        programs measured as drawn (the rest comes from the evolution as usual)."""
+        if not self.conf.untrained_as_drawn or getattr(self.model, "is_trained", True):
+            return []
+        if self._fresh_ahead is None:
+            self._fresh_ahead = self._sample_fresh(n)
+        k = round(n * self.conf.untrained_as_drawn)
+        return [s for s in self._fresh_ahead if not self.is_measured(s)][:k]
 
     def _explore(
         self, n: int, is_measured: Callable[[State], bool], fresh: list[State] | None = None

@@ -12,11 +12,16 @@ features, model training, start-up), per op and averaged over the ops
 search that ran beside the measurements (compiler/search/tune.py: search
 ahead) is inside their wall time; `<policy>_ahead_s` says how much it was, and
 the policy `sketch+serial` searches only between rounds, as Ansor does.
+Last, each policy's best program is timed again side by side with the
+reference, interleaved round by round and both as the fastest of a few calls
+(`<policy>_side_by_side`: reference time / ours, > 1: ours is faster): the
+tuning figures are means taken while the next round is searched on the other
+core, the reference's the fastest of 25 calls.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python tests/bench/bench_search.py \
-        [--trials 64,256,1000] [--ops matmul,dense,densec,conv56,conv28,conv56c,conv28c] [--policies sketch,random,sketch+default,sketch+serial]
+        [--trials 64,256,1000] [--ops matmul,dense,densec,conv56,conv28,conv56c,conv28c] [--policies sketch,random,sketch+default,sketch+serial,sketch+quota,sketch+drawn]
         [--vector-cap 16] [--crossover 0.0] [--population 512] [--seed 0]
-        [--without-rule multi_level_tiling_with_unblocking] [--json]
+        [--without-rule multi_level_tiling_with_unblocking] [--work-dir DIR] [--json]
 """
 
 from __future__ import annotations
@@ -31,12 +36,17 @@ from pathlib import Path
 import numpy as np
 from references import ort_conv_call
 from threadpoolctl import threadpool_limits
-from timing import best_s
+from timing import best_s, interleaved, median_ratio
 
+from compiler.codegen import build
+from compiler.lower.lower import lower
 from compiler.measure import Measurer, MeasureSettings, create_builder, create_runner
 from compiler.ops.workloads import op_workload
 from compiler.records import create as create_store
+from compiler.runtime import aligned, load, num_threads
 from compiler.schedule.default import default_schedule
+from compiler.schedule.state import State
+from compiler.schedule.steps import steps_from_json
 from compiler.search.policy import create as create_policy
 from compiler.search.sketch import RULES
 from compiler.search.tune import RoundLog, TuneResult, tune_task
@@ -57,19 +67,21 @@ OPS = {
 }
 
 
-def numpy_gflops(op: str, shape: str) -> float:
+def numpy_call(op: str, shape: str):
+    """numpy's product for the matrix op `op` of `shape`, and its flop count."""
     v = [int(x) for x in shape.split(",")]
     rng = np.random.default_rng(0)
     if op == "matmul":
         m, n, k = v
         a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
-        flops = 2.0 * m * n * k
-        fn = lambda: a @ b
-    else:
-        batch, inp, out = v
-        x, w = rng.random((batch, inp), dtype=np.float32), rng.random((out, inp), dtype=np.float32)
-        flops = 2.0 * batch * inp * out
-        fn = lambda: x @ w.T
+        return (lambda: a @ b), 2.0 * m * n * k
+    batch, inp, out = v
+    x, w = rng.random((batch, inp), dtype=np.float32), rng.random((out, inp), dtype=np.float32)
+    return (lambda: x @ w.T), 2.0 * batch * inp * out
+
+
+def numpy_gflops(op: str, shape: str) -> float:
+    fn, flops = numpy_call(op, shape)
     with threadpool_limits(1):
         return flops / min(best_s(fn, 5) for _ in range(5)) / 1e9
 
@@ -83,6 +95,29 @@ def onnxruntime_conv_gflops(shape: str) -> float:
     return flops / min(best_s(call, 5) for _ in range(5)) / 1e9
 
 
+def reference_call(op: str, shape: str):
+    """The reference library's call for the op (onnxruntime's Conv, numpy's product)."""
+    if op.startswith("conv2d"):
+        return ort_conv_call([int(x) for x in shape.split(",")], np.random.default_rng(0))
+    return numpy_call(op, shape)[0]
+
+
+def side_by_side(task: SearchTask, steps: list[dict], reference, rounds: int = 15) -> float:
+    """The best program found (`steps`) re-timed against the reference, interleaved
+    round by round, both as the fastest of a few calls: the median over rounds of
+    reference time / ours (> 1: ours is faster). The tuning figures are a mean over
+    repeats taken while the next round was searched on the other core, the
+    reference's the fastest of 25 calls; this times both the same way."""
+    kernel = load(build(lower(State.replay(task.dag, steps_from_json(steps)))))
+    rng = np.random.default_rng(0)
+    arrays = [
+        aligned(rng.standard_normal(p.shape).astype(np.dtype(p.dtype))) for p in kernel.params
+    ]
+    with threadpool_limits(1), num_threads(1):
+        ours_s, theirs_s = interleaved(kernel.bind(*arrays), reference, rounds, repeat=5)
+    return median_ratio(ours_s, theirs_s)
+
+
 def search(
     task: SearchTask,
     policy: str,
@@ -93,11 +128,14 @@ def search(
 ) -> dict[str, object]:
     """Best GFLOP/s after each checkpoint, the trials history and the search share;
     `options` go to the sketch policy (vector_cap, crossover, population)."""
+    db.unlink(missing_ok=True)  # a fresh start, also in a kept --work-dir
     store = create_store("sqlite", path=db)
     kind, _, seeded = policy.partition("+")  # "sketch+default": the default schedule first
     extra = dict(options) if kind == "sketch" else {}
     if seeded == "quota":  # "sketch+quota": one best-predicted program per absent sketch
         extra["sketch_quota"] = 1
+    if seeded == "drawn":  # "sketch+drawn": half the untrained first round as drawn
+        extra["untrained_as_drawn"] = 0.5
     pol = create_policy(kind, task.dag, model=_model(), seed=seed, **extra)
     baseline = default_schedule(task.dag) if seeded == "default" else None
     history: list[tuple[int, float]] = []
@@ -128,6 +166,8 @@ def search(
         )
     wall = time.perf_counter() - start
     first = next(iter(store.records(task.workload_key)), None)
+    ok = [r for r in store.records(task.workload_key) if r.error_kind is None]
+    best_steps = min(ok, key=lambda r: r.mean_cost_s).steps if ok else None
     store.close()
     best_at = {}
     for cp in checkpoints:
@@ -143,6 +183,7 @@ def search(
         "search_share": 1.0 - tuning_s / wall,
         "phase_s": {k: round(v, 1) for k, v in phases.items()},
         "ahead_s": round(ahead_s, 1),
+        "best_steps": best_steps,
     }
     if baseline is not None and first is not None and first.error_kind is None:
         out["default_gflops"] = task.flop_count / first.mean_cost_s / 1e9  # measured first
@@ -171,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         default="sketch,random",
         help="sketch, random, sketch+default (the op's default schedule measured first), "
         "sketch+quota (evolution.EvolutionConfig.sketch_quota = 1), "
-        "sketch+serial (no search ahead: each round searched after the last is measured)",
+        "sketch+serial (no search ahead: each round searched after the last is measured), "
+        "sketch+drawn (evolution.EvolutionConfig.untrained_as_drawn = 0.5)",
     )
     parser.add_argument("--vector-cap", type=int, default=16, help="sketch: widest vector loop")
     parser.add_argument("--crossover", type=float, default=0.0, help="sketch: crossover share")
@@ -183,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         "--without-rule",
         default="",
         help="sketch rules to leave out, by name (compiler/search/sketch.py RULES), comma-separated",
+    )
+    parser.add_argument(
+        "--work-dir", type=Path, help="keep the records databases here (default: a temporary dir)"
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -198,7 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     checkpoints = sorted(int(x) for x in args.trials.split(","))
     figures: dict[str, object] = {}
     shares = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.work_dir or Path(scratch)
+        tmp.mkdir(parents=True, exist_ok=True)
         for name in args.ops.split(","):
             op, shape = OPS[name]
             task = SearchTask(name, op_workload(op, shape))
@@ -209,7 +256,12 @@ def main(argv: list[str] | None = None) -> int:
                 row["numpy_gflops"] = numpy_gflops(op, shape)
             runs = {
                 p: search(
-                    task, p, checkpoints, Path(tmp) / f"{name}_{p}.db", args.seed, **sketch_options
+                    task,
+                    p,
+                    checkpoints,
+                    tmp / f"{name}_{p}_s{args.seed}.db",
+                    args.seed,
+                    **sketch_options,
                 )
                 for p in args.policies.split(",")
             }
@@ -223,6 +275,12 @@ def main(argv: list[str] | None = None) -> int:
                     row[f"{p}_search_share"] = round(got["search_share"], 3)  # type: ignore[arg-type]
                     row[f"{p}_phase_s"] = got["phase_s"]
                     row[f"{p}_ahead_s"] = got["ahead_s"]
+            reference = reference_call(op, shape)
+            for p, got in runs.items():  # the best programs against the reference, side by side
+                if got["best_steps"] is not None:
+                    row[f"{p}_side_by_side"] = round(
+                        side_by_side(task, got["best_steps"], reference), 3
+                    )
             if "random" in runs:
                 random_best = min(c for _, c in runs["random"]["history"])  # type: ignore[union-attr]
                 for p in runs:
