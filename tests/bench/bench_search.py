@@ -165,8 +165,9 @@ def search(
             ahead=seeded != "serial",
         )
     wall = time.perf_counter() - start
-    first = next(iter(store.records(task.workload_key)), None)
-    ok = [r for r in store.records(task.workload_key) if r.error_kind is None]
+    records = list(store.records(task.workload_key))
+    first = records[0] if records else None
+    ok = [r for r in records if r.error_kind is None]
     best_steps = min(ok, key=lambda r: r.mean_cost_s).steps if ok else None
     store.close()
     best_at = {}
