@@ -333,7 +333,15 @@ class UntrainedOneSketchModel(OneSketchModel):
 def test_untrained_round_measures_a_share_as_drawn_then_follows_the_model(share):
     dag = matmul(16, 16, 16)
     model = UntrainedOneSketchModel()
-    policy = create("sketch", dag, model=model, seed=3, population=128, untrained_as_drawn=share)
+    policy = create(
+        "sketch",
+        dag,
+        model=model,
+        seed=3,
+        population=128,
+        untrained_as_drawn=share,
+        transplants=False,  # the best's tile sizes in other sketches: tests/test_transplant.py
+    )
     policy.conf.eps_greedy = 0.0
     cands = policy.next_candidates(16)
     assert len({c.steps for c in cands}) == 16

@@ -107,7 +107,8 @@ class VersionedScorer:
 def test_searched_ahead_candidates_are_chosen_by_the_model_that_learned_meanwhile():
     t = task()
     model = VersionedScorer()
-    pol = create("sketch", t.dag, model=model, population=64, seed=0)
+    # without transplants (a round's other source of candidates: tests/test_transplant.py)
+    pol = create("sketch", t.dag, model=model, population=64, seed=0, transplants=False)
     first = pol.next_candidates(8)
     pol.prepare(8, first)  # as while `first` is timed: with the model of version 0
     found = dict(pol._ahead[1].scored)

@@ -167,8 +167,9 @@ def auto_unroll(s: State, rng: np.random.Generator) -> State:
     return s
 
 
-def vectorize(s: State, rng: np.random.Generator, cfg: AnnotateConfig) -> State:
-    """Fuse a random count of innermost spatial loops (product <= cap) and vectorize."""
+def vectorize(s: State, rng: np.random.Generator | None, cfg: AnnotateConfig) -> State:
+    """Fuse a random count of innermost spatial loops (product <= cap) and vectorize
+    (without `rng`: as many as the cap allows)."""
     for k, st in enumerate(s.stages):
         if st.is_placeholder or st.attach is Attach.INLINE:
             continue
@@ -176,7 +177,8 @@ def vectorize(s: State, rng: np.random.Generator, cfg: AnnotateConfig) -> State:
         if n == 0:
             s = _split_long_inner_loop(s, k, cfg.vector_cap)
             continue
-        n = int(rng.integers(1, n + 1))
+        if rng is not None:
+            n = int(rng.integers(1, n + 1))
         last = len(st.iters) - 1
         if n > 1:
             s = s.apply(Fuse(k, tuple(range(last - n + 1, last + 1))))

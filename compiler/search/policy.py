@@ -27,6 +27,7 @@ from compiler.search.evolution import (
     select,
 )
 from compiler.search.sketch import generate_sketches
+from compiler.search.transplant import compatible, sketch_index, transplant
 from compiler.te.dag import ComputeDAG
 
 
@@ -93,7 +94,14 @@ class RandomPolicy(SearchPolicy):
 
 
 class SketchPolicy(SearchPolicy):
-    """Ansor: sketches, random annotation, evolution under a learned cost model."""
+    """Ansor: sketches, random annotation, evolution under a learned cost model.
+
+    One deviation, on by default (`transplants`): every round first proposes the
+    best measured program's tile sizes in each other sketch they fit, those not
+    measured yet (at most a quarter of the round; compiler/search/transplant.py),
+    then the evolution's choice. Ansor's population settles on one sketch and never
+    learns what the others would make of its best tiles.
+    """
 
     def __init__(
         self,
@@ -107,10 +115,13 @@ class SketchPolicy(SearchPolicy):
         crossover: float = 0.0,
         sketch_quota: int = 0,
         untrained_as_drawn: float = 0.0,
+        transplants: bool = True,
     ):
         super().__init__(dag, seed=seed, cores=cores)
         self.model = model
         self.sketches = generate_sketches(dag, cores=self.cores)
+        # per sketch, the sketches its programs' tile sizes fit (compiler/search/transplant.py)
+        self.compatible = compatible(self.sketches) if transplants else [[] for _ in self.sketches]
         annotate = AnnotateConfig(cores=self.cores, vector_cap=vector_cap)
         self.conf = EvolutionConfig(
             population=population,
@@ -154,6 +165,7 @@ class SketchPolicy(SearchPolicy):
     def next_candidates(self, n: int) -> list[State]:
         ahead, self._ahead = self._ahead, None
         drawn = self._as_drawn(n) if ahead is None else []
+        drawn += self._transplants(max(1, n // 4), {s.steps for s in drawn})
         taken = {s.steps for s in drawn}
 
         def skip(s: State) -> bool:
@@ -176,6 +188,30 @@ class SketchPolicy(SearchPolicy):
         # keep the sketch of what is measured or about to be; drop the rest of the round
         keep = {st.steps for st in out}
         self._origin = {k: v for k, v in self._origin.items() if k in keep or k in self.measured}
+        return out
+
+    def _transplants(self, limit: int, taken: set[tuple]) -> list[State]:
+        """Up to `limit` unmeasured programs: the best measured program's tile sizes in
+        each other sketch they fit (compiler/search/transplant.py)."""
+        got = self.best(1)
+        if not got:
+            return []
+        best = got[0][1]
+        k = self._origin.get(best.steps)
+        if k is None:
+            k = sketch_index(best, self.sketches)
+        if k is None:
+            return []  # not a program of the sketches (say the default schedule)
+        out: list[State] = []
+        for j in self.compatible[k]:
+            moved = transplant(best, self.sketches[k], self.sketches[j], self.conf.annotate)
+            if moved is None or self.is_measured(moved) or moved.steps in taken:
+                continue
+            taken.add(moved.steps)
+            self._origin.setdefault(moved.steps, j)
+            out.append(moved)
+            if len(out) == limit:
+                break
         return out
 
     def _as_drawn(self, n: int) -> list[State]:

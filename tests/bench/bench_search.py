@@ -19,7 +19,7 @@ tuning figures are means taken while the next round is searched on the other
 core, the reference's the fastest of 25 calls.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python tests/bench/bench_search.py \
-        [--trials 64,256,1000] [--ops matmul,dense,densec,conv56,conv28,conv56c,conv28c] [--policies sketch,random,sketch+default,sketch+serial,sketch+quota,sketch+drawn]
+        [--trials 64,256,1000] [--ops matmul,dense,densec,conv56,conv28,conv56c,conv28c] [--policies sketch,random,sketch+default,sketch+serial,sketch+quota,sketch+drawn,sketch+no-transplant]
         [--vector-cap 16] [--crossover 0.0] [--population 512] [--seed 0]
         [--without-rule multi_level_tiling_with_unblocking] [--work-dir DIR] [--json]
 """
@@ -136,6 +136,8 @@ def search(
         extra["sketch_quota"] = 1
     if seeded == "drawn":  # "sketch+drawn": half the untrained first round as drawn
         extra["untrained_as_drawn"] = 0.5
+    if seeded == "no-transplant":  # Ansor's: no program moves to another sketch
+        extra["transplants"] = False
     pol = create_policy(kind, task.dag, model=_model(), seed=seed, **extra)
     baseline = default_schedule(task.dag) if seeded == "default" else None
     history: list[tuple[int, float]] = []
@@ -214,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         help="sketch, random, sketch+default (the op's default schedule measured first), "
         "sketch+quota (evolution.EvolutionConfig.sketch_quota = 1), "
         "sketch+serial (no search ahead: each round searched after the last is measured), "
-        "sketch+drawn (evolution.EvolutionConfig.untrained_as_drawn = 0.5)",
+        "sketch+drawn (evolution.EvolutionConfig.untrained_as_drawn = 0.5), "
+        "sketch+no-transplant (the best program's tile sizes never tried in other sketches)",
     )
     parser.add_argument("--vector-cap", type=int, default=16, help="sketch: widest vector loop")
     parser.add_argument("--crossover", type=float, default=0.0, help="sketch: crossover share")
