@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from compiler.codegen import assembly, build, llvm_ir
+from compiler.codegen.target import host_target
+from compiler.measure.peak import vector_lanes
 from compiler.runtime import empty, load, num_threads
 
 _BENCH = Path(__file__).parent / "bench" / "bench_codegen_matmul_ir.py"
@@ -35,10 +37,16 @@ def test_tiled_matmul_256(nr, threads):
 
 
 def test_register_tile_stays_in_registers():
-    """8 rows x 48 columns = 24 zmm accumulators: the scratch array is promoted to
-    registers (no alloca left for it) and the k loop has 24 vector FMAs."""
-    func = bench.matmul_ir(64, 96, 64)
-    assert "alloca [384 x float]" in llvm_ir(func)
-    assert "alloca [384" not in llvm_ir(func, optimized=True)
+    """A register tile of 3 vectors per row (8 rows of zmm with AVX-512, 24
+    accumulators; 4 rows of ymm with AVX2, 12 of 16 registers): the scratch array is
+    promoted to registers (no alloca left for it) and the k loop has one vector FMA
+    per accumulator."""
+    lanes = vector_lanes(host_target())
+    if lanes < 8:
+        pytest.skip("no 256-bit vectors on this CPU")
+    mr, nr, reg = (8, 48, "zmm") if lanes == 16 else (4, 24, "ymm")
+    func = bench.matmul_ir(64, 96, 64, mr=mr, nr=nr)
+    assert f"alloca [{mr * nr} x float]" in llvm_ir(func)
+    assert f"alloca [{mr * nr}" not in llvm_ir(func, optimized=True)
     asm = assembly(func)
-    assert asm.count("vfmadd231ps") >= 24 and "zmm" in asm
+    assert asm.count("vfmadd231ps") >= mr * 3 and reg in asm
