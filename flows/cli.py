@@ -9,9 +9,12 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 
 # before Prefect is imported: no telemetry calls to a network that is not there, and
-# per-task-run INFO lines off (the live table shows progress); both overridable
+# per-task-run INFO lines off (the live table shows progress); all overridable
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# Prefect's temporary server (no PREFECT_API_URL) took 15 s to start here, 28 s with a
+# new PREFECT_HOME (its database created): Prefect's 20 s default is too short
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 import typer
 
