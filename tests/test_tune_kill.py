@@ -23,13 +23,18 @@ def rows(db) -> list[tuple[str, str]]:
             return []
 
 
-def tune(tmp_path, trials: int, *, flow_process: bool = False) -> subprocess.Popen:
-    """`sketchtune tune zoo:mlp` in its own process group, records in tmp_path. With
-    `flow_process` the flow runs in that process itself (no Ctrl-C forwarding parent)."""
+def tune(
+    tmp_path, trials: int, *, flow_process: bool = False, api_url: str | None = None
+) -> subprocess.Popen:
+    """`sketchtune tune zoo:mlp` in its own process group, records in tmp_path, on
+    Prefect's temporary server or the one at `api_url`. With `flow_process` the flow
+    runs in that process itself (no Ctrl-C forwarding parent)."""
     env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect"),
                PREFECT_SERVER_ANALYTICS_ENABLED="false",
                SKETCHTUNE_CACHE=str(tmp_path / "cache"))  # fmt: skip
     env.pop("PREFECT_API_URL", None)
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
     if flow_process:
         env["SKETCHTUNE_TUNE_CHILD"] = "1"
     cmd = [sys.executable, "-m", "flows.cli", "tune", "zoo:mlp", "--trials", str(trials),
@@ -46,15 +51,20 @@ def wait_for_records(proc: subprocess.Popen, db, count: int) -> None:
     assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
 
 
-def test_kill_and_rerun_keeps_records_and_budget(tmp_path):
+def test_kill_and_rerun_keeps_records_and_budget(tmp_path, prefect_harness):
+    """On the tests' Prefect server (a temporary server took 15-28 s to start here; the
+    Ctrl-C test below runs on one)."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
     db = tmp_path / "records.db"
-    proc = tune(tmp_path, 10_000, flow_process=True)  # killed with its whole group
+    proc = tune(tmp_path, 10_000, flow_process=True, api_url=url)  # killed with its group
     wait_for_records(proc, db, 20)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     kept = rows(db)
     assert len(kept) >= 20
-    rerun = tune(tmp_path, 16, flow_process=True)
+    rerun = tune(tmp_path, 16, flow_process=True, api_url=url)
     stdout, stderr = rerun.communicate(timeout=400)
     assert rerun.returncode == 0, stderr.decode()[-2000:]
     summary = json.loads(stdout)  # --json: one object on stdout, nothing else

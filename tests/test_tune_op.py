@@ -19,7 +19,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("policy", ["sketch", "random"])
+# the resume path is the same for both policies; random's run is left to `-m slow`
+@pytest.mark.parametrize("policy", ["sketch", pytest.param("random", marks=pytest.mark.slow)])
 def test_tune_op_measures_new_candidates_and_resumes(tmp_path, policy):
     db = tmp_path / "records.db"
     args = ["tune-op", "matmul", "--shape", "32,48,16", "--records", str(db), "--threads", "1"]
