@@ -14,6 +14,7 @@ Rules, applied by analysis of the DAG rather than per op:
 from __future__ import annotations
 
 import os
+from functools import cache
 
 from compiler.ops.tags import DEPTHWISE_CONV2D_NCHW
 from compiler.schedule.analysis import blocked_consumer, elementwise_consumer
@@ -35,6 +36,24 @@ from compiler.te.traverse import walk
 VECTOR_LANES = 16  # float32 lanes of one AVX-512 register
 TILE_ROWS = 8
 CONV_TILE_WIDTH = 14  # output pixels per register tile of a blocked conv (14 accumulators)
+# With 16-register AVX2 a 16-float vector takes two registers: 14 pixels (28 registers)
+# spilled. 3 pixels and at most 6 vectors (12 registers) measured fastest there: 2.5-2.7x
+# the AVX-512 tile on the four ResNet-18 3x3 convs (README, benchmarks).
+CONV_TILE_WIDTH_16_REGISTERS = 3
+CONV_ACCUMULATOR_REGISTERS_16 = 12
+
+
+@cache
+def conv_register_budget() -> tuple[int, int]:
+    """(pixels, accumulator vectors of 16 floats) of a blocked conv's register tile on
+    this host: 14 and 16 with AVX-512's 32 registers, 3 and 12 registers' worth with 16."""
+    from compiler.codegen.target import host_target
+    from compiler.measure.peak import vector_lanes
+
+    lanes = vector_lanes(host_target())
+    if lanes >= VECTOR_LANES:
+        return CONV_TILE_WIDTH, 16
+    return CONV_TILE_WIDTH_16_REGISTERS, CONV_ACCUMULATOR_REGISTERS_16 // (VECTOR_LANES // lanes)
 
 
 def vector_factor(extent: int, lanes: int = VECTOR_LANES) -> int:
@@ -190,11 +209,12 @@ def tile_blocked_conv(s: State, p: int, c: int) -> State:
 def conv_tile_shape(width: int, blocks: int) -> tuple[int, int]:
     """(pixels, channel blocks) of a blocked conv's register tile. Few filters (one or
     two blocks): every block in the tile, so each broadcast input pixel feeds them all;
-    else 14 pixels, with 2 or 4 blocks on narrow images."""
+    else 14 pixels (3 with 16 vector registers), with 2 or 4 blocks on narrow images."""
+    pixels, accumulators = conv_register_budget()
     if blocks <= 2:
-        return row_factor(width, CONV_TILE_WIDTH // 2 + 1), blocks
-    pixels = row_factor(width, CONV_TILE_WIDTH)
-    return pixels, conv_block_multiple(pixels, blocks)
+        return row_factor(width, pixels // 2 + 1), blocks
+    pixels = row_factor(width, pixels)
+    return pixels, conv_block_multiple(pixels, blocks, accumulators)
 
 
 def conv_block_multiple(width: int, blocks: int, accumulators: int = 16) -> int:
