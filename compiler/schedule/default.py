@@ -45,8 +45,9 @@ CONV_ACCUMULATOR_REGISTERS_16 = 12
 
 @cache
 def conv_register_budget() -> tuple[int, int]:
-    """(pixels, accumulator vectors of 16 floats) of a blocked conv's register tile on
-    this host: 14 and 16 with AVX-512's 32 registers, 3 and 12 registers' worth with 16."""
+    """(most pixels, most accumulator vectors of 16 floats) of a blocked conv's register
+    tile on this host: (14, 16) with AVX-512's 32 registers; with 16 registers (3, 6),
+    six 16-float vectors being 12 ymm registers."""
     from compiler.codegen.target import host_target
     from compiler.measure.peak import vector_lanes
 
