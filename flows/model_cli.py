@@ -12,13 +12,9 @@ from typing import Annotated
 
 import typer
 
-from tasks.model_commands import (
-    ModelError,
-    bench_command,
-    compile_command,
-    tasks_command,
-    zoo_command,
-)
+from models.errors import ModelError
+
+# the commands import their logic (onnx, onnxruntime, the compiler) when they run
 
 INPUT_SHAPE_HELP = "Static shape for an input with dynamic dims: NAME=1,3,224,224 (repeatable)."
 InputShapes = Annotated[list[str] | None, typer.Option("--input-shape", help=INPUT_SHAPE_HELP)]
@@ -36,6 +32,8 @@ def _run(fn: Callable[[], dict[str, object]], as_json: bool) -> None:
 
 def zoo(as_json: bool = typer.Option(False, "--json", help="Print a JSON object.")) -> None:
     """List the built-in example models (use them as zoo:NAME)."""
+    from tasks.model_commands import zoo_command
+
     _run(zoo_command, as_json)
 
 
@@ -45,6 +43,8 @@ def tasks(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
 ) -> None:
     """The partition: tuning tasks with fused ops, shapes, weights and FLOPs."""
+    from tasks.model_commands import tasks_command
+
     _run(lambda: tasks_command(model, input_shapes=input_shape), as_json)
 
 
@@ -59,6 +59,8 @@ def bench(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
 ) -> None:
     """Compile MODEL and time it next to onnxruntime on the same seeded input."""
+    from tasks.model_commands import bench_command
+
     _run(
         lambda: bench_command(
             model, threads=threads, records=records, compare_with=compare,
@@ -75,6 +77,8 @@ def compile_model(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
 ) -> None:
     """Compile MODEL with each task's best record into DIR (object files + manifest)."""
+    from tasks.model_commands import compile_command
+
     _run(lambda: compile_command(model, records=records, out=out), as_json)
 
 

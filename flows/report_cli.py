@@ -16,9 +16,6 @@ from pathlib import Path
 
 import typer
 
-from reports import ReportError, load_run
-from reports.build import run_peak, tables_of, write_reports
-
 
 def report(
     run_dir: str = typer.Argument(..., help="A run directory (holds run.json)."),
@@ -28,6 +25,9 @@ def report(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
 ) -> None:
     """Rebuild DIR/report.{csv,md,html} from the run's logs and records alone."""
+    from reports import ReportError, load_run  # pandas and matplotlib: only when it runs
+    from reports.build import run_peak, tables_of, write_reports
+
     path = Path(run_dir)
     try:
         if not path.is_dir():

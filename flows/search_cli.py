@@ -8,11 +8,12 @@ from collections.abc import Callable
 
 import typer
 
-from tasks.compare_spaces import compare_spaces_command
-from tasks.search_commands import SearchInputError, sketches_command, tune_op_command
+# the commands import their logic when they run: `--help` and typos stay quick
 
 
 def _run(fn: Callable[[], dict[str, object]], as_json: bool) -> None:
+    from tasks.search_commands import SearchInputError
+
     try:
         summary = fn()
     except SearchInputError as err:
@@ -53,6 +54,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="print one JSON summary on stdout"),
     ) -> None:
         """Tune one op into the records database and print the best schedule."""
+        from tasks.search_commands import tune_op_command
+
         _run(
             lambda: tune_op_command(
                 op, shape, trials=trials, records=records, policy=policy, tuner=tuner,
@@ -70,6 +73,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Print each task's sketches as loop nests."""
+        from tasks.search_commands import sketches_command
+
         _run(lambda: sketches_command(target, shape), as_json)
 
     @app.command("compare-spaces")
@@ -87,6 +92,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="print one JSON summary on stdout"),
     ) -> None:
         """Template vs sketch search at the same budget: search or representation problem?"""
+        from tasks.compare_spaces import compare_spaces_command
+
         _run(
             lambda: compare_spaces_command(
                 op, shape, trials=trials, threads=threads, records=records, tuner=tuner,

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import typer
 
-from flows.progress import live_table
 from models.errors import ModelError
-from tasks.tuning_session import TuneInputError
+
+# the commands import their logic when they run: `--help` and typos stay quick
 
 
 def _fail(message: str) -> typer.Exit:
@@ -53,6 +53,8 @@ def tune(
 ) -> None:
     """Tune a whole model with the Prefect flow; resumes from --records."""
     from flows import tune_model as flow_module
+    from flows.progress import live_table
+    from tasks.tuning_session import TuneInputError
 
     if task_runner not in ("threads", "dask"):
         raise _fail(f"--task-runner must be threads or dask, got {task_runner!r}")
@@ -119,6 +121,8 @@ class _DaskCluster:
         import dask
         from distributed import LocalCluster
 
+        from tasks.tuning_session import TuneInputError
+
         if self.workers < 1:
             raise TuneInputError(f"--dask-workers must be >= 1, got {self.workers}")
         # non-daemonic workers may spawn builder and runner processes (crash isolation)
@@ -153,6 +157,7 @@ def nightly(
 ) -> None:
     """Serve a Prefect deployment of the tuning flow on a cron schedule (needs a server)."""
     from flows.nightly import NightlyError, nightly_deployment, serve_deployment
+    from tasks.tuning_session import TuneInputError
 
     try:
         _precheck(
