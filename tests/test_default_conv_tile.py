@@ -1,6 +1,9 @@
 """The default schedule's register tile of a blocked conv fits this host's vector
 registers: no accumulator spilled to the stack (14 pixels x 16 filters needed 28 ymm
-registers on a 16-register AVX2 host and stored vectors to the stack 100 times)."""
+registers on a 16-register AVX2 host and stored vectors to the stack 100 times).
+
+Only the blocks that hold the FMAs count: the epilogue writes the finished tile to
+its stack-allocated cache (a store to the stack that is no spill)."""
 
 import re
 
@@ -14,6 +17,12 @@ from compiler.ops.workloads import op_workload
 from compiler.schedule.default import conv_tile_shape, default_schedule
 
 STACK_STORE = re.compile(r"vmov[au]ps\s+%[xyz]mm\d+, -?\d*\(%rsp\)")
+LABEL = re.compile(r"^\.?\w+:", re.M)
+
+
+def fma_blocks(asm: str) -> list[str]:
+    """The basic blocks (text between two labels) that hold an FMA."""
+    return [block for block in LABEL.split(asm) if "vfmadd" in block]
 
 
 @pytest.mark.parametrize(
@@ -33,5 +42,6 @@ def test_default_blocked_conv_keeps_its_accumulators_in_registers(shape):
     if vector_lanes(host_target()) < 8:
         pytest.skip("no 256-bit vectors on this CPU")
     asm = assembly(lower(default_schedule(op_workload("conv2d_nchwc", shape))))
-    assert "vfmadd231ps" in asm
-    assert not STACK_STORE.findall(asm)
+    blocks = fma_blocks(asm)
+    assert blocks
+    assert not [m for block in blocks for m in STACK_STORE.findall(block)]
