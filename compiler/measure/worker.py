@@ -38,7 +38,10 @@ def _serve(conn: Connection, init: Callable[..., None] | None, init_args: tuple)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if init is not None:
         init(*init_args)
-    conn.send(("ready", None))
+    try:
+        conn.send(("ready", None))
+    except OSError:  # the parent closed the worker while it was starting
+        return
     while True:
         try:
             fn, args = conn.recv()
