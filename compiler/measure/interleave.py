@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 SETTLE_S = 0.25  # lets the other contender's worker threads stop spinning
 
@@ -39,6 +39,24 @@ def interleaved(
         time.sleep(SETTLE_S)
         theirs_s.append(best_s(theirs, repeat))
     return ours_s, theirs_s
+
+
+def interleaved_all(
+    contenders: Sequence[Callable[[], object]], rounds: int, repeat: int = 3
+) -> list[list[float]]:
+    """Per-round best times of each contender, all timed in every round, each after
+    a settle pause; each round starts one contender later than the one before, so
+    none is always timed first (right after the warm-up calls, or after a given
+    other one)."""
+    for fn in contenders:
+        fn()
+    times: list[list[float]] = [[] for _ in contenders]
+    n = len(contenders)
+    for r in range(rounds):
+        for i in [(r + j) % n for j in range(n)]:
+            time.sleep(SETTLE_S)
+            times[i].append(best_s(contenders[i], repeat))
+    return times
 
 
 def median_ratio(ours_s: list[float], theirs_s: list[float]) -> float:

@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from timing import SETTLE_S, best_s
+from timing import interleaved_all
 
 from compiler.cost_model import create as create_model
 from compiler.measure import Measurer, MeasureSettings, create_builder, create_runner
@@ -209,11 +209,7 @@ def time_networks(model: str, nets: list[Network], threads: int, rounds: int):
     reference = dict(zip(names, session.run(names, inputs)))
     errors = [max_errors(net.run(inputs), reference)[1] for net in nets]
     contenders = [net.run_bound for net in nets] + [lambda: session.run(names, inputs)]
-    times: list[list[float]] = [[] for _ in contenders]
-    for _ in range(rounds):
-        for fn, got in zip(contenders, times):
-            time.sleep(SETTLE_S)
-            got.append(best_s(fn, 3))
+    times = interleaved_all(contenders, rounds)
     medians = [statistics.median(t) * 1e3 for t in times]
     return medians[:-1], medians[-1], errors
 

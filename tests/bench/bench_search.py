@@ -12,11 +12,14 @@ features, model training, start-up), per op and averaged over the ops
 search that ran beside the measurements (compiler/search/tune.py: search
 ahead) is inside their wall time; `<policy>_ahead_s` says how much it was, and
 the policy `sketch+serial` searches only between rounds, as Ansor does.
-Last, each policy's best program is timed again side by side with the
-reference, interleaved round by round and both as the fastest of a few calls
+Last, every policy's best program is timed again side by side with the
+reference, all of them interleaved round by round (each round starting with
+the next contender) and each as the fastest of a few calls
 (`<policy>_side_by_side`: reference time / ours, > 1: ours is faster): the
 tuning figures are means taken while the next round is searched on the other
-core, the reference's the fastest of 25 calls.
+core, the reference's the fastest of 25 calls. (Until 2026-12-04 each policy
+was re-timed alone against the reference, one after the other; on the Zen 4
+machine the same program re-timed that way four times in a row gave 0.92-0.96.)
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python tests/bench/bench_search.py \
         [--trials 64,256,1000] [--ops matmul,dense,densec,conv56,conv28,conv56c,conv28c] [--policies sketch,random,sketch+default,sketch+serial,sketch+quota,sketch+drawn,sketch+no-transplant]
@@ -36,7 +39,7 @@ from pathlib import Path
 import numpy as np
 from references import ort_conv_call
 from threadpoolctl import threadpool_limits
-from timing import best_s, interleaved, median_ratio
+from timing import best_s, interleaved_all, median_ratio
 
 from compiler.codegen import build
 from compiler.lower.lower import lower
@@ -102,20 +105,26 @@ def reference_call(op: str, shape: str):
     return numpy_call(op, shape)[0]
 
 
-def side_by_side(task: SearchTask, steps: list[dict], reference, rounds: int = 15) -> float:
-    """The best program found (`steps`) re-timed against the reference, interleaved
-    round by round, both as the fastest of a few calls: the median over rounds of
-    reference time / ours (> 1: ours is faster). The tuning figures are a mean over
-    repeats taken while the next round was searched on the other core, the
-    reference's the fastest of 25 calls; this times both the same way."""
-    kernel = load(build(lower(State.replay(task.dag, steps_from_json(steps)))))
+def side_by_side(
+    task: SearchTask, best_steps: dict[str, list[dict]], reference, rounds: int = 21
+) -> dict[str, float]:
+    """Each policy's best program (`best_steps`) re-timed against the reference, all of
+    them interleaved round by round (each round starting with the next contender), each
+    as the fastest of a few calls: per policy, the median over rounds of reference time /
+    ours (> 1: ours is faster). The tuning figures are a mean over repeats taken while
+    the next round was searched on the other core, the reference's the fastest of 25
+    calls; this times all of them the same way, in the same minutes."""
     rng = np.random.default_rng(0)
-    arrays = [
-        aligned(rng.standard_normal(p.shape).astype(np.dtype(p.dtype))) for p in kernel.params
-    ]
+    calls = []
+    for steps in best_steps.values():
+        kernel = load(build(lower(State.replay(task.dag, steps_from_json(steps)))))
+        arrays = [
+            aligned(rng.standard_normal(p.shape).astype(np.dtype(p.dtype))) for p in kernel.params
+        ]
+        calls.append(kernel.bind(*arrays))
     with threadpool_limits(1), num_threads(1):
-        ours_s, theirs_s = interleaved(kernel.bind(*arrays), reference, rounds, repeat=5)
-    return median_ratio(ours_s, theirs_s)
+        *ours, theirs = interleaved_all([*calls, reference], rounds, repeat=5)
+    return {p: median_ratio(o, theirs) for p, o in zip(best_steps, ours)}
 
 
 def search(
@@ -279,12 +288,10 @@ def main(argv: list[str] | None = None) -> int:
                     row[f"{p}_search_share"] = round(got["search_share"], 3)  # type: ignore[arg-type]
                     row[f"{p}_phase_s"] = got["phase_s"]
                     row[f"{p}_ahead_s"] = got["ahead_s"]
-            reference = reference_call(op, shape)
-            for p, got in runs.items():  # the best programs against the reference, side by side
-                if got["best_steps"] is not None:
-                    row[f"{p}_side_by_side"] = round(
-                        side_by_side(task, got["best_steps"], reference), 3
-                    )
+            best = {p: got["best_steps"] for p, got in runs.items() if got["best_steps"]}
+            ratios = side_by_side(task, best, reference_call(op, shape))  # type: ignore[arg-type]
+            for p, ratio in ratios.items():  # the best programs against the reference
+                row[f"{p}_side_by_side"] = round(ratio, 3)
             if "random" in runs:
                 random_best = min(c for _, c in runs["random"]["history"])  # type: ignore[union-attr]
                 for p in runs:

@@ -7,9 +7,16 @@ from __future__ import annotations
 import statistics
 import time
 
-from compiler.measure.interleave import SETTLE_S, best_s, interleaved, median_ratio
+from compiler.measure.interleave import SETTLE_S, best_s, interleaved, interleaved_all, median_ratio
 
-__all__ = ["SETTLE_S", "best_s", "call_overhead_us", "interleaved", "median_ratio"]
+__all__ = [
+    "SETTLE_S",
+    "best_s",
+    "call_overhead_us",
+    "interleaved",
+    "interleaved_all",
+    "median_ratio",
+]
 
 
 def call_overhead_us(parallel: bool, batches: int = 21, calls: int = 200) -> float:
