@@ -17,7 +17,7 @@ from compiler.ops.workloads import op_workload
 from compiler.schedule.default import conv_tile_shape, default_schedule
 
 STACK_STORE = re.compile(r"vmov[au]ps\s+%[xyz]mm\d+, -?\d*\(%rsp\)")
-LABEL = re.compile(r"^\.?\w+:", re.M)
+LABEL = re.compile(r"^\.?\w+:", re.MULTILINE)
 
 
 def fma_blocks(asm: str) -> list[str]:
