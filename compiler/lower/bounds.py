@@ -57,10 +57,13 @@ def _union(parts: list[tuple[Lin, float, float]], dim: int, simp: Simplifier) ->
     base = parts[0][0]
     lo, hi = inf, -inf
     for fixed, p_lo, p_hi in parts:
-        diff = simp.linear(BinOp(BinOpKind.SUB, from_linear(fixed), from_linear(base)))
-        if diff[0]:  # starts differ by a non-constant: give up on a tight box
-            return DimRegion(IntImm(0), dim)
-        lo, hi = min(lo, p_lo + diff[1]), max(hi, p_hi + diff[1])
+        offset = 0  # the first part's start is the base
+        if fixed is not base:
+            diff = simp.linear(BinOp(BinOpKind.SUB, from_linear(fixed), from_linear(base)))
+            if diff[0]:  # starts differ by a non-constant: give up on a tight box
+                return DimRegion(IntImm(0), dim)
+            offset = diff[1]
+        lo, hi = min(lo, p_lo + offset), max(hi, p_hi + offset)
     if lo == -inf or hi == inf or hi - lo + 1 >= dim:
         return DimRegion(IntImm(0), dim)
     start = simp.simplify(BinOp(BinOpKind.ADD, from_linear(base), IntImm(int(lo))))

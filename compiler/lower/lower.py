@@ -79,7 +79,10 @@ class Lowering:
         self.stages = state.stages
         self.stage_of = state.stage_of
         self.layout: dict[int, StageLayout] = {}
-        self.ranges: dict[Var, tuple[int, int]] = {}
+        # one simplifier, its ranges filled in as loops are made: an expression it sees only
+        # uses loops made before, whose ranges never change, so its memo stays right
+        self.simp = Simplifier()
+        self.ranges = self.simp.ranges
         self._names: set[str] = set()
 
     # ------------------------------------------------------------ 1. buffers
@@ -146,7 +149,7 @@ class Lowering:
         ]
         if not reads:
             raise ScheduleError(f"{target.name} does not read {s.name}")
-        return infer_region(reads, s.op.shape, varying, Simplifier(self.ranges))
+        return infer_region(reads, s.op.shape, varying, self.simp)
 
     def _plan_loops(self, k: int, lay: StageLayout) -> None:
         s = self.stages[k]
@@ -174,7 +177,7 @@ class Lowering:
         roots = [values[it.uid] for it in s.root_iters]
         n = len(s.op.axes)
         lay.axis_values = [r.start + v for r, v in zip(lay.region, roots[:n])] + roots[n:]
-        self._range_guards(s, lay, roots[:n])
+        self._range_guards(s, lay)
 
     def _invert(self, rel, values: dict[int, Expr], ext: dict[int, int], guards: list) -> None:
         if isinstance(rel, SplitRel):
@@ -193,14 +196,12 @@ class Lowering:
                 rest = rest // ext[p]
             values[rel.parents[0]] = rest
 
-    def _range_guards(self, s: Stage, lay: StageLayout, local: list[Expr]) -> None:
+    def _range_guards(self, s: Stage, lay: StageLayout) -> None:
         """An attached stage's box may stick out of its tensor: skip those points."""
         if s.attach is not Attach.AT:
             return
-        simp = Simplifier(self.ranges)
-        for r, v, dim in zip(lay.region, local, s.op.shape):
-            absolute = r.start + v
-            lo, hi = simp.bound(absolute)
+        for absolute, dim in zip(lay.axis_values, s.op.shape):  # the box's start + local index
+            lo, hi = self.simp.bound(absolute)
             if lo < 0:
                 lay.guards.append(absolute >= 0)
             if hi > dim - 1:
@@ -222,7 +223,7 @@ class Lowering:
         out_index = self._flat(lay.buffer, local_idx)  # type: ignore[arg-type]
         spatial_guards = [g for g in lay.guards if not _mentions_reduce(g, s, lay)]
         if isinstance(body, Reduce):
-            value = self._loads(substitute(body.source, mapping))
+            value = self._loads(body.source, mapping, {})
             update = Store(
                 lay.buffer, out_index, _combine(body.combiner, Load(lay.buffer, out_index), value)
             )  # type: ignore[arg-type]
@@ -232,7 +233,7 @@ class Lowering:
             init_nest = self._loops(k, inner_spatial, _guard(init, spatial_guards), attach=False)
             main_nest = self._loops(k, list(s.iters[split:]), _guard(update, lay.guards))
             return self._loops(k, list(s.iters[:split]), seq(init_nest, main_nest))
-        value = self._loads(substitute(body, mapping))
+        value = self._loads(body, mapping, {})
         store = Store(lay.buffer, out_index, value)  # type: ignore[arg-type]
         return self._loops(k, list(s.iters), _guard(store, lay.guards))
 
@@ -257,19 +258,27 @@ class Lowering:
             rest = Allocate(self.layout[j].buffer, seq(self.stage_nest(j), rest))  # type: ignore[arg-type]
         return rest
 
-    def _loads(self, e: Expr) -> Expr:
-        """TensorRead -> Load from the producer's buffer (local boxes are offset)."""
-        if isinstance(e, TensorRead):
-            k = self.stage_of[id(e.tensor)]
-            lay = self.layout[k]
-            idx = [self._loads(i) for i in e.indices]
+    def _loads(self, e: Expr, mapping: dict[Var, Expr], memo: dict[int, Expr]) -> Expr:
+        """`substitute(e, mapping)` with each TensorRead -> Load from the producer's buffer
+        (local boxes are offset), in one pass; unchanged subtrees are shared, not copied."""
+        got = memo.get(id(e))
+        if got is not None:
+            return got
+        t = type(e)
+        out: Expr
+        if t is Var:
+            out = mapping.get(e, e)  # type: ignore[arg-type]
+        elif t is TensorRead:
+            lay = self.layout[self.stage_of[id(e.tensor)]]  # type: ignore[attr-defined]
+            idx = [self._loads(i, mapping, memo) for i in e.indices]  # type: ignore[attr-defined]
             local = [i - r.start for i, r in zip(idx, lay.region)]
-            return Load(lay.buffer, self._flat(lay.buffer, local))  # type: ignore[arg-type]
-        kids = children(e)
-        if not kids:
-            return e
-        new = tuple(self._loads(c) for c in kids)
-        return rebuild(e, new)
+            out = Load(lay.buffer, self._flat(lay.buffer, local))  # type: ignore[arg-type]
+        else:
+            kids = children(e)
+            new = tuple(self._loads(c, mapping, memo) for c in kids)
+            out = e if all(a is b for a, b in zip(kids, new)) else rebuild(e, new)
+        memo[id(e)] = out
+        return out
 
     @staticmethod
     def _flat(buf: Buffer, idx: list[Expr]) -> Expr:
@@ -293,7 +302,7 @@ class Lowering:
             if id(buf) not in param_ids:
                 body = Allocate(buf, body)  # type: ignore[arg-type]
         if simplify:
-            body = _simplify_stmt(body, Simplifier(self.ranges))
+            body = _simplify_stmt(body, self.simp)
         body = _auto_unroll(body, self._unroll_limits())
         return PrimFunc(self.name, params, body)
 

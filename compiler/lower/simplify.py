@@ -68,7 +68,7 @@ class Simplifier:
         """Inclusive [lo, hi] of an integer expression (may be infinite)."""
         if e.dtype not in INT:
             return (-inf, inf)
-        terms, c = self.linear(e)
+        terms, c = self._lin(e)
         lo = hi = float(c)
         for atom, k in terms.items():
             a_lo, a_hi = self._atom_bound(atom)
@@ -80,32 +80,39 @@ class Simplifier:
 
     def linear(self, e: Expr) -> Lin:
         """The linear form of `e` (memoized; a fresh dict each call: callers may edit it)."""
+        got = self._lin(e)
+        return (dict(got[0]), got[1])
+
+    def _lin(self, e: Expr) -> Lin:
+        """`linear` without the copy, for readers that do not edit it (leaves not memoized:
+        building their form is cheaper than looking it up)."""
+        t = type(e)
+        if t is IntImm:
+            return ({}, e.value)  # type: ignore[attr-defined]
+        if t is Var:
+            return ({e: 1}, 0)
         got = self._linear_memo.get(e)
         if got is None:
             got = self._linear_memo[e] = self._linear(e)
-        return (dict(got[0]), got[1])
+        return got
 
     def _linear(self, e: Expr) -> Lin:
         match e:
-            case IntImm(v):
-                return ({}, v)
-            case Var():
-                return ({e: 1}, 0)
             case BinOp(BinOpKind.ADD, a, b):
-                return _add(self.linear(a), self.linear(b), 1)
+                return _add(self._lin(a), self._lin(b), 1)
             case BinOp(BinOpKind.SUB, a, b):
-                return _add(self.linear(a), self.linear(b), -1)
+                return _add(self._lin(a), self._lin(b), -1)
             case BinOp(BinOpKind.MUL, a, b):
-                la, lb = self.linear(a), self.linear(b)
+                la, lb = self._lin(a), self._lin(b)
                 if not la[0]:
                     return _scale(lb, la[1])
                 if not lb[0]:
                     return _scale(la, lb[1])
                 return self._atom(BinOp(BinOpKind.MUL, from_linear(la), from_linear(lb)))
             case BinOp(BinOpKind.FLOORDIV, a, IntImm(c)) if c > 0:
-                return self._floordiv(self.linear(a), c)
+                return self._floordiv(self._lin(a), c)
             case BinOp(BinOpKind.FLOORMOD, a, IntImm(c)) if c > 0:
-                return self._floormod(self.linear(a), c)
+                return self._floormod(self._lin(a), c)
             case BinOp(BinOpKind.MIN | BinOpKind.MAX, a, b):
                 return self._minmax(e.op, self.simplify(a), self.simplify(b))
         return self._atom(self._simplify_node(e))
@@ -138,7 +145,7 @@ class Simplifier:
         else:
             pick = a if lo >= 0 else b if hi <= 0 else None
         if pick is not None:
-            return self.linear(pick)
+            return self._lin(pick)
         return self._atom(BinOp(op, a, b))
 
     def _lin_bound(self, x: Lin) -> Interval:
@@ -256,7 +263,7 @@ def _merge_divmod(x: Lin, simp: Simplifier) -> Lin:
             assert isinstance(c, IntImm)
             if terms.get(div) == k * c.value:
                 del terms[atom], terms[div]
-                merged = _add((terms, const), _scale(simp.linear(y), k), 1)
+                merged = _add((terms, const), _scale(simp._lin(y), k), 1)
                 return _merge_divmod(merged, simp)
     return (terms, const)
 

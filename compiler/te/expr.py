@@ -10,6 +10,7 @@ operand's dtype.
 from __future__ import annotations
 
 import enum
+import functools
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -406,6 +407,10 @@ def const(value: ExprLike, dtype: str | None = None) -> Expr:
 
 
 def _coerce_pair(a: ExprLike, b: ExprLike) -> tuple[Expr, Expr]:
+    if isinstance(a, Expr) and type(b) is int:  # index arithmetic (`i * 4`): the common case
+        dtype = a.dtype
+        if dtype in INT_DTYPES:
+            return a, _int_const(b, dtype)
     a = a.var if isinstance(a, IterVar) else a
     b = b.var if isinstance(b, IterVar) else b
     if isinstance(a, Expr) and not isinstance(b, Expr):
@@ -418,6 +423,12 @@ def _coerce_pair(a: ExprLike, b: ExprLike) -> tuple[Expr, Expr]:
     if a.dtype != b.dtype:
         raise TypeError(f"dtype mismatch: {a!r} is {a.dtype}, {b!r} is {b.dtype}; add a cast")
     return a, b
+
+
+@functools.lru_cache(maxsize=4096)
+def _int_const(value: int, dtype: str) -> IntImm:
+    """One shared node per integer constant of index arithmetic (its hash computed once)."""
+    return IntImm(value, dtype)
 
 
 def binop(op: BinOpKind, a: ExprLike, b: ExprLike) -> Expr:
