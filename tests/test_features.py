@@ -6,14 +6,17 @@ import numpy as np
 import pytest
 
 from compiler import ops, te
-from compiler.cost_model import FEATURE_NAMES, N_FEATURES, clear_cache, extract_features
+from compiler.cost_model import FEATURE_NAMES, N_FEATURES, access, clear_cache, extract_features
+from compiler.cost_model.ops_count import OpCounter, unpack
 from compiler.cost_model.store_features import program_features
+from compiler.lower.loop_ir import Allocate, Buffer, For, IfThenElse, Load, Seq, Store
 from compiler.lower.lower import lower
 from compiler.schedule.default import default_schedule
 from compiler.schedule.random_steps import random_state
 from compiler.schedule.state import State
 from compiler.schedule.steps import Annotate, Annotation, Split
 from compiler.te.dag import ComputeDAG
+from compiler.te.expr import Var
 
 
 def slog(x: float) -> float:
@@ -22,6 +25,11 @@ def slog(x: float) -> float:
 
 def named(row: np.ndarray) -> dict[str, float]:
     return dict(zip(FEATURE_NAMES, row.tolist()))
+
+
+def named_counts(packed: int) -> dict[str, int]:
+    """The nonzero op counts of a packed count, by feature name."""
+    return {n: c for n, c in zip(FEATURE_NAMES, unpack(packed)) if c}
 
 
 def copy_dag(transpose: bool = False) -> ComputeDAG:
@@ -126,6 +134,51 @@ def test_default_matmul_has_reduction_rows():
     assert update["B0.reuse_type.loop_multiple_read"] == 1  # reused across k
     assert update["parallel_type.outer_spatial"] == 1
     assert update["vec_type.inner_spatial"] == 1
+
+
+def test_a_shared_subtree_counts_each_time_it_occurs():
+    """The op counter counts a subtree once per program, by object: a subtree two
+    loads share counts as two copies of it would."""
+    buf, x = Buffer("A", (64,)), Var("x")
+    index = x * 4 + 1  # one int multiply-add
+    shared = Load(buf, index) + Load(buf, index)
+    copies = Load(buf, x * 4 + 1) + Load(buf, x * 4 + 1)
+    counter = OpCounter()
+    got, want = counter.count(shared), OpCounter().count(copies)
+    assert unpack(got[0]) == unpack(want[0])
+    assert named_counts(got[0]) == {"float_addsub": 1, "int_mad": 2}
+    assert got[1] and got[2] == want[2] and len(got[2]) == 2  # a float; two loads, in order
+    assert counter.count(shared) == got  # the second time from the memo
+
+
+def stores_with_loops(s, loops=()):
+    """Each Store of a statement tree with the (var, extent) of the loops around it."""
+    match s:
+        case For(var, extent, _, body):
+            yield from stores_with_loops(body, loops + ((var, extent),))
+        case Allocate(_, body):
+            yield from stores_with_loops(body, loops)
+        case Seq(stmts):
+            for x in stmts:
+                yield from stores_with_loops(x, loops)
+        case IfThenElse(_, then_case, else_case):
+            for x in (then_case, else_case):
+                if x is not None:
+                    yield from stores_with_loops(x, loops)
+        case Store():
+            yield s, loops
+
+
+def test_touched_levels_is_touched_at_every_level():
+    func = lower(default_schedule(conv_dag()), simplify=False)
+    checked = 0
+    for store, loops in stores_with_loops(func.body):
+        terms, _ = access.LoopScope(loops).terms(store.index)
+        size = store.buffer.size
+        want = [access.touched(terms, level, size) for level in range(len(loops))]
+        assert access.touched_levels(terms, len(loops), size) == want
+        checked += len(set(want)) > 1
+    assert checked  # some store's region grows with the loops
 
 
 def test_state_that_does_not_lower_gets_no_rows():

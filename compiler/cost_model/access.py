@@ -32,21 +32,20 @@ def linear(e: Expr) -> Linear:
 
 
 def _collect(e: Expr, scale: int, terms: dict[Expr, int]) -> int:
-    if isinstance(e, IntImm):
-        return scale * e.value
-    if isinstance(e, Var):
-        terms[e] = terms.get(e, 0) + scale
-        return 0
-    if isinstance(e, BinOp):
-        if e.op is BinOpKind.ADD:
-            return _collect(e.a, scale, terms) + _collect(e.b, scale, terms)
-        if e.op is BinOpKind.SUB:
-            return _collect(e.a, scale, terms) + _collect(e.b, -scale, terms)
-        if e.op is BinOpKind.MUL:
-            if isinstance(e.b, IntImm):
-                return _collect(e.a, scale * e.b.value, terms)
-            if isinstance(e.a, IntImm):
-                return _collect(e.b, scale * e.a.value, terms)
+    t = type(e)
+    if t is BinOp:
+        op, a, b = e.op, e.a, e.b  # type: ignore[attr-defined]
+        if op is BinOpKind.ADD:
+            return _collect(a, scale, terms) + _collect(b, scale, terms)
+        if op is BinOpKind.SUB:
+            return _collect(a, scale, terms) + _collect(b, -scale, terms)
+        if op is BinOpKind.MUL:
+            if type(b) is IntImm:
+                return _collect(a, scale * b.value, terms)
+            if type(a) is IntImm:
+                return _collect(b, scale * a.value, terms)
+    elif t is IntImm:
+        return scale * e.value  # type: ignore[attr-defined]
     terms[e] = terms.get(e, 0) + scale
     return 0
 
@@ -62,16 +61,34 @@ class Term:
     slopes: tuple[tuple[Var, float], ...]
 
 
+class SharedForms:
+    """What the loop scopes of one program share, by object: the linear forms of index
+    expressions, and the free variables of non-linear atoms with the slope along each.
+    A program's stores share index subtrees (a reduction's init and update, the axis
+    values every access of a stage is built from); each entry keeps its expression
+    alive, so its id stays its own."""
+
+    __slots__ = ("atoms", "linear")
+
+    def __init__(self) -> None:
+        self.linear: dict[int, tuple[dict[Expr, int], int, Expr]] = {}
+        self.atoms: dict[int, tuple[list[Var], list[float], Expr]] = {}
+
+
 class LoopScope:
     """The loops around a statement: each variable's level and extent."""
 
-    def __init__(self, loops: Sequence[tuple[Var, int]]):
+    def __init__(self, loops: Sequence[tuple[Var, int]], shared: SharedForms | None = None):
         self.level = {v: i for i, (v, _) in enumerate(loops)}
         self.extent = {v: e for v, e in loops}
+        self.shared = SharedForms() if shared is None else shared
 
     def terms(self, index: Expr) -> tuple[tuple[Term, ...], int]:
         """The index's terms (sorted by coefficient) and its constant."""
-        atoms, const = linear(index)
+        got = self.shared.linear.get(id(index))
+        if got is None:
+            got = self.shared.linear[id(index)] = (*linear(index), index)
+        atoms, const, _ = got
         out = [self._term(a, k) for a, k in atoms.items()]
         out.sort(key=lambda t: t.coef)
         return tuple(out), const
@@ -81,10 +98,14 @@ class LoopScope:
             depth = self.level.get(atom, -1)
             ext = self.extent.get(atom, 1)
             return Term(abs(coef), ext, depth, ((atom, float(coef)),))
-        vs = [v for v in free_vars(atom) if v in self.level]
-        depth = max((self.level[v] for v in vs), default=-1)
+        got = self.shared.atoms.get(id(atom))
+        if got is None:
+            fv = list(free_vars(atom))
+            got = self.shared.atoms[id(atom)] = (fv, [_slope(atom, v) for v in fv], atom)
+        vs = [(v, s) for v, s in zip(got[0], got[1]) if v in self.level]
+        depth = max((self.level[v] for v, _ in vs), default=-1)
         lo, hi = self.bound(atom)
-        slopes = tuple((v, coef * _slope(atom, v)) for v in vs)
+        slopes = tuple((v, coef * s) for v, s in vs)
         return Term(abs(coef), max(1, int(hi - lo + 1)), depth, slopes)
 
     def bound(self, e: Expr) -> tuple[float, float]:
@@ -164,6 +185,20 @@ def touched(terms: Sequence[Term], min_depth: int, size: int) -> Region:
         span = new_span
     count = min(count, size)
     return Region(count, span, min(run or span, count))
+
+
+def touched_levels(terms: Sequence[Term], n_levels: int, size: int) -> list[Region]:
+    """`touched(terms, level, size)` for each level below n_levels. The region changes only
+    at a level where some term starts to move, so it is computed there and nowhere else."""
+    out: list[Region] = []
+    depths = {t.depth for t in terms}
+    region = None
+    for level in range(n_levels - 1, -1, -1):
+        if region is None or level in depths:
+            region = touched(terms, level, size)
+        out.append(region)
+    out.reverse()
+    return out
 
 
 def union_count(regions: Sequence[Region], size: int) -> int:

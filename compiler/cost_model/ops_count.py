@@ -7,6 +7,12 @@ Categories follow Ansor's MathOpCounter (layout.OP_NAMES), with two choices of o
   its count; here they are the only calls that are not math functions).
 The float/int split follows the operands' type; comparisons of floats are float
 compares, min/max are compares, `&&`/`||`/`!` on bools are bool ops.
+
+A subtree's counts are a function of the subtree alone, and the statements of one
+program share subtrees (lowering builds every index of a stage from the same axis
+values; a reduction's init, update and its load share one index). So an `OpCounter`,
+one per program, counts each subtree once, by object. The 16 counts are kept as one
+integer with a 32-bit field each, so the counts of two subtrees add in one addition.
 """
 
 from __future__ import annotations
@@ -31,6 +37,10 @@ from compiler.te.expr import (
 MAD, ADDSUB, MUL, DIVMOD, CMP, MATH, OTHER = range(7)
 INT_OFFSET = 7
 BOOL_OP, SELECT_OP = 14, 15
+N_COUNTS = 16
+
+_FIELD_BITS = 32  # per-statement counts stay far below 2**32
+_ONE = [1 << (_FIELD_BITS * i) for i in range(N_COUNTS)]  # _ONE[slot]: one op of that slot
 
 _BINOP_SLOT = {
     BinOpKind.ADD: ADDSUB,
@@ -43,80 +53,94 @@ _BINOP_SLOT = {
     BinOpKind.MAX: CMP,
 }
 
+Loads = tuple[tuple[Buffer, Expr], ...]
+# packed counts, whether the value is a float, its loads (buffer, index) in visit order
+Counted = tuple[int, bool, Loads]
+_INT_LEAF: Counted = (0, False, ())
+_FLOAT_LEAF: Counted = (0, True, ())
+
+
+def unpack(packed: int) -> list[int]:
+    """The 16 counts (layout.OP_NAMES order) of a packed count."""
+    mask = (1 << _FIELD_BITS) - 1
+    return [(packed >> (_FIELD_BITS * i)) & mask for i in range(N_COUNTS)]
+
 
 class OpCounter:
-    """Accumulates op counts and (buffer, index) loads over expressions."""
+    """Op counts and loads of the expressions of one program, each subtree counted once."""
 
-    __slots__ = ("counts", "loads")
+    __slots__ = ("memo",)
 
     def __init__(self) -> None:
-        self.counts = [0] * 16
-        self.loads: list[tuple[Buffer, Expr]] = []
+        # id(node) -> (its Counted, the node: kept alive so that its id stays its own)
+        self.memo: dict[int, tuple[Counted, Expr]] = {}
 
-    def visit(self, e: Expr) -> bool:
-        """Count `e`'s ops; returns whether its value is a float."""
+    def count(self, e: Expr) -> Counted:
+        """(packed op counts, is the value a float, loads in visit order) of `e`."""
         t = type(e)
         if t is IntImm or t is Var:
-            return False
+            return _INT_LEAF
         if t is FloatImm:
-            return True
-        if t is Load:
-            self.loads.append((e.buffer, e.index))  # type: ignore[attr-defined]
-            self.visit(e.index)  # type: ignore[attr-defined]
-            return e.buffer.dtype in FLOAT_DTYPES  # type: ignore[attr-defined]
+            return _FLOAT_LEAF
+        got = self.memo.get(id(e))
+        if got is None:
+            got = self.memo[id(e)] = (self._count(e, t), e)
+        return got[0]
+
+    def _count(self, e: Expr, t: type) -> Counted:
         if t is BinOp:
             return self._binop(e)  # type: ignore[arg-type]
+        if t is Load:
+            c, _, loads = self.count(e.index)  # type: ignore[attr-defined]
+            here = ((e.buffer, e.index),)  # type: ignore[attr-defined]
+            return c, e.buffer.dtype in FLOAT_DTYPES, here + loads  # type: ignore[attr-defined]
         if t is Cmp:
-            is_float = self.visit(e.a)  # type: ignore[attr-defined]
-            self.visit(e.b)  # type: ignore[attr-defined]
-            self.counts[CMP if is_float else CMP + INT_OFFSET] += 1
-            return False
+            ca, is_float, la = self.count(e.a)  # type: ignore[attr-defined]
+            cb, _, lb = self.count(e.b)  # type: ignore[attr-defined]
+            return ca + cb + _ONE[CMP if is_float else CMP + INT_OFFSET], False, la + lb
         return self._other(e)
 
-    def _binop(self, e: BinOp) -> bool:
+    def _binop(self, e: BinOp) -> Counted:
         op = e.op
         if op is BinOpKind.AND or op is BinOpKind.OR:
-            self.visit(e.a)
-            self.visit(e.b)
-            self.counts[BOOL_OP] += 1
-            return False
+            ca, _, la = self.count(e.a)
+            cb, _, lb = self.count(e.b)
+            return ca + cb + _ONE[BOOL_OP], False, la + lb
         if op is BinOpKind.ADD or op is BinOpKind.SUB:
             mul = _mul_operand(e)
             if mul is not None:
                 other = e.b if mul is e.a else e.a
-                is_float = self.visit(mul.a)
-                self.visit(mul.b)
-                self.visit(other)
-                self.counts[MAD if is_float else MAD + INT_OFFSET] += 1
-                return is_float
-        is_float = self.visit(e.a)
-        self.visit(e.b)
+                ca, is_float, la = self.count(mul.a)
+                cb, _, lb = self.count(mul.b)
+                cc, _, lc = self.count(other)
+                slot = MAD if is_float else MAD + INT_OFFSET
+                return ca + cb + cc + _ONE[slot], is_float, la + lb + lc
+        ca, is_float, la = self.count(e.a)
+        cb, _, lb = self.count(e.b)
         slot = _BINOP_SLOT[op]
-        self.counts[slot if is_float else slot + INT_OFFSET] += 1
-        return is_float
+        return ca + cb + _ONE[slot if is_float else slot + INT_OFFSET], is_float, la + lb
 
-    def _other(self, e: Expr) -> bool:
+    def _other(self, e: Expr) -> Counted:
         if isinstance(e, Select):
-            self.visit(e.cond)
-            self.visit(e.false_value)
-            self.counts[SELECT_OP] += 1
-            return self.visit(e.true_value)
+            cc, _, lc = self.count(e.cond)
+            cf, _, lf = self.count(e.false_value)
+            ct, is_float, lt = self.count(e.true_value)
+            return cc + cf + ct + _ONE[SELECT_OP], is_float, lc + lf + lt
         if isinstance(e, Not):
-            self.visit(e.a)
-            self.counts[BOOL_OP] += 1
-            return False
+            c, _, loads = self.count(e.a)
+            return c + _ONE[BOOL_OP], False, loads
         if isinstance(e, Call):
-            is_float = False
+            total, is_float, loads = 0, False, ()
             for a in e.args:
-                is_float = self.visit(a)
-            self.counts[MATH if is_float else MATH + INT_OFFSET] += 1
-            return is_float
+                c, is_float, la = self.count(a)
+                total += c
+                loads += la
+            return total + _ONE[MATH if is_float else MATH + INT_OFFSET], is_float, loads
         if isinstance(e, Cast):
-            self.visit(e.value)
+            c, _, loads = self.count(e.value)
             is_float = e.type in FLOAT_DTYPES
-            self.counts[OTHER if is_float else OTHER + INT_OFFSET] += 1
-            return is_float
-        return e.dtype in FLOAT_DTYPES
+            return c + _ONE[OTHER if is_float else OTHER + INT_OFFSET], is_float, loads
+        return 0, e.dtype in FLOAT_DTYPES, ()
 
 
 def _mul_operand(e: BinOp) -> BinOp | None:

@@ -23,7 +23,7 @@ does not carry over to flat buffers (each one a documented deviation):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from math import log2, prod
 
 import numpy as np
@@ -44,7 +44,7 @@ from compiler.cost_model.layout import (
     Pos,
     ReuseType,
 )
-from compiler.cost_model.ops_count import OpCounter
+from compiler.cost_model.ops_count import OpCounter, unpack
 from compiler.lower.loop_ir import (
     Allocate,
     Buffer,
@@ -88,9 +88,10 @@ class _Walker:
         self.guards: list[Expr] = []
         # id(buffer) -> (buffer, product of loop extents outside its Allocate, their count)
         self.alloc_outer: dict[int, tuple[Buffer, float, int]] = {}
-        # id(For) -> id(buffer) -> [(elements touched per iteration of that loop, elem bytes)]
-        self.touch: dict[int, dict[int, list[tuple[int, int]]]] = {}
+        self.touch: dict[int, _LoopTouch] = {}  # id(For) -> what its stores touch
         self.rows: list[list[float]] = []
+        self.ops = OpCounter()
+        self.forms = access.SharedForms()
 
     def visit(self, s: Stmt) -> None:
         t = type(s)
@@ -116,16 +117,35 @@ class _Walker:
             self.visit(s.body)  # type: ignore[attr-defined]
 
 
+class _LoopTouch:
+    """What the stores inside one loop touch per iteration of it, so far."""
+
+    __slots__ = ("by_buffer", "bytes", "elem_bytes")
+
+    def __init__(self) -> None:
+        # id(buffer) -> [(elements touched per iteration of the loop, elem bytes)]
+        self.by_buffer: dict[int, list[tuple[int, int]]] = {}
+        self.bytes = 0  # the sum of elements x elem bytes over all entries
+        self.elem_bytes = 0  # the sum of elem bytes over all entries
+
+    def add(self, buffer: Buffer, n: int, elem_bytes: int) -> None:
+        self.by_buffer.setdefault(id(buffer), []).append((n, elem_bytes))
+        self.bytes += n * elem_bytes
+        self.elem_bytes += elem_bytes
+
+
 class _Access:
     """All accesses of one buffer in one statement."""
 
-    __slots__ = ("buffer", "elem_bytes", "indices", "terms", "type")
+    __slots__ = ("buffer", "elem_bytes", "indices", "regions", "terms", "type")
 
     def __init__(self, buffer: Buffer, acc_type: AccessType):
         self.buffer = buffer
         self.type = acc_type
         self.indices: list[Expr] = []
         self.terms: list[tuple[access.Term, ...]] = []
+        # per index, its touched region while the loops from each level inwards run
+        self.regions: list[list[access.Region]] = []
         self.elem_bytes = _ELEM_BYTES.get(buffer.dtype, 4)
 
 
@@ -136,21 +156,21 @@ class _StoreRow:
         self.w = walker
         self.store = store
         self.loops = walker.loops
-        self.scope = access.LoopScope([(f.var, f.extent) for f in self.loops])
+        self.scope = access.LoopScope([(f.var, f.extent) for f in self.loops], walker.forms)
         self.outer_prod = float(prod(f.extent for f in self.loops))
 
     def row(self) -> list[float]:
-        counter = OpCounter()
-        counter.visit(self.store.value)
-        n_loads = len(counter.loads)
-        counter.visit(self.store.index)
+        ops = self.w.ops
+        packed, _, loads = ops.count(self.store.value)
+        packed += ops.count(self.store.index)[0]
         for g in self.w.guards:
-            counter.visit(g)
+            packed += ops.count(g)[0]
+        counts = unpack(packed)
         row = [0.0] * N_FEATURES
-        row[:16] = [c * self.outer_prod for c in counter.counts]
-        accesses = self._accesses(counter.loads[:n_loads])
+        row[:16] = [c * self.outer_prod for c in counts]
+        accesses = self._accesses(loads)
         self._annotations(row, accesses)
-        compute_ops = float(sum(counter.counts[:7]))
+        compute_ops = float(sum(counts[:7]))
         ops_list, bytes_list = self._levels(accesses, compute_ops)
         self._buffers(row, accesses)
         _curve(row, compute_ops, ops_list, bytes_list)
@@ -159,7 +179,7 @@ class _StoreRow:
 
     # ------------------------------------------------------------ accesses
 
-    def _accesses(self, loads: list[tuple[Buffer, Expr]]) -> list[_Access]:
+    def _accesses(self, loads: Sequence[tuple[Buffer, Expr]]) -> list[_Access]:
         store = self.store
         out = {id(store.buffer): _Access(store.buffer, AccessType.WRITE)}
         out[id(store.buffer)].indices.append(store.index)
@@ -172,8 +192,11 @@ class _StoreRow:
                 continue
             if acc.type is AccessType.READ and index not in acc.indices:
                 acc.indices.append(index)
+        n_levels = len(self.loops)
         for acc in out.values():
             acc.terms = [self.scope.terms(i)[0] for i in acc.indices]
+            size = acc.buffer.size
+            acc.regions = [access.touched_levels(t, n_levels, size) for t in acc.terms]
         return list(out.values())
 
     def _levels(self, accesses: list[_Access], compute_ops: float) -> tuple[list, list]:
@@ -182,12 +205,13 @@ class _StoreRow:
         ops_list, bytes_list = [], []
         ops = compute_ops
         for level in range(len(self.loops) - 1, -1, -1):
-            regions = self.w.touch.setdefault(id(self.loops[level]), {})
+            touch = self.w.touch.get(id(self.loops[level]))
+            if touch is None:
+                touch = self.w.touch[id(self.loops[level])] = _LoopTouch()
             mem_bytes = 0
             for acc in accesses:
-                size = acc.buffer.size
-                n = access.union_count([access.touched(t, level, size) for t in acc.terms], size)
-                regions.setdefault(id(acc.buffer), []).append((n, acc.elem_bytes))
+                n = access.union_count([r[level] for r in acc.regions], acc.buffer.size)
+                touch.add(acc.buffer, n, acc.elem_bytes)
                 mem_bytes += n * acc.elem_bytes
             ops *= self.loops[level].extent
             ops_list.append(log2(ops) if ops > 0 else 0.0)
@@ -205,7 +229,7 @@ class _StoreRow:
         eb = acc.elem_bytes
         bytes_ = self.outer_prod * eb * len(acc.indices)
         if self.loops:
-            regions = [access.touched(t, 0, acc.buffer.size) for t in acc.terms]
+            regions = [r[0] for r in acc.regions]
             count = access.union_count(regions, acc.buffer.size)
             unique_bytes = float(count * eb)
             u_lines = sum(access.unique_lines(r, eb) for r in regions)
@@ -246,14 +270,14 @@ class _StoreRow:
         used = _vars_used(acc.terms)
         for level in range(len(self.loops) - 1, -1, -1):
             loop = self.loops[level]
-            regions = self.w.touch[id(loop)]
+            touch = self.w.touch[id(loop)]
             if loop.var not in used:
                 if dis_bytes < 0:
-                    dis_bytes = float(sum(eb for v in regions.values() for _, eb in v))
+                    dis_bytes = float(touch.elem_bytes)
                 return ReuseType.LOOP_MULTIPLE_READ, dis_iter, dis_bytes, float(loop.extent)
             dis_iter *= loop.extent
-            dis_bytes = float(sum(n * eb for v in regions.values() for n, eb in v))
-            mine = regions[id(acc.buffer)]
+            dis_bytes = float(touch.bytes)
+            mine = touch.by_buffer[id(acc.buffer)]
             if len(mine) > 1:
                 serial_iter = min(n for n, _ in mine)
                 return (
