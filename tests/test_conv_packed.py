@@ -10,11 +10,13 @@ from compiler.codegen import build
 from compiler.lower.lower import lower
 from compiler.runtime import empty, load
 from compiler.schedule.default import default_schedule
+from compiler.schedule.state import Attach
 from compiler.te.dag import ComputeDAG
 from compiler.te.evaluate import evaluate
 
 CASES = [  # (C, H, W, F, K, stride, padding, dilation, block)
-    (3, 20, 20, 16, 7, 2, 3, 1, 16),
+    (3, 20, 20, 16, 7, 2, 3, 1, 16),  # the padding materialized (kernel wider than 3)
+    (4, 15, 15, 16, 5, 1, 2, 1, 16),
     (8, 14, 14, 32, 3, 1, 1, 1, 16),
     (5, 9, 11, 8, 3, 2, 1, 1, 8),
     (16, 7, 7, 16, 1, 1, 0, 1, 16),
@@ -46,3 +48,13 @@ def test_blocked_conv_matches_conv2d_nchw(case):
     result[...] = np.nan
     kernel(*args, result)
     np.testing.assert_allclose(result, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kernel,padding,materialized", [(7, 3, True), (5, 2, True), (3, 1, False)])
+def test_default_schedule_materializes_the_padding_of_wide_kernels(kernel, padding, materialized):
+    x = te.placeholder((1, 8, 16, 16), name="x")
+    wp = te.placeholder((2, 8, kernel, kernel, 16), name="wp")
+    dag = ComputeDAG([ops.conv2d_nchwc(x, wp, 1, padding, 1, filters=32)])
+    state = default_schedule(dag)
+    (pad,) = [st for st in state.stages if st.op.name == "pad"]
+    assert (pad.attach is Attach.ROOT) == materialized

@@ -1,7 +1,8 @@
 """The default schedule: what runs where no tuning record exists.
 
 Rules, applied by analysis of the DAG rather than per op:
-1. every non-output stage without a reduction is inlined;
+1. every non-output stage without a reduction is inlined, but the padding of a
+   blocked conv with a kernel wider than 3 (analysis.pads_wide_conv);
 2. a stage that needs multi-level tiling (matmul, conv, dense) computes a
    register tile (rows x vector) inside the tile loop of its element-wise
    consumer, or of a write cache when it has none; the tile loops are fused
@@ -17,7 +18,7 @@ import os
 from functools import cache
 
 from compiler.ops.tags import DEPTHWISE_CONV2D_NCHW
-from compiler.schedule.analysis import blocked_consumer, elementwise_consumer
+from compiler.schedule.analysis import blocked_consumer, elementwise_consumer, pads_wide_conv
 from compiler.schedule.state import Attach, State
 from compiler.schedule.steps import (
     Annotate,
@@ -73,7 +74,8 @@ def default_schedule(dag: ComputeDAG, *, cores: int | None = None) -> State:
     s = State.initial(dag)
     for k in range(len(s.stages)):
         st = s.stages[k]
-        if not st.is_placeholder and not st.op.reduce_axes and not s.is_output(k):
+        inlineable = not st.is_placeholder and not st.op.reduce_axes and not s.is_output(k)
+        if inlineable and not pads_wide_conv(s, k):
             s = s.apply(ComputeInline(k))
     fused_into: dict[int, int] = {}  # id(consumer output) -> id(tiled producer output)
     for k, st in enumerate(s.stages):
