@@ -12,19 +12,21 @@ features, model training, start-up), per op and averaged over the ops
 search that ran beside the measurements (compiler/search/tune.py: search
 ahead) is inside their wall time; `<policy>_ahead_s` says how much it was, and
 the policy `sketch+serial` searches only between rounds, as Ansor does.
-Last, every policy's best program is timed again side by side with the
-reference, all of them interleaved round by round (each round starting with
-the next contender) and each as the fastest of a few calls
-(`<policy>_side_by_side`: reference time / ours, > 1: ours is faster): the
-tuning figures are means taken while the next round is searched on the other
-core, the reference's the fastest of 25 calls. (Until 2026-12-04 each policy
-was re-timed alone against the reference, one after the other; on the Zen 4
-machine the same program re-timed that way four times in a row gave 0.92-0.96.)
+Last, every policy's best program and the op's default schedule
+(`default_side_by_side`) are timed again side by side with the reference, all
+of them interleaved round by round (each round starting with the next
+contender) and each as the fastest of a few calls (`<policy>_side_by_side`:
+reference time / ours, > 1: ours is faster): the tuning figures are means taken
+while the next round is searched on the other core, the reference's the fastest
+of 25 calls. (Until 2026-12-04 each policy was re-timed alone against the
+reference, one after the other; on the Zen 4 machine the same program re-timed
+that way four times in a row gave 0.92-0.96.)
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python tests/bench/bench_search.py \
         [--trials 64,256,1000] [--ops matmul,dense,densec,conv56,conv28,conv56c,conv28c] [--policies sketch,random,sketch+default,sketch+serial,sketch+quota,sketch+drawn,sketch+no-transplant]
         [--vector-cap 16] [--crossover 0.0] [--population 512] [--seed 0]
         [--without-rule multi_level_tiling_with_unblocking] [--work-dir DIR] [--json]
+    ... --ops conv28c --policies sketch,random --seed 0 --retime DIR   # re-time a kept run
 """
 
 from __future__ import annotations
@@ -108,23 +110,60 @@ def reference_call(op: str, shape: str):
 def side_by_side(
     task: SearchTask, best_steps: dict[str, list[dict]], reference, rounds: int = 21
 ) -> dict[str, float]:
-    """Each policy's best program (`best_steps`) re-timed against the reference, all of
-    them interleaved round by round (each round starting with the next contender), each
-    as the fastest of a few calls: per policy, the median over rounds of reference time /
-    ours (> 1: ours is faster). The tuning figures are a mean over repeats taken while
-    the next round was searched on the other core, the reference's the fastest of 25
-    calls; this times all of them the same way, in the same minutes."""
+    """Each policy's best program (`best_steps`) and the op's default schedule
+    (`default`) re-timed against the reference, all of them interleaved round by
+    round (each round starting with the next contender), each as the fastest of a few
+    calls: per contender, the median over rounds of reference time / ours (> 1: ours
+    is faster). The tuning figures are a mean over repeats taken while the next round
+    was searched on the other core, the reference's the fastest of 25 calls; this
+    times all of them the same way, in the same minutes."""
     rng = np.random.default_rng(0)
+    states = {p: State.replay(task.dag, steps_from_json(st)) for p, st in best_steps.items()}
+    states["default"] = default_schedule(task.dag)
     calls = []
-    for steps in best_steps.values():
-        kernel = load(build(lower(State.replay(task.dag, steps_from_json(steps)))))
+    for state in states.values():
+        kernel = load(build(lower(state)))
         arrays = [
             aligned(rng.standard_normal(p.shape).astype(np.dtype(p.dtype))) for p in kernel.params
         ]
         calls.append(kernel.bind(*arrays))
     with threadpool_limits(1), num_threads(1):
         *ours, theirs = interleaved_all([*calls, reference], rounds, repeat=5)
-    return {p: median_ratio(o, theirs) for p, o in zip(best_steps, ours)}
+    return {p: median_ratio(o, theirs) for p, o in zip(states, ours)}
+
+
+def best_recorded(db: Path, workload_key: str) -> list[dict] | None:
+    """The steps of the fastest valid record in an earlier run's database."""
+    store = create_store("sqlite", path=db)
+    try:
+        ok = [r for r in store.records(workload_key) if r.error_kind is None]
+        return min(ok, key=lambda r: r.mean_cost_s).steps if ok else None
+    finally:
+        store.close()
+
+
+def retime(args: argparse.Namespace) -> int:
+    """`--retime DIR`: each policy's best program of an earlier run kept in DIR
+    (`--work-dir`), the default schedule and the reference, side by side again."""
+    figures: dict[str, object] = {}
+    for name in args.ops.split(","):
+        op, shape = OPS[name]
+        task = SearchTask(name, op_workload(op, shape))
+        best = {}
+        for p in args.policies.split(","):
+            db = args.retime / f"{name}_{p}_s{args.seed}.db"
+            if not db.exists():
+                print(f"--retime: no {db}", file=sys.stderr)
+                return 2
+            if (steps := best_recorded(db, task.workload_key)) is not None:
+                best[p] = steps
+        ratios = side_by_side(task, best, reference_call(op, shape))
+        figures[name] = {f"{p}_side_by_side": round(r, 3) for p, r in ratios.items()}
+        if not args.json:
+            print(name, json.dumps(figures[name]), flush=True)
+    if args.json:
+        print(json.dumps(figures))
+    return 0
 
 
 def search(
@@ -178,9 +217,8 @@ def search(
     wall = time.perf_counter() - start
     records = list(store.records(task.workload_key))
     first = records[0] if records else None
-    ok = [r for r in records if r.error_kind is None]
-    best_steps = min(ok, key=lambda r: r.mean_cost_s).steps if ok else None
     store.close()
+    best_steps = best_recorded(db, task.workload_key)
     best_at = {}
     for cp in checkpoints:
         costs = [c for t, c in history if t <= cp]
@@ -242,8 +280,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--work-dir", type=Path, help="keep the records databases here (default: a temporary dir)"
     )
+    parser.add_argument(
+        "--retime",
+        type=Path,
+        help="no search: re-time the best programs kept in this --work-dir of an earlier run",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if args.retime is not None:
+        return retime(args)
     for name in filter(None, args.without_rule.split(",")):
         if name not in {r.name for r in RULES}:
             parser.error(f"--without-rule: no sketch rule named {name!r}")
