@@ -29,15 +29,8 @@ def best_s(fn: Callable[[], object], repeat: int = 3) -> float:
 def interleaved(
     ours: Callable[[], object], theirs: Callable[[], object], rounds: int, repeat: int = 3
 ) -> tuple[list[float], list[float]]:
-    """Per-round best times (ours, theirs), after one warm-up call of each, alternating
-    and settling before each."""
-    ours(), theirs()
-    ours_s, theirs_s = [], []
-    for _ in range(rounds):
-        time.sleep(SETTLE_S)
-        ours_s.append(best_s(ours, repeat))
-        time.sleep(SETTLE_S)
-        theirs_s.append(best_s(theirs, repeat))
+    """Per-round best times (ours, theirs): `interleaved_all` of the two."""
+    ours_s, theirs_s = interleaved_all([ours, theirs], rounds, repeat)
     return ours_s, theirs_s
 
 

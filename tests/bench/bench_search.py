@@ -132,12 +132,17 @@ def side_by_side(
     return {p: median_ratio(o, theirs) for p, o in zip(states, ours)}
 
 
+def fastest_steps(records: list) -> list[dict] | None:
+    """The steps of the fastest valid record, None if there is none."""
+    ok = [r for r in records if r.error_kind is None]
+    return min(ok, key=lambda r: r.mean_cost_s).steps if ok else None
+
+
 def best_recorded(db: Path, workload_key: str) -> list[dict] | None:
     """The steps of the fastest valid record in an earlier run's database."""
     store = create_store("sqlite", path=db)
     try:
-        ok = [r for r in store.records(workload_key) if r.error_kind is None]
-        return min(ok, key=lambda r: r.mean_cost_s).steps if ok else None
+        return fastest_steps(list(store.records(workload_key)))
     finally:
         store.close()
 
@@ -216,9 +221,9 @@ def search(
         )
     wall = time.perf_counter() - start
     records = list(store.records(task.workload_key))
-    first = records[0] if records else None
     store.close()
-    best_steps = best_recorded(db, task.workload_key)
+    first = records[0] if records else None
+    best_steps = fastest_steps(records)
     best_at = {}
     for cp in checkpoints:
         costs = [c for t, c in history if t <= cp]
