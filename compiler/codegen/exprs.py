@@ -17,6 +17,7 @@ from llvmlite import ir
 from compiler.codegen import mathfuncs, memory
 from compiler.codegen.context import CodegenError, FnContext
 from compiler.codegen.intrinsics import (
+    I1,
     I32,
     I64,
     broadcast,
@@ -102,6 +103,9 @@ def _binop(ctx: FnContext, op: BinOpKind, a: Expr, b: Expr) -> ir.Value:
     if a.dtype in FLOAT_DTYPES:
         return _float_binop(ctx.builder, op, *broadcast(ctx.builder, x, y))
     if a.dtype == "bool":
+        folded = _fold_bool(op, x, y)
+        if folded is not None:
+            return folded
         x, y = broadcast(ctx.builder, x, y)
         if op is BinOpKind.AND:
             return ctx.builder.and_(x, y)
@@ -168,6 +172,17 @@ def _fold_int(op: BinOpKind, x: ir.Value, y: ir.Value) -> ir.Value | None:
         return x if cy == 0 else None
     if op is BinOpKind.MUL:
         return y if cx == 1 else x if cy == 1 else None
+    return None
+
+
+def _fold_bool(op: BinOpKind, x: ir.Value, y: ir.Value) -> ir.Value | None:
+    """`and`/`or` with a scalar constant operand (an unrolled loop's condition)."""
+    for c, other in ((x, y), (y, x)):
+        if isinstance(c, ir.Constant) and c.type == I1:
+            if op is BinOpKind.AND:
+                return other if c.constant else c
+            if op is BinOpKind.OR:
+                return c if c.constant else other
     return None
 
 
@@ -244,6 +259,16 @@ _CMP = {
 }
 
 
+_COMPARE: dict[CmpKind, Callable[[int, int], bool]] = {
+    CmpKind.LT: operator.lt,
+    CmpKind.LE: operator.le,
+    CmpKind.GT: operator.gt,
+    CmpKind.GE: operator.ge,
+    CmpKind.EQ: operator.eq,
+    CmpKind.NE: operator.ne,
+}
+
+
 def _cmp(ctx: FnContext, op: CmpKind, a: Expr, b: Expr) -> ir.Value:
     bld = ctx.builder
     x, y = broadcast(bld, emit_expr(ctx, a), emit_expr(ctx, b))
@@ -253,6 +278,8 @@ def _cmp(ctx: FnContext, op: CmpKind, a: Expr, b: Expr) -> ir.Value:
         return bld.fcmp_ordered(_CMP[op], x, y)
     if a.dtype == "bool":
         return bld.icmp_unsigned(_CMP[op], x, y)
+    if isinstance(x, ir.Constant) and isinstance(y, ir.Constant) and not lanes_of(x):
+        return ir.Constant(I1, _COMPARE[op](x.constant, y.constant))  # unrolled indices
     return bld.icmp_signed(_CMP[op], x, y)
 
 
@@ -263,6 +290,8 @@ def _has_load(e: Expr) -> bool:
 def _select(ctx: FnContext, e: Select) -> ir.Value:
     """`cond ? t : f`; a branch holding a load is only evaluated where selected."""
     cond = emit_expr(ctx, e.cond)
+    if isinstance(cond, ir.Constant) and cond.type == I1:  # decided at compile time
+        return emit_expr(ctx, e.true_value if cond.constant else e.false_value)
     guarded = _has_load(e.true_value) or _has_load(e.false_value)
     if guarded and lanes_of(cond):
         return _masked_select(ctx, cond, e)
