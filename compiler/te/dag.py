@@ -26,7 +26,7 @@ from compiler.te.expr import (
     Var,
 )
 from compiler.te.tensor import Tensor
-from compiler.te.traverse import walk
+from compiler.te.traverse import children, walk
 
 
 class ComputeDAG:
@@ -123,19 +123,24 @@ def _stage_flops(t: Tensor) -> int:
 
 
 def _expr_flops(e: Expr) -> int:
-    n = 0
-    for node in walk(e):
-        match node:
-            case BinOp(op, a, _) if a.dtype.startswith("float") and op not in (
-                BinOpKind.AND,
-                BinOpKind.OR,
-            ):
-                n += 1
-            case Cmp(_, a, _) if a.dtype.startswith("float"):
-                n += 1
-            case Call():
-                n += 1
-    return n
+    """Float operations of one evaluation; a select counts its costlier branch
+    (one runs per point: a Winograd transform picks one sum of many)."""
+    if isinstance(e, Select):
+        branches = max(_expr_flops(e.true_value), _expr_flops(e.false_value))
+        return _expr_flops(e.cond) + branches
+    match e:
+        case BinOp(op, a, _) if a.dtype.startswith("float") and op not in (
+            BinOpKind.AND,
+            BinOpKind.OR,
+        ):
+            n = 1
+        case Cmp(_, a, _) if a.dtype.startswith("float"):
+            n = 1
+        case Call():
+            n = 1
+        case _:
+            n = 0
+    return n + sum(_expr_flops(c) for c in children(e))
 
 
 # -------------------------------------------------------------- analysis
