@@ -54,6 +54,7 @@ from compiler.ops.transform import (
     take,
     transpose,
 )
+from compiler.ops.winograd import conv2d_winograd, transform_conv_weight
 
 __all__ = [
     "OpError",
@@ -67,6 +68,7 @@ __all__ = [
     "concat",
     "conv2d_nchw",
     "conv2d_nchwc",
+    "conv2d_winograd",
     "dense",
     "depthwise_conv2d_nchw",
     "divide",
@@ -109,5 +111,6 @@ __all__ = [
     "tags",
     "take",
     "tanh",
+    "transform_conv_weight",
     "transpose",
 ]

@@ -15,6 +15,8 @@ PAD = "injective,pad"
 
 CONV2D_NCHW = "conv2d_nchw"
 CONV2D_NCHWC = "conv2d_nchwc"  # weight packed in output-channel blocks
+WINOGRAD_GEMM = "conv2d_winograd"  # the batched GEMM of a Winograd conv (compiler/ops/winograd.py)
+WINOGRAD_TRANSFORM = "winograd_transform"  # sums over constant matrices: const_axes unrolled
 DEPTHWISE_CONV2D_NCHW = "depthwise_conv2d_nchw"
 MATMUL = "matmul"
 BATCH_MATMUL = "batch_matmul"

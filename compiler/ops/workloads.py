@@ -3,6 +3,8 @@
 Shapes are comma-separated integers (DESIGN.md): matmul `M,N,K`; dense
 `BATCH,IN,OUT`; conv2d `N,C,H,W,F,KH,KW,STRIDE,PAD[,DILATION,GROUPS]`; conv2d_nchwc (the weight
 packed in 16-filter blocks, as networks run convs) `N,C,H,W,F,KH,KW,STRIDE,PAD`;
+conv2d_winograd (3x3 stride 1 by Winograd F(TILE, 3), TILE 2 or 4, default 4)
+`N,C,H,W,F,3,3,1,PAD[,TILE]`;
 depthwise_conv2d `N,C,H,W,KH,KW,STRIDE,PAD`; softmax and layer_norm `ROWS,COLS`.
 """
 
@@ -14,6 +16,7 @@ from compiler import te
 from compiler.ops import conv2d_nchw, dense, depthwise_conv2d_nchw, layer_norm, matmul, softmax
 from compiler.ops.conv_packed import conv2d_nchwc
 from compiler.ops.errors import OpError
+from compiler.ops.winograd import conv2d_winograd
 from compiler.te.dag import ComputeDAG
 
 
@@ -41,6 +44,18 @@ def _conv2d_nchwc(n, c, h, w, f, kh, kw, stride, pad) -> ComputeDAG:
     return ComputeDAG([conv2d_nchwc(x, k, stride, pad, filters=f)])
 
 
+def _conv2d_winograd(n, c, h, w, f, kh, kw, stride, pad, tile=4) -> ComputeDAG:
+    """A 3x3 stride-1 conv2d by Winograd F(tile, 3) (compiler.ops.winograd): NCHW
+    data in and out, the weight transformed at compile time."""
+    if (kh, kw, stride) != (3, 3, 1):
+        raise OpError(
+            f"conv2d_winograd needs a 3x3 kernel and stride 1, got {kh}x{kw} stride {stride}"
+        )
+    x = te.placeholder((n, c, h, w), name="data")
+    u = te.placeholder((tile + 2, tile + 2, c, f), name="weight_winograd")
+    return ComputeDAG([conv2d_winograd(x, u, pad, tile)])
+
+
 def _depthwise(n, c, h, w, kh, kw, stride, pad) -> ComputeDAG:
     x = te.placeholder((n, c, h, w), name="data")
     k = te.placeholder((c, 1, kh, kw), name="weight")
@@ -65,6 +80,7 @@ WORKLOADS: dict[str, tuple[Callable[..., ComputeDAG], tuple[int, ...], str]] = {
     "dense": (_dense, (3,), "BATCH,IN,OUT"),
     "conv2d": (_conv2d, (9, 11), "N,C,H,W,F,KH,KW,STRIDE,PAD[,DILATION,GROUPS]"),
     "conv2d_nchwc": (_conv2d_nchwc, (9,), "N,C,H,W,F,KH,KW,STRIDE,PAD"),
+    "conv2d_winograd": (_conv2d_winograd, (9, 10), "N,C,H,W,F,3,3,1,PAD[,TILE]"),
     "depthwise_conv2d": (_depthwise, (8,), "N,C,H,W,KH,KW,STRIDE,PAD"),
     "softmax": (_softmax, (2,), "ROWS,COLS"),
     "layer_norm": (_layer_norm, (2,), "ROWS,COLS"),

@@ -3,7 +3,7 @@ and the sketch rules (REFERENCE.md §1)."""
 
 from __future__ import annotations
 
-from compiler.ops.tags import CONV2D_NCHWC, has_tag
+from compiler.ops.tags import CONV2D_NCHWC, WINOGRAD_TRANSFORM, has_tag
 from compiler.schedule.state import Attach, State
 from compiler.te.dag import is_strictly_inlineable, needs_multi_level_tiling, needs_rfactor
 from compiler.te.expr import TensorRead
@@ -70,12 +70,32 @@ def unblocks_conv(s: State, k: int) -> bool:
     return all(src.tag == CONV2D_NCHWC for src in st.op.inputs)
 
 
+def const_axes(s: State, k: int) -> tuple[int, ...]:
+    """The axes of stage k that index constant matrices (a Winograd transform's;
+    compiler/ops/winograd.py): unrolled, its sums become plain code. () for others."""
+    st = s.stages[k]
+    if st.is_placeholder or not has_tag(st.op, WINOGRAD_TRANSFORM):
+        return ()
+    return tuple(st.op.attr("const_axes", ()))
+
+
+def pads_transform(s: State, k: int) -> bool:
+    """Stage k pads the input of a constant-matrix transform. Computed at root: inlined,
+    each of the transform's strided vector loads would be a masked gather."""
+    st = s.stages[k]
+    if st.is_placeholder or not has_tag(st.op, "pad"):
+        return False
+    return any(const_axes(s, c) for c in s.consumers(k))
+
+
 def should_inline(s: State, k: int) -> bool:
     """A non-output stage that is strictly inlineable, or that re-indexes a blocked conv
     (a deviation from Ansor, whose rule would keep it as a pass of its own: inlined, the
     conv's epilogue reads the conv directly, and the conv can be tiled into it)."""
     st = s.stages[k]
     if st.is_placeholder or s.is_output(k):
+        return False
+    if pads_transform(s, k):
         return False
     return is_strictly_inlineable(st.op) or unblocks_conv(s, k)
 

@@ -2,7 +2,10 @@
 
 Rules, applied by analysis of the DAG rather than per op:
 1. every non-output stage without a reduction is inlined, but the padding of a
-   blocked conv with a kernel wider than 3 (analysis.pads_wide_conv);
+   blocked conv with a kernel wider than 3 (analysis.pads_wide_conv) or of a
+   constant-matrix transform (analysis.pads_transform), and the transforms
+   themselves: their parallel outer loops hold the constant axes unrolled, then
+   a SIMD loop (schedule_const_transform);
 2. a stage that needs multi-level tiling (matmul, conv, dense) computes a
    register tile (rows x vector) inside the tile loop of its element-wise
    consumer, or of a write cache when it has none; the tile loops are fused
@@ -18,7 +21,13 @@ import os
 from functools import cache
 
 from compiler.ops.tags import DEPTHWISE_CONV2D_NCHW
-from compiler.schedule.analysis import blocked_consumer, elementwise_consumer, pads_wide_conv
+from compiler.schedule.analysis import (
+    blocked_consumer,
+    const_axes,
+    elementwise_consumer,
+    pads_transform,
+    pads_wide_conv,
+)
 from compiler.schedule.state import Attach, State
 from compiler.schedule.steps import (
     Annotate,
@@ -75,7 +84,8 @@ def default_schedule(dag: ComputeDAG, *, cores: int | None = None) -> State:
     for k in range(len(s.stages)):
         st = s.stages[k]
         inlineable = not st.is_placeholder and not st.op.reduce_axes and not s.is_output(k)
-        if inlineable and not pads_wide_conv(s, k):
+        keep = pads_wide_conv(s, k) or pads_transform(s, k) or const_axes(s, k)
+        if inlineable and not keep:
             s = s.apply(ComputeInline(k))
     fused_into: dict[int, int] = {}  # id(consumer output) -> id(tiled producer output)
     for k, st in enumerate(s.stages):
@@ -93,6 +103,8 @@ def default_schedule(dag: ComputeDAG, *, cores: int | None = None) -> State:
             continue
         if (c := blocked_consumer(s, k)) is not None:
             s = tile_blocked_conv(s, k, c)
+        elif const_axes(s, k):
+            s = schedule_const_transform(s, k)
         elif needs_multi_level_tiling(st.op):
             consumer = elementwise_consumer(s, k)
             if consumer is None or fused_into.get(id(s.stages[consumer].output)) != id(st.output):
@@ -242,6 +254,22 @@ def schedule_reduction(s: State, k: int) -> State:
         s = _fuse_parallel(s, k, n)
         return s.apply(Annotate(k, len(s.stages[k].iters) - 1, Annotation.VECTORIZE))
     return _fuse_parallel(s, k, n)
+
+
+def schedule_const_transform(s: State, k: int) -> State:
+    """A constant-matrix transform (Winograd's): the other axes but the last fused in
+    parallel, the constant axes unrolled inside them (their sums fold to plain code),
+    the last axis a SIMD loop innermost."""
+    n = len(s.stages[k].iters)
+    consts = const_axes(s, k)
+    assert n - 1 not in consts, "a constant axis cannot be the SIMD axis"
+    outer = [i for i in range(n - 1) if i not in consts]
+    s = s.apply(Reorder(k, (*outer, *consts, n - 1)))
+    s = _fuse_parallel(s, k, len(outer))
+    first = 1 if len(outer) else 0
+    for i in range(first, first + len(consts)):
+        s = s.apply(Annotate(k, i, Annotation.UNROLL))
+    return s.apply(Annotate(k, len(s.stages[k].iters) - 1, Annotation.VECTORIZE))
 
 
 def schedule_elementwise(s: State, k: int) -> State:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from compiler.schedule.analysis import (
     blocked_consumer,
+    const_axes,
     elementwise_consumer,
     needs_tiling,
     should_inline,
@@ -24,6 +25,8 @@ from compiler.schedule.analysis import (
 )
 from compiler.schedule.state import IterType, State
 from compiler.schedule.steps import (
+    Annotate,
+    Annotation,
     CacheWrite,
     ComputeAt,
     ComputeInline,
@@ -164,6 +167,29 @@ def _apply_inline(ctx: SketchContext, s: State, k: int) -> Transition:
     return [(s.apply(ComputeInline(k)), k - 1)]
 
 
+def _const_tensor_cond(ctx: SketchContext, s: State, k: int) -> Cond:
+    return Cond.APPLY_AND_SKIP_REST if const_axes(s, k) else Cond.SKIP
+
+
+def _apply_const_tensor(ctx: SketchContext, s: State, k: int) -> Transition:
+    """Unroll the constant axes; tile the others in two levels around them:
+    [outer tiles..., constant axes (unrolled)..., inner tiles...]."""
+    consts = const_axes(s, k)
+    n = len(s.stages[k].iters)
+    others = [i for i in range(n) if i not in consts]
+    for i in reversed(others):  # right to left keeps earlier positions valid
+        s = s.apply(Split(k, i, (None,)))
+    pos, offset = {}, 0  # original axis -> first position after the splits
+    for i in range(n):
+        pos[i] = offset
+        offset += 1 if i in consts else 2
+    order = [pos[i] for i in others] + [pos[i] for i in consts] + [pos[i] + 1 for i in others]
+    s = s.apply(Reorder(k, tuple(order)))
+    for j in range(len(others), len(others) + len(consts)):
+        s = s.apply(Annotate(k, j, Annotation.UNROLL))
+    return [(s, k - 1)]
+
+
 def _rfactor_cond(ctx: SketchContext, s: State, k: int) -> Cond:
     return Cond.APPLY if wants_rfactor(s, k, ctx.cores) else Cond.SKIP
 
@@ -244,6 +270,8 @@ def _skip(ctx: SketchContext, s: State, k: int) -> Transition:
 
 RULES: list[SketchRule] = [
     SketchRule("always_inline", _always_inline, _apply_inline),  # injective: inline, done
+    # constant-matrix transforms (Winograd): unroll the constant axes, tile the rest
+    SketchRule("simplify_const_tensor", _const_tensor_cond, _apply_const_tensor),
     SketchRule("add_rfactor", _rfactor_cond, _apply_rfactor),  # little parallelism: branch
     SketchRule("add_cache_write", _cache_write_cond, _apply_cache_write),  # branch: local tile
     SketchRule("multi_level_tiling_with_fusion", _fusion_cond, _apply_fusion),  # levels 1, 2
