@@ -1,9 +1,13 @@
 """Layout rewrite of constant weights, done once at compile time.
 
-A conv2d_nchw whose weight is a constant (groups 1) becomes conv2d_nchwc
-reading the weight packed in output-channel blocks of 16 (the last block
-zero-padded): the layout the default schedule's register tile loads as one
-vector.
+A conv2d_nchw whose weight is a constant (groups 1) becomes
+- conv2d_winograd (compiler/ops/winograd.py) reading the weight transformed,
+  when it is 3x3, stride 1, dilation 1, with at least WINOGRAD_MIN_CHANNELS
+  input channels and enough tiles to keep each of the Winograd GEMMs busy
+  (`winograd_tile`);
+- otherwise conv2d_nchwc reading the weight packed in output-channel blocks of
+  16 (the last block zero-padded): the layout the default schedule's register
+  tile loads as one vector.
 """
 
 from __future__ import annotations
@@ -11,27 +15,65 @@ from __future__ import annotations
 from dataclasses import replace
 
 from compiler.ops import pack_conv_weight
+from compiler.ops.shapes import padding4
+from compiler.ops.winograd import TILES, transform_conv_weight
 from models.graph import Graph, Node, Value
 
 BLOCK = 16  # float32 lanes of an AVX-512 register
+# Winograd F(m, 3) pays when each of its (m+2)^2 GEMMs has enough tiles to reuse the
+# transformed weight: measured on ResNet-18's 3x3 convs against the direct default
+# schedule (README, benchmarks), 56x56 and 28x28 ran fastest with m = 4 (196 and 49
+# tiles), 14x14 with m = 2 (49 tiles; m = 4 gives 16), 7x7 direct (m = 2 gives 16).
+WINOGRAD_MIN_TILES = 32
+WINOGRAD_MIN_CHANNELS = 16
 
 
-def pack_conv_weights(graph: Graph) -> Graph:
-    """A copy of `graph` with packable convs rewritten (the original is unchanged)."""
+def pack_conv_weights(graph: Graph, *, winograd: bool = True) -> Graph:
+    """A copy of `graph` with packable convs rewritten (the original is unchanged);
+    `winograd=False` keeps every conv direct."""
     constants = dict(graph.constants)
     values = dict(graph.values)
-    nodes = [_rewrite(n, constants, values) for n in graph.nodes]
+    nodes = [_rewrite(n, constants, values, winograd) for n in graph.nodes]
     used = {i for n in nodes for i in n.inputs}
     constants = {k: v for k, v in constants.items() if k in used}
     return replace(graph, nodes=nodes, constants=constants, values=values)
 
 
-def _rewrite(node: Node, constants: dict, values: dict[str, Value]) -> Node:
+def winograd_tile(node: Node, data_shape: tuple[int, ...], weight_shape: tuple[int, ...]) -> int:
+    """The Winograd tile size m for conv2d_nchw `node`, 0 to keep it direct."""
+    kw = node.kwargs
+    ones = all(_pair(kw.get(k, 1)) == (1, 1) for k in ("stride", "dilation"))
+    if not ones or kw.get("groups", 1) != 1 or tuple(weight_shape[2:]) != (3, 3):
+        return 0
+    if len(data_shape) != 4 or data_shape[1] < WINOGRAD_MIN_CHANNELS:
+        return 0
+    top, left, bottom, right = padding4("conv2d_nchw", kw.get("padding", 0))  # type: ignore[arg-type]
+    n, _, h, w = data_shape
+    oh, ow = h + top + bottom - 2, w + left + right - 2
+    for m in sorted(TILES, reverse=True):
+        if n * -(-oh // m) * -(-ow // m) >= WINOGRAD_MIN_TILES:
+            return m
+    return 0
+
+
+def _pair(v: object) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)  # type: ignore[return-value]
+
+
+def _rewrite(node: Node, constants: dict, values: dict[str, Value], winograd: bool) -> Node:
     if node.op != "conv2d_nchw" or node.kwargs.get("groups", 1) != 1:
         return node
     weight = constants.get(node.inputs[1])
     if weight is None:
         return node
+    m = winograd_tile(node, values[node.inputs[0]].shape, weight.shape) if winograd else 0
+    if m:
+        name = f"{node.inputs[1]}__winograd{m}"
+        if name not in constants:
+            constants[name] = transform_conv_weight(weight, m)
+            values[name] = Value(name, tuple(constants[name].shape))
+        attrs = (("padding", node.kwargs.get("padding", 0)), ("tile", m))
+        return replace(node, op="conv2d_winograd", inputs=(node.inputs[0], name), attrs=attrs)
     name = f"{node.inputs[1]}__nchwc{BLOCK}"
     if name not in constants:
         constants[name] = pack_conv_weight(weight, BLOCK)

@@ -25,7 +25,7 @@ from models.graph import Graph, Node
 from models.layout import pack_conv_weights
 
 ANCHOR_OPS = {
-    "conv2d_nchw", "conv2d_nchwc", "depthwise_conv2d_nchw", "matmul", "matmul_packed", "batch_matmul", "dense",
+    "conv2d_nchw", "conv2d_nchwc", "conv2d_winograd", "depthwise_conv2d_nchw", "matmul", "matmul_packed", "batch_matmul", "dense",
     "max_pool2d", "avg_pool2d", "global_avg_pool2d", "reduce_sum", "reduce_mean", "reduce_max",
     "reduce_min", "softmax", "layer_norm",
 }  # fmt: skip
@@ -109,14 +109,15 @@ class Partition:
         return next(t for t in self.tasks if sub.id in t.subgraphs)
 
 
-def partition(graph: Graph, *, pack_weights: bool = True) -> Partition:
+def partition(graph: Graph, *, pack_weights: bool = True, winograd: bool = True) -> Partition:
     """Fused subgraphs in execution order, and the deduplicated tuning tasks.
 
     With `pack_weights`, constant conv weights are first rewritten into the
-    blocked layout the schedules read (models/layout.py).
+    layout the schedules read (models/layout.py): blocked, or Winograd-transformed
+    for the 3x3 stride-1 convs where that pays (unless `winograd` is False).
     """
     if pack_weights:
-        graph = pack_conv_weights(graph)
+        graph = pack_conv_weights(graph, winograd=winograd)
     groups = fuse_groups(graph)
     subgraphs = [build_subgraph(k, g, graph) for k, g in enumerate(groups)]
     by_key: dict[str, list[Subgraph]] = {}

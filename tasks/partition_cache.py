@@ -23,11 +23,16 @@ def cache_dir() -> Path:
     return Path(root)
 
 
+PARTITION_FORMAT = "winograd-1"  # changes when the partitioner rewrites convs differently
+
+
 def model_digest(spec: str) -> str:
     """sha256 of the model's serialized bytes and the tool version (a zoo model is
-    built in code first), so a changed file or a new partitioner misses the cache."""
+    built in code first) and the partition format, so a changed file or a new
+    partitioner misses the cache."""
     h = hashlib.sha256(load_proto(spec).SerializeToString(deterministic=True))
     h.update(tool_version().encode())
+    h.update(PARTITION_FORMAT.encode())
     return h.hexdigest()
 
 

@@ -47,12 +47,28 @@ def test_resnet18_tasks_and_weights(resnet18_partition):
 
 
 def test_packed_weights_give_the_same_tasks(resnet18_partition):
-    packed = partition(resnet18_partition.graph)
+    packed = partition(resnet18_partition.graph, winograd=False)
     assert [t.weight for t in packed.tasks] == [t.weight for t in resnet18_partition.tasks]
     convs = [t for t in packed.tasks if t.ops[0] == "conv2d_nchwc"]
     assert len(convs) == 15  # every conv: 64..512 filters are multiples of 16
     assert all(len(t.shapes[1]) == 5 and t.shapes[1][-1] == 16 for t in convs)
     assert [t.flops for t in packed.tasks] == [t.flops for t in resnet18_partition.tasks]
+
+
+def test_winograd_takes_the_3x3_stride_1_convs_with_enough_tiles(resnet18_partition):
+    direct = resnet18_partition.tasks
+    part = partition(resnet18_partition.graph)
+    assert [t.weight for t in part.tasks] == [t.weight for t in direct]
+    wino = {t.shapes[0][2]: t.shapes[1] for t in part.tasks if t.ops[0] == "conv2d_winograd"}
+    # F(4, 3) on 56x56 and 28x28, F(2, 3) on 14x14 (F(4, 3) would leave 16 tiles), 7x7 direct
+    assert {k: v[:2] for k, v in wino.items()} == {56: [6, 6], 28: [6, 6], 14: [4, 4]}
+    assert all(v[2:] == [c, c] for c, v in zip((64, 128, 256), wino.values()))
+    n_wino = sum(t.ops[0] == "conv2d_winograd" for t in part.tasks)
+    assert n_wino == 6
+    assert sum(t.ops[0] == "conv2d_nchwc" for t in part.tasks) == 15 - n_wino
+    for t, d in zip(part.tasks, direct):
+        if t.ops[0] == "conv2d_winograd":
+            assert d.flops / 4 < t.flops < d.flops / 1.5
 
 
 def test_resnet18_flops(resnet18_partition):
