@@ -69,7 +69,25 @@ OPS = {
     # compile time (onnxruntime's Conv packs its constant weight too, for MLAS's NCHWc)
     "conv56c": ("conv2d_nchwc", "1,64,56,56,64,3,3,1,1"),
     "conv28c": ("conv2d_nchwc", "1,128,28,28,128,3,3,1,1"),
+    # the same convs by Winograd F(4x4, 3x3) (compiler/ops/winograd.py); their GFLOP/s
+    # are the direct conv's flops over the time (effective), as onnxruntime's are
+    "conv56w": ("conv2d_winograd", "1,64,56,56,64,3,3,1,1,4"),
+    "conv28w": ("conv2d_winograd", "1,128,28,28,128,3,3,1,1,4"),
 }
+
+
+def conv_args(shape: str) -> list[int]:
+    """N,C,H,W,F,KH,KW,STRIDE,PAD of a conv op's shape (a Winograd tile size dropped)."""
+    return [int(x) for x in shape.split(",")][:9]
+
+
+def effective_flops(task: SearchTask, op: str, shape: str) -> float:
+    """The flops GFLOP/s are quoted for: a Winograd conv's are its direct conv's."""
+    if op == "conv2d_winograd":
+        n, c, h, w, f, kh, kw, stride, pad = conv_args(shape)
+        ho, wo = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
+        return 2.0 * n * f * ho * wo * c * kh * kw
+    return float(task.flop_count)
 
 
 def numpy_call(op: str, shape: str):
@@ -92,7 +110,7 @@ def numpy_gflops(op: str, shape: str) -> float:
 
 
 def onnxruntime_conv_gflops(shape: str) -> float:
-    v = [int(x) for x in shape.split(",")]
+    v = conv_args(shape)
     n, c, h, w, f, kh, kw, stride, pad = v
     ho, wo = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
     call = ort_conv_call(v, np.random.default_rng(0))
@@ -103,7 +121,7 @@ def onnxruntime_conv_gflops(shape: str) -> float:
 def reference_call(op: str, shape: str):
     """The reference library's call for the op (onnxruntime's Conv, numpy's product)."""
     if op.startswith("conv2d"):
-        return ort_conv_call([int(x) for x in shape.split(",")], np.random.default_rng(0))
+        return ort_conv_call(conv_args(shape), np.random.default_rng(0))
     return numpy_call(op, shape)[0]
 
 
@@ -177,10 +195,13 @@ def search(
     checkpoints: list[int],
     db: Path,
     seed: int = 0,
+    flops: float | None = None,
     **options: object,
 ) -> dict[str, object]:
     """Best GFLOP/s after each checkpoint, the trials history and the search share;
-    `options` go to the sketch policy (vector_cap, crossover, population)."""
+    `options` go to the sketch policy (vector_cap, crossover, population); GFLOP/s are
+    `flops` (default: the task's) over the time."""
+    flops = flops or task.flop_count
     db.unlink(missing_ok=True)  # a fresh start, also in a kept --work-dir
     store = create_store("sqlite", path=db)
     kind, _, seeded = policy.partition("+")  # "sketch+default": the default schedule first
@@ -227,9 +248,7 @@ def search(
     best_at = {}
     for cp in checkpoints:
         costs = [c for t, c in history if t <= cp]
-        best_at[cp] = (
-            task.flop_count / min(costs) / 1e9 if costs and min(costs) < float("inf") else 0.0
-        )
+        best_at[cp] = flops / min(costs) / 1e9 if costs and min(costs) < float("inf") else 0.0
     tuning_s = phases["build"] + phases["measure"]
     phases["other"] = wall - sum(phases.values())  # start-up, records, reference check
     out = {
@@ -241,7 +260,7 @@ def search(
         "best_steps": best_steps,
     }
     if baseline is not None and first is not None and first.error_kind is None:
-        out["default_gflops"] = task.flop_count / first.mean_cost_s / 1e9  # measured first
+        out["default_gflops"] = flops / first.mean_cost_s / 1e9  # measured first
     return out
 
 
@@ -324,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
                     checkpoints,
                     tmp / f"{name}_{p}_s{args.seed}.db",
                     args.seed,
+                    effective_flops(task, op, shape),
                     **sketch_options,
                 )
                 for p in args.policies.split(",")
