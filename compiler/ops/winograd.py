@@ -16,7 +16,8 @@ Stages (NCHW data in and out, as the network compiler runs a conv):
 U = G g G^T is computed once at compile time for constant weights
 (`transform_conv_weight`). Each transform pass sums only the nonzero terms of
 its constant matrix's row, chosen by the "constant axis" (`attrs["const_axes"]`);
-once that loop is unrolled the choice is free.
+once that loop is unrolled the choice is free. `attrs["tile_axes"]` names the
+axes within a tile (extent m or m+2), which the default schedule unrolls.
 This is TVM's conv2d_winograd (NHWC) with an NCHW boundary; schedules come from
 the same rules as other ops plus SimplifyComputeWithConstTensor (REFERENCE.md §1).
 """
@@ -124,7 +125,7 @@ def conv2d_winograd(
         ),
         name="winograd_data_rows",
         tag=tags.WINOGRAD_TRANSFORM,
-        attrs={"const_axes": (0,)},
+        attrs={"const_axes": (0,), "tile_axes": (0, 1)},
     )
     v = te.compute(
         (alpha, alpha, n_img, th, channels, tw),
@@ -137,7 +138,7 @@ def conv2d_winograd(
         ),
         name="winograd_data",
         tag=tags.WINOGRAD_TRANSFORM,
-        attrs={"const_axes": (1,)},
+        attrs={"const_axes": (1,), "tile_axes": (0, 1)},
     )
     rc = te.reduce_axis(channels, name="rc")
     gemm = te.compute(
@@ -160,7 +161,7 @@ def conv2d_winograd(
         ),
         name="winograd_inverse_cols",
         tag=tags.WINOGRAD_TRANSFORM,
-        attrs={"const_axes": (1,)},
+        attrs={"const_axes": (1,), "tile_axes": (0, 1)},
     )
     inverse = te.compute(
         (n_img, th, m, tw, m, nf),
@@ -173,7 +174,7 @@ def conv2d_winograd(
         ),
         name="winograd_inverse",
         tag=tags.WINOGRAD_TRANSFORM,
-        attrs={"const_axes": (2,)},
+        attrs={"const_axes": (2,), "tile_axes": (2, 4)},
     )
     return te.compute(
         (n_img, filters, oh, ow),
