@@ -27,7 +27,9 @@ def register(app: typer.Typer) -> None:
     @app.command("tune-op")
     def tune_op(
         op: str = typer.Argument(
-            ..., help="matmul, dense, conv2d, depthwise_conv2d, softmax, layer_norm"
+            ...,
+            help="matmul, dense, conv2d, conv2d_nchwc, conv2d_winograd, depthwise_conv2d, "
+            "softmax, layer_norm",
         ),
         shape: str = typer.Option(..., "--shape", help="comma-separated sizes (see DESIGN.md)"),
         trials: int = typer.Option(64, "--trials", help="new measurements this run"),

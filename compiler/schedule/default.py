@@ -4,8 +4,8 @@ Rules, applied by analysis of the DAG rather than per op:
 1. every non-output stage without a reduction is inlined, but the padding of a
    blocked conv with a kernel wider than 3 (analysis.pads_wide_conv) or of a
    constant-matrix transform (analysis.pads_transform), and the transforms
-   themselves: their parallel outer loops hold the constant axes unrolled, then
-   a SIMD loop (schedule_const_transform);
+   themselves: their parallel outer loops hold the tile's axes unrolled, then a
+   SIMD loop, the first of two passes inside the second (schedule_const_transform);
 2. a stage that needs multi-level tiling (matmul, conv, dense) computes a
    register tile (rows x vector) inside the tile loop of its element-wise
    consumer, or of a write cache when it has none; the tile loops are fused
@@ -261,9 +261,9 @@ def schedule_const_transform(s: State, k: int) -> State:
     (`attrs["tile_axes"]`) and the last fused in parallel, the tile's axes unrolled
     inside them (the constant one's sums fold to plain code), the last axis a SIMD
     loop innermost. The first of two passes runs inside the second's parallel loop,
-    on a tile that stays in cache: measured against both passes at root, with only
-    the constant axis inside or both tile axes, on ResNet-18's three Winograd shapes
-    it was fastest in 7 of 9 comparisons (README, benchmarks)."""
+    on a tile that stays in cache. Against both passes at root (with only the
+    constant axis inside, or both tile axes) it was the fastest in 7 of 10 shape-runs
+    of three interleaved runs on ResNet-18's Winograd shapes (README, benchmarks)."""
     n = len(s.stages[k].iters)
     consts = const_axes(s, k)
     tile = sorted(set(s.stages[k].op.attr("tile_axes", ())) | set(consts))
