@@ -157,6 +157,12 @@ def test_fewer_flops_than_the_direct_conv():
             ),
             "data has 8 channels, weight_winograd 4",
         ),
+        (
+            lambda: conv2d_winograd(
+                te.placeholder((1, 8, 8, 8)), te.placeholder((6, 6, 8, 8)), 1, 4, filters=9
+            ),
+            "filters=9 does not fit weight_winograd's 8",
+        ),
     ],
 )
 def test_bad_input_is_a_clear_error(call, message):

@@ -103,6 +103,8 @@ def conv2d_winograd(
     if channels != data.shape[1]:
         raise OpError(f"{op}: data has {data.shape[1]} channels, weight_winograd {channels}")
     filters = nf if filters is None else filters
+    if not 0 < filters <= nf:
+        raise OpError(f"{op}: filters={filters} does not fit weight_winograd's {nf}")
     kernel = te.placeholder((nf, channels, 3, 3), data.dtype)  # geometry only
     _, _, (top, left, bottom, right), (oh, ow) = _conv_geometry(op, data, kernel, 1, padding, 1)
     th, tw = -(-oh // m), -(-ow // m)
@@ -112,8 +114,8 @@ def conv2d_winograd(
     )
     dtype = data.dtype
 
-    # V = B^T d B in two passes, rows then columns: each pass's sum has at most
-    # 4 terms (one select chain of m+2), where the one-pass sum had up to 16 (of (m+2)^2)
+    # V = B^T d B in two passes, rows then columns: each pass's sum has at most 4
+    # terms (one select chain of m+2 sums), where one pass had up to 16 of (m+2)^2
     rows = te.compute(
         (alpha, alpha, n_img, th, channels, tw),
         lambda e, s, n, y, c, x: _choose(
