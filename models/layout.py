@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from compiler.ops import pack_conv_weight
-from compiler.ops.shapes import padding4
+from compiler.ops.shapes import padding4, positive_ints
 from compiler.ops.winograd import TILES, transform_conv_weight
 from models.graph import Graph, Node, Value
 
@@ -42,7 +42,10 @@ def pack_conv_weights(graph: Graph, *, winograd: bool = True) -> Graph:
 def winograd_tile(node: Node, data_shape: tuple[int, ...], weight_shape: tuple[int, ...]) -> int:
     """The Winograd tile size m for conv2d_nchw `node`, 0 to keep it direct."""
     kw = node.kwargs
-    ones = all(_pair(kw.get(k, 1)) == (1, 1) for k in ("stride", "dilation"))
+    ones = all(
+        positive_ints("conv2d_nchw", k, kw.get(k, 1), 2) == (1, 1)  # type: ignore[arg-type]
+        for k in ("stride", "dilation")
+    )
     if not ones or kw.get("groups", 1) != 1 or tuple(weight_shape[2:]) != (3, 3):
         return 0
     if len(data_shape) != 4 or data_shape[1] < WINOGRAD_MIN_CHANNELS:
@@ -54,10 +57,6 @@ def winograd_tile(node: Node, data_shape: tuple[int, ...], weight_shape: tuple[i
         if n * -(-oh // m) * -(-ow // m) >= WINOGRAD_MIN_TILES:
             return m
     return 0
-
-
-def _pair(v: object) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else tuple(v)  # type: ignore[return-value]
 
 
 def _rewrite(node: Node, constants: dict, values: dict[str, Value], winograd: bool) -> Node:

@@ -112,32 +112,19 @@ def conv2d_winograd(
     padded = _pad_spatial(
         data, (top, left, max(bottom, th * m + 2 - h - top), max(right, tw * m + 2 - w - left))
     )
-    dtype = data.dtype
 
     # V = B^T d B in two passes, rows then columns: each pass's sum has at most 4
     # terms (one select chain of m+2 sums), where one pass had up to 16 of (m+2)^2
     rows = te.compute(
         (alpha, alpha, n_img, th, channels, tw),
-        lambda e, s, n, y, c, x: _choose(
-            e,
-            alpha,
-            lambda a: _combination(
-                [(bt[a, r], padded[n, c, y * m + r, x * m + s]) for r in range(alpha)], dtype
-            ),
-        ),
+        lambda e, s, n, y, c, x: _row_sum(e, bt, lambda r: padded[n, c, y * m + r, x * m + s]),
         name="winograd_data_rows",
         tag=tags.WINOGRAD_TRANSFORM,
         attrs={"const_axes": (0,), "tile_axes": (0, 1)},
     )
     v = te.compute(
         (alpha, alpha, n_img, th, channels, tw),
-        lambda e, nu, n, y, c, x: _choose(
-            nu,
-            alpha,
-            lambda b: _combination(
-                [(bt[b, s], rows[e, s, n, y, c, x]) for s in range(alpha)], dtype
-            ),
-        ),
+        lambda e, nu, n, y, c, x: _row_sum(nu, bt, lambda s: rows[e, s, n, y, c, x]),
         name="winograd_data",
         tag=tags.WINOGRAD_TRANSFORM,
         attrs={"const_axes": (1,), "tile_axes": (0, 1)},
@@ -154,26 +141,14 @@ def conv2d_winograd(
     # Y = A^T M A, columns then rows
     cols = te.compute(
         (alpha, m, n_img, th, tw, nf),
-        lambda r, j, n, y, x, f: _choose(
-            j,
-            m,
-            lambda b: _combination(
-                [(at[b, s], gemm[r, s, n, y, x, f]) for s in range(alpha)], dtype
-            ),
-        ),
+        lambda r, j, n, y, x, f: _row_sum(j, at, lambda s: gemm[r, s, n, y, x, f]),
         name="winograd_inverse_cols",
         tag=tags.WINOGRAD_TRANSFORM,
         attrs={"const_axes": (1,), "tile_axes": (0, 1)},
     )
     inverse = te.compute(
         (n_img, th, m, tw, m, nf),
-        lambda n, y, i, x, j, f: _choose(
-            i,
-            m,
-            lambda a: _combination(
-                [(at[a, r], cols[r, j, n, y, x, f]) for r in range(alpha)], dtype
-            ),
-        ),
+        lambda n, y, i, x, j, f: _row_sum(i, at, lambda r: cols[r, j, n, y, x, f]),
         name="winograd_inverse",
         tag=tags.WINOGRAD_TRANSFORM,
         attrs={"const_axes": (2,), "tile_axes": (2, 4)},
@@ -183,6 +158,16 @@ def conv2d_winograd(
         lambda n, f, y, x: inverse[n, y // m, y % m, x // m, x % m, f],
         name="winograd_unpack",
         tag=tags.INJECTIVE,
+    )
+
+
+def _row_sum(axis: Expr, matrix: np.ndarray, read: Callable[[int], Expr]) -> Expr:
+    """sum_k matrix[axis, k] * read(k), the nonzero terms only, for each row `axis` can
+    select (a select chain that folds away once the axis is an unrolled constant)."""
+    rows, cols = matrix.shape
+    dtype = read(0).dtype
+    return _choose(
+        axis, rows, lambda a: _combination([(matrix[a, k], read(k)) for k in range(cols)], dtype)
     )
 
 
