@@ -79,6 +79,7 @@ class Exploration:
     scored: dict[tuple, tuple[float, State]]
     fresh: list[State]
     n_sketches: int
+    population: int = 0  # the population it evolved
 
 
 def explore(
@@ -112,7 +113,7 @@ def explore(
                 best[s.steps] = (float(sc), s)
         if gen + 1 < conf.generations:
             population = _next_generation(population, scores, rng, conf, origin)
-    return Exploration(best, fresh, len(sketches))
+    return Exploration(best, fresh, len(sketches), conf.population)
 
 
 def population_size(conf: EvolutionConfig, n_out: int) -> int:

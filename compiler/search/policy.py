@@ -8,8 +8,10 @@ policy (AutoTVM-style, compiler/autotvm) plugs in the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,10 +21,12 @@ import numpy as np
 from compiler.schedule.state import State
 from compiler.schedule.steps import Step
 from compiler.search.annotate import AnnotateConfig, sample_population
+from compiler.search.budget import SearchBudget
 from compiler.search.evolution import (
     EvolutionConfig,
     Exploration,
     explore,
+    population_size,
     sample_fresh,
     select,
 )
@@ -56,6 +60,10 @@ class SearchPolicy(ABC):
             cost = float("inf") if c is None else float(c)
             self.measured[s.steps] = min(cost, self.measured.get(s.steps, float("inf")))
             self.states[s.steps] = s
+
+    def note_tuning_time(self, seconds: float, candidates: int) -> None:
+        """Building and timing `candidates` of this policy's took `seconds` of wall
+        time (a policy may size its search by it); nothing by default."""
 
     def meta_for(self, state: State) -> dict[str, Any]:
         """What the policy knows about a candidate it proposed, stored with its record
@@ -101,6 +109,11 @@ class SketchPolicy(SearchPolicy):
     measured yet (at most a quarter of the round; compiler/search/transplant.py),
     then the evolution's choice. Ansor's population settles on one sketch and never
     learns what the others would make of its best tiles.
+
+    Another (`search_share`, 0.2 by default; None: always `population`): the
+    population is sized so that the evolution takes about that share of the wall
+    time, from the measured cost of scoring a program and of building and timing a
+    candidate (compiler/search/budget.py), between `min_population` and `population`.
     """
 
     def __init__(
@@ -116,6 +129,7 @@ class SketchPolicy(SearchPolicy):
         sketch_quota: int = 0,
         untrained_as_drawn: float = 0.0,
         transplants: bool = True,
+        search_share: float | None = 0.2,
     ):
         super().__init__(dag, seed=seed, cores=cores)
         self.model = model
@@ -130,6 +144,7 @@ class SketchPolicy(SearchPolicy):
             sketch_quota=sketch_quota,
             untrained_as_drawn=untrained_as_drawn,
         )
+        self.budget = SearchBudget(search_share) if search_share is not None else None
         self._origin: dict[tuple, int] = {}  # steps -> sketch index, kept across rounds
         self._ahead: tuple[int, Exploration] | None = None  # (n, what `prepare` found)
         self._fresh_ahead: list[State] | None = None  # or what it sampled, model untrained
@@ -145,8 +160,10 @@ class SketchPolicy(SearchPolicy):
             self._prefetch(self._fresh_ahead)
             return
         waiting = {s.steps for s in pending}
+        start = time.perf_counter()
         found = self._explore(n, lambda s: self.is_measured(s) or s.steps in waiting)
         self._prefetch([s for _, s in found.scored.values()])
+        self._note_search(time.perf_counter() - start, found)
         self._ahead = (n, found)
 
     def _prefetch(self, states: list[State]) -> None:
@@ -175,7 +192,9 @@ class SketchPolicy(SearchPolicy):
             found, rescore = ahead[1], self.model
         else:
             fresh, self._fresh_ahead = self._fresh_ahead, None
+            start = time.perf_counter()
             found, rescore = self._explore(n, skip, fresh), None
+            self._note_search(time.perf_counter() - start, found)
         out = drawn + select(
             found,
             n - len(drawn),
@@ -227,6 +246,12 @@ class SketchPolicy(SearchPolicy):
     def _explore(
         self, n: int, is_measured: Callable[[State], bool], fresh: list[State] | None = None
     ) -> Exploration:
+        conf = self.conf
+        if self.budget is not None:
+            size = self.budget.population(
+                n, floor=conf.min_population, ceiling=population_size(conf, n)
+            )
+            conf = dataclasses.replace(conf, population=size)
         return explore(
             self.sketches,
             self.model,
@@ -234,10 +259,20 @@ class SketchPolicy(SearchPolicy):
             self.rng,
             is_measured=is_measured,
             best_measured=self._seeds(),
-            conf=self.conf,
+            conf=conf,
             origin=self._origin,
             fresh=fresh,
         )
+
+    def _note_search(self, seconds: float, found: Exploration) -> None:
+        """An evolution's time, for the budget: only a trained model's (an untrained
+        one scores at random, without features)."""
+        if self.budget is not None and getattr(self.model, "is_trained", True):
+            self.budget.note_search(seconds, found.population)
+
+    def note_tuning_time(self, seconds: float, candidates: int) -> None:
+        if self.budget is not None:
+            self.budget.note_tuning(seconds, candidates)
 
     def update(self, states: Sequence[State], costs_s: Sequence[float | None]) -> None:
         super().update(states, costs_s)

@@ -126,6 +126,8 @@ def tune_task(
         search_s += times.waited_s
         states = [inp.state for inp, _ in pairs]
         costs = [r.mean_cost_s if r.is_valid else None for _, r in pairs]
+        build_s, measure_s = measurer.stats.build_s - b0, measurer.stats.measure_s - m0
+        policy.note_tuning_time(build_s + measure_s, len(pairs))
         t0 = time.perf_counter()
         policy.update(states, costs)
         learn_s = time.perf_counter() - t0
@@ -140,8 +142,8 @@ def tune_task(
             len(pairs),
             best,
             search_s,
-            measurer.stats.build_s - b0,
-            measurer.stats.measure_s - m0,
+            build_s,
+            measure_s,
             n_err,
             learn_s,
             times.ran_s,
