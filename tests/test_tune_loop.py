@@ -176,3 +176,23 @@ def test_an_untrained_model_only_samples_ahead_and_the_next_round_evolves_from_t
     model.is_trained = True
     assert len(pol.next_candidates(8)) == 8
     assert set(model.prefetched[0]) <= set(model.scored[0])  # the first generation
+
+
+class TimedMeasurer(ScriptedMeasurer):
+    """ScriptedMeasurer whose every batch counts 2 s of building and 1 s of timing."""
+
+    def measure(self, inputs, on_run_start=None):
+        self.stats.build_s += 2.0
+        self.stats.measure_s += 1.0
+        return super().measure(inputs, on_run_start)
+
+
+def test_every_round_reports_its_search_and_tuning_times_to_the_policy():
+    t = task()
+    pol = policy(t)
+    reports = []
+    pol.note_round = lambda **kw: reports.append(kw)
+    result = tune_task(t, pol, TimedMeasurer(lambda k: 1.0 / k), trials=20, per_round=8)
+    assert [r["candidates"] for r in reports] == [8, 8, 4]
+    assert [r["tuning_s"] for r in reports] == [3.0, 3.0, 3.0]
+    assert [r["search_s"] for r in reports] == [log.search_s for log in result.rounds]

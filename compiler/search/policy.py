@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -61,9 +60,10 @@ class SearchPolicy(ABC):
             self.measured[s.steps] = min(cost, self.measured.get(s.steps, float("inf")))
             self.states[s.steps] = s
 
-    def note_tuning_time(self, seconds: float, candidates: int) -> None:
-        """Building and timing `candidates` of this policy's took `seconds` of wall
-        time (a policy may size its search by it); nothing by default."""
+    def note_round(self, *, search_s: float, tuning_s: float, candidates: int) -> None:
+        """A round of `candidates` waited `search_s` for this policy's search and spent
+        `tuning_s` building and timing them (a policy may size its search by it);
+        nothing by default."""
 
     def meta_for(self, state: State) -> dict[str, Any]:
         """What the policy knows about a candidate it proposed, stored with its record
@@ -111,9 +111,9 @@ class SketchPolicy(SearchPolicy):
     learns what the others would make of its best tiles.
 
     Another (`search_share`, 0.2 by default; None: always `population`): the
-    population is sized so that the evolution takes about that share of the wall
-    time, from the measured cost of scoring a program and of building and timing a
-    candidate (compiler/search/budget.py), between `min_population` and `population`.
+    population is sized so that the search a round waits for takes about that
+    share of its wall time, from the rounds' search and tuning times
+    (compiler/search/budget.py), between `min_population` and `population`.
     """
 
     def __init__(
@@ -148,6 +148,7 @@ class SketchPolicy(SearchPolicy):
         self._origin: dict[tuple, int] = {}  # steps -> sketch index, kept across rounds
         self._ahead: tuple[int, Exploration] | None = None  # (n, what `prepare` found)
         self._fresh_ahead: list[State] | None = None  # or what it sampled, model untrained
+        self.last_population = 0  # the population of the latest evolution
 
     def prepare(self, n: int, pending: Sequence[State]) -> None:
         """Run the evolution for the next round with the model as it is: the next
@@ -160,10 +161,8 @@ class SketchPolicy(SearchPolicy):
             self._prefetch(self._fresh_ahead)
             return
         waiting = {s.steps for s in pending}
-        start = time.perf_counter()
         found = self._explore(n, lambda s: self.is_measured(s) or s.steps in waiting)
         self._prefetch([s for _, s in found.scored.values()])
-        self._note_search(time.perf_counter() - start, found)
         self._ahead = (n, found)
 
     def _prefetch(self, states: list[State]) -> None:
@@ -192,9 +191,7 @@ class SketchPolicy(SearchPolicy):
             found, rescore = ahead[1], self.model
         else:
             fresh, self._fresh_ahead = self._fresh_ahead, None
-            start = time.perf_counter()
             found, rescore = self._explore(n, skip, fresh), None
-            self._note_search(time.perf_counter() - start, found)
         out = drawn + select(
             found,
             n - len(drawn),
@@ -252,7 +249,7 @@ class SketchPolicy(SearchPolicy):
                 n, floor=conf.min_population, ceiling=population_size(conf, n)
             )
             conf = dataclasses.replace(conf, population=size)
-        return explore(
+        found = explore(
             self.sketches,
             self.model,
             n,
@@ -263,16 +260,19 @@ class SketchPolicy(SearchPolicy):
             origin=self._origin,
             fresh=fresh,
         )
+        self.last_population = found.population
+        return found
 
-    def _note_search(self, seconds: float, found: Exploration) -> None:
-        """An evolution's time, for the budget: only a trained model's (an untrained
-        one scores at random, without features)."""
-        if self.budget is not None and getattr(self.model, "is_trained", True):
-            self.budget.note_search(seconds, found.population)
-
-    def note_tuning_time(self, seconds: float, candidates: int) -> None:
-        if self.budget is not None:
-            self.budget.note_tuning(seconds, candidates)
+    def note_round(self, *, search_s: float, tuning_s: float, candidates: int) -> None:
+        """For the budget, with the population of the latest evolution (the one the
+        round waited for); not while the model is untrained (it scores at random,
+        without features, so the search costs next to nothing)."""
+        if self.budget is None or not getattr(self.model, "is_trained", True):
+            return
+        self.budget.note_round(
+            search_s=search_s, tuning_s=tuning_s, candidates=candidates,
+            population=self.last_population,
+        )  # fmt: skip
 
     def update(self, states: Sequence[State], costs_s: Sequence[float | None]) -> None:
         super().update(states, costs_s)

@@ -127,7 +127,7 @@ def tune_task(
         states = [inp.state for inp, _ in pairs]
         costs = [r.mean_cost_s if r.is_valid else None for _, r in pairs]
         build_s, measure_s = measurer.stats.build_s - b0, measurer.stats.measure_s - m0
-        policy.note_tuning_time(build_s + measure_s, len(pairs))
+        policy.note_round(search_s=search_s, tuning_s=build_s + measure_s, candidates=len(pairs))
         t0 = time.perf_counter()
         policy.update(states, costs)
         learn_s = time.perf_counter() - t0

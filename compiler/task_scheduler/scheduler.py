@@ -251,7 +251,11 @@ class TaskScheduler:
         if decision is None:
             decision = _Decision(idx, MANUAL, self.gradients())
         if states:
-            self.policies[idx].note_tuning_time(build_s + measure_s, len(states))
+            self.policies[idx].note_round(
+                search_s=self._last_search_s[idx] if search_s is None else search_s,
+                tuning_s=build_s + measure_s,
+                candidates=len(states),
+            )
             self.policies[idx].update(list(states), list(costs_s))
         self._apply_round(idx, costs_s)
         line = self._log_line(idx, decision, costs_s, search_s, build_s, measure_s, ahead_s)

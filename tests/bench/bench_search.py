@@ -212,9 +212,12 @@ def search(
         extra["untrained_as_drawn"] = 0.5
     if seeded == "no-transplant":  # Ansor's: no program moves to another sketch
         extra["transplants"] = False
+    if seeded == "fixed":  # the population not sized by the search's cost (budget.py)
+        extra["search_share"] = None
     pol = create_policy(kind, task.dag, model=_model(), seed=seed, **extra)
     baseline = default_schedule(task.dag) if seeded == "default" else None
     history: list[tuple[int, float]] = []
+    populations: list[int] = []  # each round's evolution (SketchPolicy.last_population)
     phases = dict.fromkeys(("search", "learn", "build", "measure"), 0.0)
     ahead_s = 0.0  # search run beside the measurements (in neither phase's wall time)
 
@@ -224,6 +227,7 @@ def search(
             phases[key] += value
         ahead_s += log.ahead_s
         history.append((result.trials, log.best_cost_s))
+        populations.append(getattr(pol, "last_population", 0))
 
     start = time.perf_counter()
     with (
@@ -257,6 +261,7 @@ def search(
         "search_share": 1.0 - tuning_s / wall,
         "phase_s": {k: round(v, 1) for k, v in phases.items()},
         "ahead_s": round(ahead_s, 1),
+        "populations": populations,
         "best_steps": best_steps,
     }
     if baseline is not None and first is not None and first.error_kind is None:
@@ -288,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
         "sketch+quota (evolution.EvolutionConfig.sketch_quota = 1), "
         "sketch+serial (no search ahead: each round searched after the last is measured), "
         "sketch+drawn (evolution.EvolutionConfig.untrained_as_drawn = 0.5), "
-        "sketch+no-transplant (the best program's tile sizes never tried in other sketches)",
+        "sketch+no-transplant (the best program's tile sizes never tried in other sketches), "
+        "sketch+fixed (the population always --population, whatever the search costs)",
     )
     parser.add_argument("--vector-cap", type=int, default=16, help="sketch: widest vector loop")
     parser.add_argument("--crossover", type=float, default=0.0, help="sketch: crossover share")
@@ -358,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
                     row[f"{p}_search_share"] = round(got["search_share"], 3)  # type: ignore[arg-type]
                     row[f"{p}_phase_s"] = got["phase_s"]
                     row[f"{p}_ahead_s"] = got["ahead_s"]
+                    row[f"{p}_populations"] = got["populations"]
             best = {p: got["best_steps"] for p, got in runs.items() if got["best_steps"]}
             ratios = side_by_side(task, best, reference_call(op, shape))  # type: ignore[arg-type]
             for p, ratio in ratios.items():  # the best programs against the reference
