@@ -32,7 +32,7 @@ from compiler.schedule.steps import (
 from compiler.te.dag import ComputeDAG
 from compiler.te.expr import Expr, TensorRead
 from compiler.te.tensor import Tensor
-from compiler.te.traverse import children, rebuild, substitute, walk
+from compiler.te.traverse import children, rebuild, substitute
 
 
 class IterType(enum.Enum):
@@ -161,15 +161,10 @@ class State:
         by_id = self.stage_of
         out: dict[int, list[int]] = {k: [] for k in range(len(self.stages))}
         for k, s in enumerate(self.stages):
-            if s.op.body is None:
-                continue
-            seen = set()
-            for node in walk(s.op.body):
-                if isinstance(node, TensorRead):
-                    j = by_id.get(id(node.tensor))
-                    if j is not None and j not in seen:
-                        seen.add(j)
-                        out[j].append(k)
+            for t in s.op.inputs:  # (each op's reads are found once, not per state)
+                j = by_id.get(id(t))
+                if j is not None and k not in out[j]:
+                    out[j].append(k)
         return {k: tuple(v) for k, v in out.items()}
 
     def consumers(self, k: int) -> tuple[int, ...]:
@@ -186,10 +181,15 @@ class State:
         """Stage k's body with every read of an inlined stage expanded in place."""
         cache = self.__dict__.setdefault("_bodies", {})
         if k not in cache:
-            body = self.stages[k].op.body
-            assert body is not None, f"stage {self.stages[k].name} is an input"
-            cache[k] = self._expand(body)
+            op = self.stages[k].op
+            assert op.body is not None, f"stage {self.stages[k].name} is an input"
+            inlines = any(self._is_inlined(t) for t in op.inputs)
+            cache[k] = self._expand(op.body) if inlines else op.body
         return cache[k]
+
+    def _is_inlined(self, t: Tensor) -> bool:
+        j = self.stage_of.get(id(t))
+        return j is not None and self.stages[j].attach is Attach.INLINE
 
     def _expand(self, e: Expr) -> Expr:
         if isinstance(e, TensorRead):
@@ -198,7 +198,8 @@ class State:
             if j is not None and self.stages[j].attach is Attach.INLINE:
                 op = self.stages[j].op
                 return substitute(self.body(j), {a.var: i for a, i in zip(op.axes, idx)})
-            return TensorRead(e.tensor, idx)
+            same = all(a is b for a, b in zip(e.indices, idx))
+            return e if same else TensorRead(e.tensor, idx)
         kids = children(e)
         if not kids:
             return e
