@@ -9,6 +9,7 @@ import pytest
 from compiler import ops, te
 from compiler.codegen import build
 from compiler.lower.lower import lower
+from compiler.ops import tags
 from compiler.ops.errors import OpError
 from compiler.ops.winograd import conv2d_winograd, transform_conv_weight, winograd_matrices
 from compiler.ops.workloads import op_workload
@@ -19,6 +20,8 @@ from compiler.search.annotate import AnnotateConfig, sample_state
 from compiler.search.sketch import generate_sketches
 from compiler.te.dag import ComputeDAG
 from compiler.te.evaluate import evaluate
+from compiler.te.expr import TensorRead
+from compiler.te.traverse import walk
 
 
 @pytest.mark.parametrize("m", [2, 4])
@@ -169,3 +172,16 @@ def test_bad_input_is_a_clear_error(call, message):
     with pytest.raises(OpError) as err:
         call()
     assert message in str(err.value)
+
+
+def test_each_transform_pass_reads_each_input_element_through_one_shared_node():
+    """A pass's rows share their reads (and scaled reads): lowering rewrites each
+    once, not once per row that uses it."""
+    dag = op_workload("conv2d_winograd", "1,16,8,8,16,3,3,1,1,4")
+    for t in dag.tensors:
+        if t.tag != tags.WINOGRAD_TRANSFORM:
+            continue
+        reads = [n for n in walk(t.body) if isinstance(n, TensorRead)]
+        distinct = {repr(r) for r in reads}
+        assert len(reads) > len(distinct)  # rows use the same elements...
+        assert len({id(r) for r in reads}) == len(distinct), t.name  # ...one node each

@@ -336,9 +336,14 @@ def _full_region(shape: tuple[int, ...]) -> tuple[DimRegion, ...]:
 
 
 def _reads_of(body: Expr, tensor) -> list[TensorRead]:
+    """The reads of `tensor` in `body`, a node shared by several parents once."""
     from compiler.te.traverse import walk
 
-    return [n for n in walk(body) if isinstance(n, TensorRead) and n.tensor is tensor]
+    seen: dict[int, TensorRead] = {}
+    for n in walk(body):
+        if isinstance(n, TensorRead) and n.tensor is tensor:
+            seen.setdefault(id(n), n)
+    return list(seen.values())
 
 
 def _mentions_reduce(g: Expr, s: Stage, lay: StageLayout) -> bool:

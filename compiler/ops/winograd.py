@@ -163,22 +163,40 @@ def conv2d_winograd(
 
 def _row_sum(axis: Expr, matrix: np.ndarray, read: Callable[[int], Expr]) -> Expr:
     """sum_k matrix[axis, k] * read(k), the nonzero terms only, for each row `axis` can
-    select (a select chain that folds away once the axis is an unrolled constant)."""
+    select (a select chain that folds away once the axis is an unrolled constant).
+
+    Each read, and each product of a read by a coefficient, is one node shared by
+    every row that uses it: the passes that rewrite a body once per node (lowering,
+    bounds) then do each once, not once per row (the search lowers every program it
+    scores; the value is the same tree)."""
     rows, cols = matrix.shape
-    dtype = read(0).dtype
+    reads = [read(k) for k in range(cols)]
+    dtype = reads[0].dtype
+    products: dict[tuple[int, float], Expr] = {}
+
+    def term(k: int, c: float) -> Expr:
+        if abs(c) == 1:
+            return reads[k]
+        key = (k, float(abs(c)))
+        if key not in products:
+            products[key] = reads[k] * te.const(float(abs(c)), dtype)
+        return products[key]
+
     return _choose(
-        axis, rows, lambda a: _combination([(matrix[a, k], read(k)) for k in range(cols)], dtype)
+        axis,
+        rows,
+        lambda a: _combination(
+            [(matrix[a, k], term(k, matrix[a, k])) for k in range(cols) if matrix[a, k]], dtype
+        ),
     )
 
 
 def _combination(terms: Sequence[tuple[float, Expr]], dtype: str) -> Expr:
-    """sum(c * x) over the terms with c != 0 (c = +-1 without a multiplication)."""
+    """sum(c * x) over the terms with c != 0, `x` already scaled by |c|."""
     out: Expr | None = None
     for c, x in terms:
         if c == 0:
             continue
-        if abs(c) != 1:
-            x = x * te.const(float(abs(c)), dtype)
         if out is None:
             out = x if c > 0 else -x
         else:
