@@ -1,12 +1,14 @@
 """States per second of feature extraction (lowering + per-store features), uncached.
 
-    python tests/bench/bench_features.py [--states 300] [--json]
+    python tests/bench/bench_features.py [--states 300] [--ops matmul512,...] [--json]
 
 For matmul 512^3 and the ResNet-18 conv (1x64x56x56, 64 filters, 3x3, pad 1):
 random legal states (random steps on the initial state and on the default
-schedule) and default_schedule states; lowering (unsimplified, as the cost model
-reads it) and feature time are reported apart, and the cached rate (a state seen
-again) for scale.
+schedule) and default_schedule states; for the ResNet-18 conv28 as networks run
+it, blocked (`conv28c`) and by Winograd F(4,3) (`conv28w`): programs sampled from
+the sketches as the search samples them (`sketch`). Lowering (unsimplified, as
+the cost model reads it) and feature time are reported apart, and the cached
+rate (a state seen again) for scale.
 """
 
 from __future__ import annotations
@@ -23,10 +25,15 @@ from compiler.cost_model import clear_cache, extract_features, state_features
 from compiler.cost_model.features import _unroll_steps
 from compiler.cost_model.store_features import program_features
 from compiler.lower.lower import lower
+from compiler.ops.workloads import op_workload
 from compiler.schedule.default import default_schedule
 from compiler.schedule.random_steps import random_state
 from compiler.schedule.state import State
+from compiler.search.annotate import AnnotateConfig, sample_population
+from compiler.search.sketch import generate_sketches
 from compiler.te.dag import ComputeDAG
+
+CONV28 = "1,128,28,28,128,3,3,1,1"
 
 
 def matmul_dag() -> ComputeDAG:
@@ -48,6 +55,24 @@ def random_states(dag: ComputeDAG, n: int, seed: int) -> list[State]:
         base = bases[int(rng.integers(2))]
         out.append(random_state(base, rng, len(base.steps) + int(rng.integers(1, 9))))
     return out
+
+
+def sketch_states(dag: ComputeDAG, n: int, seed: int) -> list[State]:
+    """Programs sampled from the sketches, as the search's initial population."""
+    return sample_population(
+        generate_sketches(dag), n, np.random.default_rng(seed), AnnotateConfig()
+    )
+
+
+def cases_of(op: str, n: int) -> dict[str, list[State]]:
+    if op in ("conv28c", "conv28w"):
+        kind = "conv2d_nchwc" if op == "conv28c" else "conv2d_winograd"
+        return {"sketch": sketch_states(op_workload(kind, CONV28), n, seed=0)}
+    dag = matmul_dag() if op == "matmul512" else conv_dag()
+    return {
+        "random": random_states(dag, n, seed=0),
+        "default": [default_schedule(dag) for _ in range(max(20, n // 10))],
+    }
 
 
 def rates(states: list[State]) -> dict[str, float]:
@@ -77,19 +102,20 @@ def rates(states: list[State]) -> dict[str, float]:
     }
 
 
+OPS = ("matmul512", "conv_resnet18", "conv28c", "conv28w")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--states", type=int, default=300)
+    parser.add_argument("--ops", default="matmul512,conv_resnet18,conv28c,conv28w")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     figures: dict[str, float] = {}
-    for op, make in (("matmul512", matmul_dag), ("conv_resnet18", conv_dag)):
-        dag = make()
-        cases = {
-            "random": random_states(dag, args.states, seed=0),
-            "default": [default_schedule(dag) for _ in range(max(20, args.states // 10))],
-        }
-        for case, states in cases.items():
+    for op in args.ops.split(","):
+        if op not in OPS:
+            parser.error(f"--ops: unknown op {op!r} (choose from {', '.join(OPS)})")
+        for case, states in cases_of(op, args.states).items():
             for k, v in rates(states).items():
                 figures[f"{op}_{case}_{k}"] = round(v, 3)
     out = sys.stderr if args.json else sys.stdout
