@@ -1,7 +1,8 @@
 """Random annotation: turn a sketch into a complete program (REFERENCE.md §2).
 
 In order: fill tile sizes (a uniformly random exact factorization, innermost
-factor <= 64), change compute locations of untiled stages, parallelize fused
+factor <= 64; a batch axis of a tiled reduction stays whole at the outermost
+level, a deviation: te/dag.py `batch_axes`), change compute locations of untiled stages, parallelize fused
 outer loops (up to 16 x cores jobs), auto-unroll (from {0, 16, 64, 512}), and
 vectorize fused inner spatial loops up to `vector_cap` lanes. Ansor caps the
 vector at 16 lanes; with AVX-512 and a code generator that splits wide vectors
@@ -29,6 +30,7 @@ from compiler.schedule.steps import (
     Split,
     Step,
 )
+from compiler.te.dag import batch_axes
 
 UNROLL_STEPS = (0, 16, 64, 512)
 MAX_INNERMOST = 64
@@ -70,15 +72,27 @@ def random_factors(
 
 
 def fill_tile_sizes(sketch: State, rng: np.random.Generator, cfg: AnnotateConfig) -> State:
-    """Replay the sketch with every hole of every Split filled."""
+    """Replay the sketch with every hole of every Split filled; a batch axis
+    (`splits_batch_axis`) stays whole in its outermost part."""
     state = State.initial(sketch.dag)
     for step in sketch.steps:
         if isinstance(step, Split) and None in step.factors:
             extent = state.stages[step.stage].iters[step.iter].extent
             assert extent is not None
-            step = Split(step.stage, step.iter, random_factors(extent, len(step.factors), rng, cfg))
+            n = len(step.factors)
+            factors = (1,) * n if splits_batch_axis(state, step) else None
+            step = Split(step.stage, step.iter, factors or random_factors(extent, n, rng, cfg))
         state = state.apply(step)
     return state
+
+
+def splits_batch_axis(state: State, step: Split) -> bool:
+    """Whether `step` (applied to `state`) splits one of its stage's batch axes
+    (te/dag.py `batch_axes`: tiles along it share no data)."""
+    stage = state.stages[step.stage]
+    it = stage.iters[step.iter]
+    roots = [r.uid for r in stage.root_iters]
+    return it.uid in roots and roots.index(it.uid) in batch_axes(stage.op)
 
 
 def change_compute_locations(s: State, rng: np.random.Generator) -> State:

@@ -29,7 +29,13 @@ from compiler.schedule.steps import (
     Split,
     Step,
 )
-from compiler.search.annotate import UNROLL_STEPS, AnnotateConfig, _divisors, attach_candidates
+from compiler.search.annotate import (
+    UNROLL_STEPS,
+    AnnotateConfig,
+    _divisors,
+    attach_candidates,
+    splits_batch_axis,
+)
 
 Mutation = Callable[[State, np.random.Generator, AnnotateConfig], State | None]
 
@@ -64,10 +70,13 @@ def replay_with(state: State, index: int, step: Step) -> State | None:
 
 
 def _split_extents(state: State, index: int) -> int | None:
-    """The extent of the loop split by step `index` at that point of the replay."""
+    """The extent of the loop split by step `index` at that point of the replay;
+    None for a batch axis (kept whole: annotate.py `splits_batch_axis`)."""
     prefix = prefix_state(state, index)
     step = state.steps[index]
     assert isinstance(step, Split)
+    if splits_batch_axis(prefix, step):
+        return None
     return prefix.stages[step.stage].iters[step.iter].extent
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from collections.abc import Sequence
 from functools import cached_property
 from math import prod
@@ -209,6 +210,33 @@ def needs_multi_level_tiling(t: Tensor) -> bool:
             if missing >= 2 or (missing >= 1 and t.reduce_axes):
                 return True
     return False
+
+
+def batch_axes(t: Tensor) -> tuple[int, ...]:
+    """Spatial axes of a reduction that every read of each of its two or more inputs
+    uses, the innermost axis aside: a batch of independent products (the e and nu
+    of a Winograd GEMM, batch_matmul's b), whose tiles share no data. Tiling such an
+    axis inside the others only enlarges every inner tile (a deviation from Ansor,
+    whose multi-level tiling splits every spatial axis: compiler/search/annotate.py
+    keeps these whole at the outermost level)."""
+    got = _BATCH_AXES.get(t)
+    if got is None:
+        got = _BATCH_AXES[t] = _batch_axes(t)
+    return got
+
+
+_BATCH_AXES: weakref.WeakKeyDictionary[Tensor, tuple[int, ...]] = weakref.WeakKeyDictionary()
+
+
+def _batch_axes(t: Tensor) -> tuple[int, ...]:
+    if t.is_placeholder or not t.reduce_axes or len(t.inputs) < 2:
+        return ()
+    used = [read_vars(t, src) for src in t.inputs]
+    return tuple(
+        i
+        for i, a in enumerate(t.axes[:-1])
+        if a.extent > 1 and all(a.var in vs for reads in used for vs in reads)
+    )
 
 
 def is_elementwise_consumer(consumer: Tensor, producer: Tensor) -> bool:
