@@ -194,8 +194,8 @@ class State:
     def _expand(self, e: Expr) -> Expr:
         if isinstance(e, TensorRead):
             idx = tuple(self._expand(i) for i in e.indices)
-            j = self.stage_of.get(id(e.tensor))
-            if j is not None and self.stages[j].attach is Attach.INLINE:
+            if self._is_inlined(e.tensor):
+                j = self.stage_of[id(e.tensor)]
                 op = self.stages[j].op
                 return substitute(self.body(j), {a.var: i for a, i in zip(op.axes, idx)})
             same = all(a is b for a, b in zip(e.indices, idx))

@@ -2,9 +2,10 @@
 
 In order: fill tile sizes (a uniformly random exact factorization, innermost
 factor <= 64; a batch axis of a tiled reduction stays whole at the outermost
-level, a deviation: te/dag.py `batch_axes`), change compute locations of untiled stages, parallelize fused
-outer loops (up to 16 x cores jobs), auto-unroll (from {0, 16, 64, 512}), and
-vectorize fused inner spatial loops up to `vector_cap` lanes. Ansor caps the
+level, a deviation: te/dag.py `batch_axes`), change compute locations of
+untiled stages, parallelize fused outer loops (up to 16 x cores jobs),
+auto-unroll (from {0, 16, 64, 512}), and vectorize fused inner spatial loops
+up to `vector_cap` lanes. Ansor caps the
 vector at 16 lanes; with AVX-512 and a code generator that splits wide vectors
 into registers, a wider cap is a knob here (`vector_cap`).
 """
