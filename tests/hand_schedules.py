@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from math import prod
 
-from compiler.schedule.state import Attach, IterType, SplitRel, State
+from compiler.schedule.stage import Attach, IterType, SplitRel
+from compiler.schedule.state import State
 from compiler.schedule.steps import (
     Annotate,
     Annotation,

@@ -8,7 +8,8 @@ import sys
 
 from compiler.codegen import Target, llvm_ir
 from compiler.lower.loop_ir import Buffer, For, ForKind, Load, PrimFunc, Store
-from compiler.te.expr import Var, max_expr, select
+from compiler.te.constructors import max_expr, select
+from compiler.te.expr import Var
 
 BASELINE = Target("x86-64", "", "x86_64-unknown-linux-gnu")  # SSE2: 4-lane chunks
 

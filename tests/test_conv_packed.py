@@ -10,7 +10,7 @@ from compiler.codegen import build
 from compiler.lower.lower import lower
 from compiler.runtime import empty, load
 from compiler.schedule.default import default_schedule
-from compiler.schedule.state import Attach
+from compiler.schedule.stage import Attach
 from compiler.te.dag import ComputeDAG
 from compiler.te.evaluate import evaluate
 

@@ -9,11 +9,12 @@ from onnx import helper
 from test_reports_fixture import PEAK, run_copy, tuned_run
 
 from compiler.records import SQLiteStore, host_target_info
-from models import ort_profile
 from models.load import load_proto
 from models.onnx_import import import_model
-from models.ort_profile import map_nodes, pairwise_accuracy, profile_network, ranking_accuracy
+from models.ort_node_map import map_nodes
+from models.ort_profile import profile_network
 from models.partition import partition
+from models.ranking_accuracy import pairwise_accuracy, ranking_accuracy
 from reports import report_tables
 
 
@@ -107,7 +108,7 @@ def test_ranking_accuracy_needs_enough_records(mlp, monkeypatch):
     with SQLiteStore(tuned_run() / "records.db") as store:
         target = host_target_info().target
         assert ranking_accuracy(task, store, target) is None  # 8 records < 64
-        monkeypatch.setattr(ort_profile, "RANKING_MIN_RECORDS", 4)
+        monkeypatch.setattr("models.ranking_accuracy.RANKING_MIN_RECORDS", 4)
         got = ranking_accuracy(task, store, target)
     assert got is not None and 0.0 <= got <= 1.0
 

@@ -1,6 +1,8 @@
 """Schedule steps, states and lowering, checked with the loop-IR interpreter (no LLVM)."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ from compiler import te
 from compiler.lower import interpret
 from compiler.lower.loop_ir import format_func
 from compiler.lower.lower import lower
+from compiler.lower.printer import format_state
 from compiler.schedule.state import State
 from compiler.schedule.steps import (
     Annotate,
@@ -225,3 +228,37 @@ def test_pack_layout_reads_the_input_through_a_panel_copy():
         State.initial(matmul_relu(12, 10, 7)).apply(Split(2, 1, (4,))).apply(PackLayout(2, 1, 0, 1))
     with pytest.raises(ScheduleError, match="not read along"):
         State.initial(matmul_relu(12, 10, 7)).apply(Split(2, 1, (5,))).apply(PackLayout(2, 0, 0, 1))
+
+
+def test_a_state_prints_as_loop_nests_with_the_extents_lowering_infers():
+    s = tiled_fused(matmul_relu())
+    text = str(s)
+    assert text == format_state(s)
+    # C is computed inside relu's fused loop: its outer tile loops shrink from 2 to 1
+    assert "    for i.1 in 0..1\n" in text and "C[i, j] = sum((A[i, k] * B[k, j]))" in text
+    assert "for j.1 in 0..4 (vectorize)" in text
+
+
+def test_the_schedule_layer_does_not_import_lowering():
+    """compiler.schedule never imports compiler.lower (the printer registers itself there);
+    a state printed before compiler.lower is imported shows its stages and steps."""
+    code = """
+import importlib, pkgutil, sys
+import compiler.schedule
+for m in pkgutil.iter_modules(compiler.schedule.__path__):
+    importlib.import_module(f"compiler.schedule.{m.name}")
+print(sorted(m for m in sys.modules if m.startswith("compiler.lower")))
+from compiler import te
+from compiler.schedule.state import State
+from compiler.schedule.steps import Split
+from compiler.te.dag import ComputeDAG
+a = te.placeholder((4, 4), name="A")
+print(State.initial(ComputeDAG([te.compute((4,), lambda i: a[i, 0], name="B")])).apply(
+    Split(1, 0, (2,))))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == [
+        "[]",
+        "stages A, B; steps:",
+        "  Split(stage=1, iter=0, factors=(2,))",
+    ]

@@ -36,9 +36,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from compiler.schedule.state import Attach, SplitRel, Stage, State
+from compiler.schedule.stage import Attach, SplitRel, Stage
+from compiler.schedule.state import State
 from compiler.schedule.steps import Annotation, ScheduleError
-from compiler.te.expr import BinOp, BinOpKind, Expr, IntImm, TensorRead, Var
+from compiler.te.expr import BinOp, Expr, IntImm, TensorRead, Var
+from compiler.te.kinds import BinOpKind
 from compiler.te.traverse import children, walk
 
 MAIN_LOOPS = 16  # loop slots of the main stage

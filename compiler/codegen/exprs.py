@@ -29,21 +29,8 @@ from compiler.codegen.intrinsics import (
     with_lanes,
 )
 from compiler.lower.loop_ir import Load
-from compiler.te.expr import (
-    FLOAT_DTYPES,
-    BinOp,
-    BinOpKind,
-    Call,
-    Cast,
-    Cmp,
-    CmpKind,
-    Expr,
-    FloatImm,
-    IntImm,
-    Not,
-    Select,
-    Var,
-)
+from compiler.te.expr import BinOp, Call, Cast, Cmp, Expr, FloatImm, IntImm, Not, Select, Var
+from compiler.te.kinds import FLOAT_DTYPES, BinOpKind, CmpKind
 from compiler.te.traverse import walk
 
 FAST = ("contract",)  # the only fast-math flag: fusion into FMA, no reassociation

@@ -18,7 +18,7 @@ from compiler.codegen.intrinsics import (
     intrinsic,
     lanes_of,
 )
-from compiler.te.expr import MathFunc
+from compiler.te.kinds import MathFunc
 
 FAST = ("contract",)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from math import gcd
 
 from compiler.lower.loop_ir import Allocate, For, ForKind, IfThenElse, Seq, Stmt, Store, seq
-from compiler.te.expr import BinOp, BinOpKind, Cast, Expr, IntImm, Var
+from compiler.te.expr import BinOp, Cast, Expr, IntImm, Var
+from compiler.te.kinds import BinOpKind
 from compiler.te.traverse import free_vars, substitute
 
 

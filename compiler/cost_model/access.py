@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from compiler.te.expr import BinOp, BinOpKind, Expr, IntImm, Var
+from compiler.te.expr import BinOp, Expr, IntImm, Var
+from compiler.te.kinds import BinOpKind
 from compiler.te.traverse import free_vars
 
 CACHE_LINE_BYTES = 64

@@ -18,20 +18,8 @@ integer with a 32-bit field each, so the counts of two subtrees add in one addit
 from __future__ import annotations
 
 from compiler.lower.loop_ir import Buffer, Load
-from compiler.te.expr import (
-    FLOAT_DTYPES,
-    BinOp,
-    BinOpKind,
-    Call,
-    Cast,
-    Cmp,
-    Expr,
-    FloatImm,
-    IntImm,
-    Not,
-    Select,
-    Var,
-)
+from compiler.te.expr import BinOp, Call, Cast, Cmp, Expr, FloatImm, IntImm, Not, Select, Var
+from compiler.te.kinds import FLOAT_DTYPES, BinOpKind
 
 # indices into the 16 computation counts (layout.OP_NAMES); int = float index + 7
 MAD, ADDSUB, MUL, DIVMOD, CMP, MATH, OTHER = range(7)

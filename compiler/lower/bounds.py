@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from math import inf
 
 from compiler.lower.simplify import Lin, Simplifier, from_linear
-from compiler.te.expr import BinOp, BinOpKind, Expr, IntImm, Var
+from compiler.te.expr import BinOp, Expr, IntImm, Var
+from compiler.te.kinds import BinOpKind
 from compiler.te.traverse import walk
 
 

@@ -11,21 +11,8 @@ import math
 import numpy as np
 
 from compiler.lower.loop_ir import Allocate, For, IfThenElse, Load, PrimFunc, Seq, Stmt, Store
-from compiler.te.expr import (
-    BinOp,
-    BinOpKind,
-    Call,
-    Cast,
-    Cmp,
-    CmpKind,
-    Expr,
-    FloatImm,
-    IntImm,
-    MathFunc,
-    Not,
-    Select,
-    Var,
-)
+from compiler.te.expr import BinOp, Call, Cast, Cmp, Expr, FloatImm, IntImm, Not, Select, Var
+from compiler.te.kinds import BinOpKind, CmpKind, MathFunc
 
 _BIN = {
     BinOpKind.ADD: lambda a, b: a + b,

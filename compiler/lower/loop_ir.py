@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from math import prod
 
-from compiler.te.expr import Expr, Var, _cached_hash, _state_without_hash
+from compiler.te.expr import Expr, Var
+from compiler.te.node_hash import hash_structurally
 
 
 class Scope(enum.Enum):
@@ -81,8 +82,7 @@ class Load(Expr):
         return f"{self.buffer.name}[{self.index!r}]"
 
 
-Load.__hash__ = _cached_hash  # type: ignore[method-assign]
-Load.__getstate__ = _state_without_hash  # type: ignore[method-assign,assignment]
+hash_structurally(Load)
 
 
 class ForKind(enum.Enum):

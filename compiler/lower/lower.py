@@ -1,24 +1,18 @@
 """Lowering: a schedule State -> a loop-IR PrimFunc.
 
-The pipeline, in order (each step a function below):
-  1. buffers       inputs and outputs become parameters, root intermediates
-                   full-size temporaries, attached stages local scratch
-  2. bodies        reads of inlined stages are expanded in place
-  3. bounds        attached stages get the region their consumer needs
-  4. loop nests    each stage's leaf loops, axis values rebuilt from the
-                   split/fuse relations, guards for ragged splits, reduction
-                   init and update, attached stages inside their loop
-  5. simplify      index arithmetic with every loop's range
-  6. unroll        auto_unroll_max_step marks small loop nests unrolled
+The pipeline, in order:
+  1-3. layout      buffers, bodies with inlined stages expanded, bounds of the
+                   attached stages, loop variables and extents, axis values
+                   (compiler.lower.layout)
+  4. loop nests    each stage's leaf loops, guards for ragged splits, reduction
+                   init and update, attached stages inside their loop (here)
+  5. simplify      index arithmetic with every loop's range (compiler.lower.passes)
+  6. unroll        auto_unroll_max_step marks small loop nests unrolled (passes)
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-from math import prod
-
-from compiler.lower.bounds import DimRegion, infer_region
+from compiler.lower.layout import LayoutPlanner, StageLayout
 from compiler.lower.loop_ir import (
     Allocate,
     Buffer,
@@ -27,28 +21,19 @@ from compiler.lower.loop_ir import (
     IfThenElse,
     Load,
     PrimFunc,
-    Scope,
-    Seq,
     Stmt,
     Store,
     seq,
 )
-from compiler.lower.simplify import Simplifier
-from compiler.schedule.state import Attach, Iter, IterType, SplitRel, Stage, State
-from compiler.schedule.steps import Annotation, ScheduleError
+from compiler.lower.passes import auto_unroll, simplify_stmt
+from compiler.schedule.stage import Attach, Iter, IterType, Stage
+from compiler.schedule.state import State
+from compiler.schedule.steps import Annotation
 from compiler.schedule.transforms import identity_element
-from compiler.te.expr import (
-    BinOp,
-    BinOpKind,
-    Expr,
-    IntImm,
-    Reduce,
-    ReduceKind,
-    TensorRead,
-    Var,
-    logical_and,
-)
-from compiler.te.traverse import children, rebuild, substitute
+from compiler.te.constructors import logical_and
+from compiler.te.expr import BinOp, Expr, IntImm, Reduce, TensorRead, Var
+from compiler.te.kinds import BinOpKind, ReduceKind
+from compiler.te.traverse import children, rebuild, walk
 
 _KIND = {
     Annotation.NONE: ForKind.SERIAL,
@@ -58,159 +43,12 @@ _KIND = {
 }
 
 
-@dataclass
-class StageLayout:
-    """Where a stage's values live and how its loops map to its axes."""
+class Lowering(LayoutPlanner):
+    """The loop program of a state: its layout planned (LayoutPlanner), then loop nests."""
 
-    buffer: Buffer | None = None
-    region: tuple[DimRegion, ...] = ()
-    loop_vars: dict[int, Var] = field(default_factory=dict)  # iter uid -> loop var
-    extents: dict[int, int] = field(default_factory=dict)  # iter uid -> extent
-    axis_values: list[Expr] = field(default_factory=list)  # root axes, absolute
-    guards: list[Expr] = field(default_factory=list)
-
-
-class Lowering:
     def __init__(self, state: State, name: str):
-        if not state.is_complete:
-            raise ScheduleError("the state still has unfilled split factors (a sketch)")
-        self.state = state
+        super().__init__(state)
         self.name = name
-        self.stages = state.stages
-        self.stage_of = state.stage_of
-        self.layout: dict[int, StageLayout] = {}
-        # one simplifier, its ranges filled in as loops are made: an expression it sees only
-        # uses loops made before, whose ranges never change, so its memo stays right
-        self.simp = Simplifier()
-        self.ranges = self.simp.ranges
-        self._names: set[str] = set()
-
-    # ------------------------------------------------------------ 1. buffers
-
-    def make_params(self) -> tuple[Buffer, ...]:
-        params = []
-        for k, s in enumerate(self.stages):
-            if s.is_placeholder:
-                self.layout[k] = StageLayout(self._buffer(s, s.op.shape, Scope.GLOBAL))
-                self.layout[k].region = _full_region(s.op.shape)
-                params.append(self.layout[k].buffer)
-        for out in self.state.dag.outputs:
-            k = self.stage_of[id(out)]
-            self.layout[k] = StageLayout(self._buffer(self.stages[k], out.shape, Scope.GLOBAL))
-            params.append(self.layout[k].buffer)
-        return tuple(params)  # type: ignore[arg-type]
-
-    def _buffer(self, s: Stage, shape: tuple[int, ...], scope: Scope) -> Buffer:
-        return Buffer(self._unique(s.name), tuple(shape), s.op.dtype, scope)
-
-    def _unique(self, name: str) -> str:
-        base = re.sub(r"\W", "_", name) or "v"
-        out, n = base, 1
-        while out in self._names:
-            n += 1
-            out = f"{base}_{n}"
-        self._names.add(out)
-        return out
-
-    # ------------------------------------------------------------- 2. bodies
-
-    def body(self, k: int) -> Expr:
-        """Stage k's body with every read of an inlined stage expanded."""
-        return self.state.body(k)
-
-    # ------------------------------------------------------------- 3. bounds
-
-    def plan(self) -> None:
-        """Loop variables, extents, axis values and buffers, consumers first."""
-        for k in reversed(range(len(self.stages))):
-            s = self.stages[k]
-            if s.is_placeholder or s.attach is Attach.INLINE:
-                continue
-            lay = self.layout.setdefault(k, StageLayout())
-            if s.attach is Attach.AT:
-                lay.region = self._region(k)
-                lay.buffer = self._buffer(s, tuple(r.extent for r in lay.region), Scope.LOCAL)
-            else:
-                lay.region = _full_region(s.op.shape)
-                if lay.buffer is None:
-                    lay.buffer = self._buffer(s, s.op.shape, Scope.GLOBAL)
-            self._plan_loops(k, lay)
-
-    def _region(self, k: int) -> tuple[DimRegion, ...]:
-        s = self.stages[k]
-        t = s.attach_target
-        target, t_lay = self.stages[t], self.layout[t]
-        pos = target.iter_index(s.attach_iter)
-        varying = {t_lay.loop_vars[it.uid] for it in target.iters[pos + 1 :]}
-        mapping = self._axis_mapping(t)
-        reads = [
-            tuple(substitute(i, mapping) for i in r.indices)
-            for r in _reads_of(self.body(t), s.output)
-        ]
-        if not reads:
-            raise ScheduleError(f"{target.name} does not read {s.name}")
-        return infer_region(reads, s.op.shape, varying, self.simp)
-
-    def _plan_loops(self, k: int, lay: StageLayout) -> None:
-        s = self.stages[k]
-        root_ext = [r.extent for r in lay.region] + [a.extent for a in s.op.reduce_axes]
-        ext = {it.uid: e for it, e in zip(s.root_iters, root_ext)}
-        for rel in s.relations:
-            if isinstance(rel, SplitRel):
-                # a part never runs longer than the parent needs (bounds of small regions)
-                need, stride = ext[rel.parent], 1
-                for c, f in reversed(list(zip(rel.children[1:], rel.factors))):
-                    ext[c] = min(f, -(-need // stride))  # type: ignore[type-var]
-                    stride *= f  # type: ignore[operator]
-                ext[rel.children[0]] = -(-need // stride)
-            else:
-                ext[rel.child] = prod(ext[p] for p in rel.parents)
-        lay.extents = ext
-        values: dict[int, Expr] = {}
-        for it in s.iters:
-            var = Var(self._unique(f"{s.name}_{it.name}"))
-            lay.loop_vars[it.uid] = var
-            self.ranges[var] = (0, ext[it.uid] - 1)
-            values[it.uid] = IntImm(0) if ext[it.uid] == 1 else var
-        for rel in reversed(s.relations):
-            self._invert(rel, values, ext, lay.guards)
-        roots = [values[it.uid] for it in s.root_iters]
-        n = len(s.op.axes)
-        lay.axis_values = [r.start + v for r, v in zip(lay.region, roots[:n])] + roots[n:]
-        self._range_guards(s, lay)
-
-    def _invert(self, rel, values: dict[int, Expr], ext: dict[int, int], guards: list) -> None:
-        if isinstance(rel, SplitRel):
-            value: Expr = values[rel.children[0]]
-            for c in rel.children[1:]:
-                value = value * ext[c] + values[c]
-            if prod(ext[c] for c in rel.children) != ext[rel.parent]:
-                cond = value < ext[rel.parent]
-                if cond not in guards:
-                    guards.append(cond)
-            values[rel.parent] = value
-        else:
-            rest = values[rel.child]
-            for p in reversed(rel.parents[1:]):
-                values[p] = rest % ext[p]
-                rest = rest // ext[p]
-            values[rel.parents[0]] = rest
-
-    def _range_guards(self, s: Stage, lay: StageLayout) -> None:
-        """An attached stage's box may stick out of its tensor: skip those points."""
-        if s.attach is not Attach.AT:
-            return
-        for absolute, dim in zip(lay.axis_values, s.op.shape):  # the box's start + local index
-            lo, hi = self.simp.bound(absolute)
-            if lo < 0:
-                lay.guards.append(absolute >= 0)
-            if hi > dim - 1:
-                lay.guards.append(absolute < dim)
-
-    def _axis_mapping(self, k: int) -> dict[Var, Expr]:
-        s, lay = self.stages[k], self.layout[k]
-        axes = list(s.op.axes) + list(s.op.reduce_axes)
-        return {a.var: v for a, v in zip(axes, lay.axis_values)}
 
     # --------------------------------------------------------- 4. loop nests
 
@@ -302,8 +140,8 @@ class Lowering:
             if id(buf) not in param_ids:
                 body = Allocate(buf, body)  # type: ignore[arg-type]
         if simplify:
-            body = _simplify_stmt(body, self.simp)
-        body = _auto_unroll(body, self._unroll_limits())
+            body = simplify_stmt(body, self.simp)
+        body = auto_unroll(body, self._unroll_limits())
         return PrimFunc(self.name, params, body)
 
     def _unroll_limits(self) -> dict[Var, int]:
@@ -328,27 +166,7 @@ def lower(state: State, name: str = "kernel", *, simplify: bool = True) -> PrimF
     return Lowering(state, name).run(simplify)
 
 
-# -------------------------------------------------------------- helpers
-
-
-def _full_region(shape: tuple[int, ...]) -> tuple[DimRegion, ...]:
-    return tuple(DimRegion(IntImm(0), d) for d in shape)
-
-
-def _reads_of(body: Expr, tensor) -> list[TensorRead]:
-    """The reads of `tensor` in `body`, a node shared by several parents once."""
-    from compiler.te.traverse import walk
-
-    seen: dict[int, TensorRead] = {}
-    for n in walk(body):
-        if isinstance(n, TensorRead) and n.tensor is tensor:
-            seen.setdefault(id(n), n)
-    return list(seen.values())
-
-
 def _mentions_reduce(g: Expr, s: Stage, lay: StageLayout) -> bool:
-    from compiler.te.traverse import walk
-
     reduce_vars = {lay.loop_vars[it.uid] for it in s.iters if it.type is not IterType.SPATIAL}
     return any(isinstance(n, Var) and n in reduce_vars for n in walk(g))
 
@@ -364,55 +182,3 @@ def _combine(kind: ReduceKind, acc: Expr, value: Expr) -> Expr:
 
 def _guard(stmt: Stmt, guards: list[Expr]) -> Stmt:
     return IfThenElse(logical_and(*guards), stmt) if guards else stmt
-
-
-def _simplify_stmt(s: Stmt, simp: Simplifier) -> Stmt:
-    match s:
-        case For(var, extent, kind, body):
-            return For(var, extent, kind, _simplify_stmt(body, simp))
-        case Seq(stmts):
-            return seq(*[_simplify_stmt(x, simp) for x in stmts])
-        case Store(buf, index, value):
-            return Store(buf, simp.simplify(index), simp.simplify(value))
-        case IfThenElse(cond, then_case, else_case):
-            c = simp.simplify(cond)
-            if isinstance(c, IntImm):
-                chosen = then_case if c.value else else_case
-                return _simplify_stmt(chosen, simp) if chosen is not None else seq()
-            other = None if else_case is None else _simplify_stmt(else_case, simp)
-            return IfThenElse(c, _simplify_stmt(then_case, simp), other)
-        case Allocate(buf, body):
-            return Allocate(buf, _simplify_stmt(body, simp))
-    return s
-
-
-def _steps(s: Stmt) -> int:
-    """Statement executions of a loop nest (vector loops count once)."""
-    match s:
-        case For(_, extent, kind, body):
-            return _steps(body) * (1 if kind is ForKind.VECTORIZED else extent)
-        case Seq(stmts):
-            return sum(_steps(x) for x in stmts)
-        case IfThenElse(_, then_case, else_case):
-            return _steps(then_case) + (0 if else_case is None else _steps(else_case))
-        case Allocate(_, body):
-            return _steps(body)
-    return 1
-
-
-def _auto_unroll(s: Stmt, limits: dict[Var, int], limit: int = 0) -> Stmt:
-    match s:
-        case For(var, extent, kind, body):
-            limit = limits.get(var, limit)
-            body = _auto_unroll(body, limits, limit)
-            if kind is ForKind.SERIAL and limit and extent * _steps(body) <= limit:
-                kind = ForKind.UNROLLED
-            return For(var, extent, kind, body)
-        case Seq(stmts):
-            return seq(*[_auto_unroll(x, limits, limit) for x in stmts])
-        case IfThenElse(cond, then_case, else_case):
-            other = None if else_case is None else _auto_unroll(else_case, limits, limit)
-            return IfThenElse(cond, _auto_unroll(then_case, limits, limit), other)
-        case Allocate(buf, body):
-            return Allocate(buf, _auto_unroll(body, limits, limit))
-    return s

@@ -15,19 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from math import inf
 
-from compiler.te.expr import (
-    BinOp,
-    BinOpKind,
-    Cast,
-    Cmp,
-    CmpKind,
-    Expr,
-    FloatImm,
-    IntImm,
-    Not,
-    Select,
-    Var,
-)
+from compiler.te.expr import BinOp, Cast, Cmp, Expr, FloatImm, IntImm, Not, Select, Var
+from compiler.te.kinds import BinOpKind, CmpKind
 from compiler.te.traverse import children, rebuild
 
 Interval = tuple[float, float]

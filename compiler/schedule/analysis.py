@@ -4,7 +4,8 @@ and the sketch rules (REFERENCE.md §1)."""
 from __future__ import annotations
 
 from compiler.ops.tags import CONV2D_NCHWC, WINOGRAD_TRANSFORM, has_tag
-from compiler.schedule.state import Attach, State
+from compiler.schedule.stage import Attach
+from compiler.schedule.state import State
 from compiler.te.dag import is_strictly_inlineable, needs_multi_level_tiling, needs_rfactor
 from compiler.te.expr import TensorRead
 from compiler.te.traverse import walk

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.schedule.state import Attach, IterType, State
+from compiler.schedule.stage import Attach, IterType
+from compiler.schedule.state import State
 from compiler.schedule.steps import (
     Annotate,
     Annotation,

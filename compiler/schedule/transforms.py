@@ -4,19 +4,8 @@ from __future__ import annotations
 
 from math import prod
 
-from compiler.te.expr import (
-    Expr,
-    FloatImm,
-    IntImm,
-    IterKind,
-    IterVar,
-    Reduce,
-    ReduceKind,
-    Select,
-    TensorRead,
-    Var,
-    const,
-)
+from compiler.te.expr import Expr, FloatImm, IntImm, IterVar, Reduce, Select, TensorRead, Var, const
+from compiler.te.kinds import IterKind, ReduceKind
 from compiler.te.tensor import Tensor, compute
 from compiler.te.traverse import children, rebuild, substitute, walk
 

@@ -23,7 +23,8 @@ from compiler.schedule.analysis import (
     should_inline,
     wants_rfactor,
 )
-from compiler.schedule.state import IterType, State
+from compiler.schedule.stage import IterType
+from compiler.schedule.state import State
 from compiler.schedule.steps import (
     Annotate,
     Annotation,

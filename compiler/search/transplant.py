@@ -27,7 +27,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from compiler.schedule.state import Attach, State
+from compiler.schedule.stage import Attach
+from compiler.schedule.state import State
 from compiler.schedule.steps import (
     ComputeAt,
     ComputeInline,

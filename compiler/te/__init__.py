@@ -7,28 +7,9 @@
 >>> C = te.compute((64, 48), lambda i, j: te.sum(A[i, k] * B[k, j], axis=k), name="C")
 """
 
-from compiler.te.expr import (
-    BinOp,
-    BinOpKind,
-    Call,
-    Cast,
-    Cmp,
-    CmpKind,
-    Expr,
-    FloatImm,
-    IntImm,
-    IterKind,
-    IterVar,
-    MathFunc,
-    Not,
-    Reduce,
-    ReduceKind,
-    Select,
-    TensorRead,
-    Var,
+from compiler.te.constructors import (
     cast,
     ceil,
-    const,
     equal,
     erf,
     exp,
@@ -52,6 +33,23 @@ from compiler.te.expr import (
     sum,
     tanh,
 )
+from compiler.te.expr import (
+    BinOp,
+    Call,
+    Cast,
+    Cmp,
+    Expr,
+    FloatImm,
+    IntImm,
+    IterVar,
+    Not,
+    Reduce,
+    Select,
+    TensorRead,
+    Var,
+    const,
+)
+from compiler.te.kinds import BinOpKind, CmpKind, IterKind, MathFunc, ReduceKind
 from compiler.te.tensor import TEError, Tensor, compute, placeholder
 from compiler.te.traverse import substitute, walk
 

@@ -12,20 +12,19 @@ from math import prod
 
 from compiler.te.expr import (
     BinOp,
-    BinOpKind,
     Call,
     Cast,
     Cmp,
     Expr,
     FloatImm,
     IntImm,
-    IterKind,
     Not,
     Reduce,
     Select,
     TensorRead,
     Var,
 )
+from compiler.te.kinds import BinOpKind, IterKind
 from compiler.te.tensor import Tensor
 from compiler.te.traverse import children, walk
 

@@ -28,22 +28,19 @@ import numpy as np
 
 from compiler.te.expr import (
     BinOp,
-    BinOpKind,
     Call,
     Cast,
     Cmp,
-    CmpKind,
     Expr,
     FloatImm,
     IntImm,
-    MathFunc,
     Not,
     Reduce,
-    ReduceKind,
     Select,
     TensorRead,
     Var,
 )
+from compiler.te.kinds import BinOpKind, CmpKind, MathFunc, ReduceKind
 from compiler.te.tensor import TEError, Tensor
 
 # Largest index grid (elements) evaluated at once; bigger stages go in chunks.

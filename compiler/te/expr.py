@@ -1,75 +1,34 @@
-"""Scalar expression nodes of the tensor-expression language.
+"""Scalar expression nodes of the tensor-expression language and the Python operators
+that build them.
 
 Every node is an immutable value (frozen dataclass): structural equality and
 hashing, so expressions can key dictionaries and caches. Python operators build
 nodes (`a + b`, `a < b`); `==` stays structural equality, use `equal(a, b)` for
 the comparison node. Python numbers are converted to constants of the other
-operand's dtype.
+operand's dtype. Named constructors (`select`, `cast`, `exp`, `sum`, ...) are in
+`compiler.te.constructors`; the dtypes and operator kinds in `compiler.te.kinds`.
 """
 
 from __future__ import annotations
 
-import enum
 import functools
-import operator
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
 
+from compiler.te.kinds import (
+    DTYPES,
+    FLOAT_DTYPES,
+    INT_DTYPES,
+    BinOpKind,
+    CmpKind,
+    IterKind,
+    MathFunc,
+    ReduceKind,
+)
+from compiler.te.node_hash import hash_structurally
+
 if TYPE_CHECKING:
     from compiler.te.tensor import Tensor
-
-FLOAT_DTYPES = ("float32", "float64")
-INT_DTYPES = ("int32", "int64")
-DTYPES = FLOAT_DTYPES + INT_DTYPES + ("bool",)
-
-
-class BinOpKind(enum.Enum):
-    ADD = "+"
-    SUB = "-"
-    MUL = "*"
-    DIV = "/"  # float division
-    FLOORDIV = "//"  # integer floor division
-    FLOORMOD = "%"  # integer floor modulo (sign of the divisor)
-    MIN = "min"
-    MAX = "max"
-    AND = "&&"
-    OR = "||"
-
-
-class CmpKind(enum.Enum):
-    LT = "<"
-    LE = "<="
-    GT = ">"
-    GE = ">="
-    EQ = "=="
-    NE = "!="
-
-
-class MathFunc(enum.Enum):
-    EXP = "exp"
-    LOG = "log"
-    SQRT = "sqrt"
-    RSQRT = "rsqrt"
-    TANH = "tanh"
-    ERF = "erf"
-    SIGMOID = "sigmoid"
-    POW = "pow"
-    ABS = "fabs"
-    FLOOR = "floor"
-    CEIL = "ceil"
-
-
-class ReduceKind(enum.Enum):
-    SUM = "sum"
-    MAX = "max"
-    MIN = "min"
-
-
-class IterKind(enum.Enum):
-    SPATIAL = "spatial"
-    REDUCE = "reduce"
-
 
 ExprLike = Union["Expr", int, float, bool]
 
@@ -292,23 +251,8 @@ def _delegate_to_var(name: str):
 
 
 # an axis can be used in index arithmetic directly, as in TVM (`h + ry`)
-for _name in (
-    "add",
-    "radd",
-    "sub",
-    "rsub",
-    "mul",
-    "rmul",
-    "floordiv",
-    "rfloordiv",
-    "mod",
-    "rmod",
-    "neg",
-    "lt",
-    "le",
-    "gt",
-    "ge",
-):
+_ARITHMETIC = ("add", "sub", "mul", "floordiv", "mod")
+for _name in (*_ARITHMETIC, *(f"r{n}" for n in _ARITHMETIC), "neg", "lt", "le", "gt", "ge"):
     setattr(IterVar, f"__{_name}__", _delegate_to_var(f"__{_name}__"))
 
 
@@ -344,45 +288,10 @@ class Reduce(Expr):
         return f"{self.combiner.value}({self.source!r}, axis=[{axes}])"
 
 
-def _cached_hash(self: Expr) -> int:
-    """Structural hash, computed once per node (trees are hashed often by the simplifier;
-    about a fifth of lowering time went to this function when it used a generator and
-    a KeyError for each new node)."""
-    d = self.__dict__
-    h = d.get("_hash")
-    if h is None:
-        cls = type(self)
-        fields = _FIELDS.get(cls) or _fields_getter(cls)
-        h = d["_hash"] = hash((cls.__name__, fields(self)))
-    return h
+hash_structurally(Var, IntImm, FloatImm, BinOp, Cmp, Not, Select, Cast, Call, TensorRead, Reduce)
 
 
-def _state_without_hash(self: Expr) -> dict:
-    """Pickled state minus the cached hash: string hashes differ between processes."""
-    return {k: v for k, v in self.__dict__.items() if k != "_hash"}
-
-
-_FIELDS: dict[type, Callable[[Expr], tuple]] = {}
-
-
-def _fields_getter(cls: type) -> Callable[[Expr], tuple]:
-    """A function giving the tuple of a node's field values (subclasses, such as the
-    loop IR's nodes, get theirs on first use)."""
-    names = list(cls.__dataclass_fields__)  # type: ignore[attr-defined]
-    if len(names) > 1:
-        getter: Callable[[Expr], tuple] = operator.attrgetter(*names)
-    else:  # attrgetter of one name gives the value, not a tuple
-        getter = lambda x: tuple(getattr(x, n) for n in names)
-    _FIELDS[cls] = getter
-    return getter
-
-
-for _cls in (Var, IntImm, FloatImm, BinOp, Cmp, Not, Select, Cast, Call, TensorRead, Reduce):
-    _cls.__hash__ = _cached_hash  # type: ignore[method-assign]
-    _cls.__getstate__ = _state_without_hash  # type: ignore[method-assign,assignment]
-
-
-# ---------------------------------------------------------------- constructors
+# ------------------------------------------------- the coercion behind the operators
 
 
 def const(value: ExprLike, dtype: str | None = None) -> Expr:
@@ -406,7 +315,8 @@ def const(value: ExprLike, dtype: str | None = None) -> Expr:
     raise TypeError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
 
 
-def _coerce_pair(a: ExprLike, b: ExprLike) -> tuple[Expr, Expr]:
+def coerce_pair(a: ExprLike, b: ExprLike) -> tuple[Expr, Expr]:
+    """Two operands as expressions of one dtype (numbers take the other's dtype)."""
     if isinstance(a, Expr) and type(b) is int:  # index arithmetic (`i * 4`): the common case
         dtype = a.dtype
         if dtype in INT_DTYPES:
@@ -432,7 +342,7 @@ def _int_const(value: int, dtype: str) -> IntImm:
 
 
 def binop(op: BinOpKind, a: ExprLike, b: ExprLike) -> Expr:
-    x, y = _coerce_pair(a, b)
+    x, y = coerce_pair(a, b)
     if op in (BinOpKind.FLOORDIV, BinOpKind.FLOORMOD) and x.dtype not in INT_DTYPES:
         raise TypeError(f"'{op.value}' needs integer operands, got {x.dtype}")
     if op is BinOpKind.DIV and x.dtype not in FLOAT_DTYPES:
@@ -441,126 +351,5 @@ def binop(op: BinOpKind, a: ExprLike, b: ExprLike) -> Expr:
 
 
 def cmp(op: CmpKind, a: ExprLike, b: ExprLike) -> Expr:
-    x, y = _coerce_pair(a, b)
+    x, y = coerce_pair(a, b)
     return Cmp(op, x, y)
-
-
-def equal(a: ExprLike, b: ExprLike) -> Expr:
-    return cmp(CmpKind.EQ, a, b)
-
-
-def not_equal(a: ExprLike, b: ExprLike) -> Expr:
-    return cmp(CmpKind.NE, a, b)
-
-
-def _check_conds(name: str, conds: tuple[Expr, ...]) -> None:
-    if not conds:
-        raise TypeError(f"{name}() needs at least one condition")
-    for c in conds:
-        if c.dtype != "bool":
-            raise TypeError(f"{name}() takes bool conditions, got {c!r} ({c.dtype})")
-
-
-def logical_and(*conds: Expr) -> Expr:
-    _check_conds("logical_and", conds)
-    out = conds[0]
-    for c in conds[1:]:
-        out = BinOp(BinOpKind.AND, out, c)
-    return out
-
-
-def logical_or(*conds: Expr) -> Expr:
-    _check_conds("logical_or", conds)
-    out = conds[0]
-    for c in conds[1:]:
-        out = BinOp(BinOpKind.OR, out, c)
-    return out
-
-
-def min_expr(a: ExprLike, b: ExprLike) -> Expr:
-    return binop(BinOpKind.MIN, a, b)
-
-
-def max_expr(a: ExprLike, b: ExprLike) -> Expr:
-    return binop(BinOpKind.MAX, a, b)
-
-
-def select(cond: Expr, true_value: ExprLike, false_value: ExprLike) -> Expr:
-    """`cond ? t : f` (TVM's if_then_else); the padding idiom."""
-    if cond.dtype != "bool":
-        raise TypeError(f"select condition must be bool, got {cond.dtype}")
-    t, f = _coerce_pair(true_value, false_value)
-    return Select(cond, t, f)
-
-
-if_then_else = select
-
-
-def cast(dtype: str, value: ExprLike) -> Expr:
-    if dtype not in DTYPES:
-        raise TypeError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
-    v = const(value)
-    return v if v.dtype == dtype else Cast(dtype, v)
-
-
-def _float_arg(name: str, x: ExprLike) -> Expr:
-    e = const(x, "float32") if not isinstance(x, Expr) else x
-    if e.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name}() needs a float argument, got {e.dtype}")
-    return e
-
-
-def _math(func: MathFunc):
-    def build(x: ExprLike) -> Expr:
-        return Call(func, (_float_arg(func.value, x),))
-
-    build.__name__ = func.value
-    build.__doc__ = f"Elementwise {func.value}(x) on a float expression."
-    return build
-
-
-exp = _math(MathFunc.EXP)
-log = _math(MathFunc.LOG)
-sqrt = _math(MathFunc.SQRT)
-rsqrt = _math(MathFunc.RSQRT)
-tanh = _math(MathFunc.TANH)
-erf = _math(MathFunc.ERF)
-sigmoid = _math(MathFunc.SIGMOID)
-fabs = _math(MathFunc.ABS)
-floor = _math(MathFunc.FLOOR)
-ceil = _math(MathFunc.CEIL)
-
-
-def power(x: ExprLike, y: ExprLike) -> Expr:
-    a, b = _coerce_pair(x, y)
-    return Call(MathFunc.POW, (_float_arg("pow", a), _float_arg("pow", b)))
-
-
-_AXIS_COUNTER = [0]
-
-
-def reduce_axis(extent: int, name: str | None = None) -> IterVar:
-    """A reduction axis over [0, extent)."""
-    if not isinstance(extent, int) or extent <= 0:
-        raise ValueError(f"reduce_axis extent must be a positive int, got {extent!r}")
-    if name is None:
-        _AXIS_COUNTER[0] += 1
-        name = f"r{_AXIS_COUNTER[0]}"
-    return IterVar(Var(name), extent, IterKind.REDUCE)
-
-
-def _reducer(kind: ReduceKind):
-    def build(source: ExprLike, axis: IterVar | list[IterVar] | tuple[IterVar, ...]) -> Expr:
-        axes = (axis,) if isinstance(axis, IterVar) else tuple(axis)
-        if not axes or any(a.kind is not IterKind.REDUCE for a in axes):
-            raise ValueError(f"{kind.value}() needs reduce axes made with reduce_axis()")
-        return Reduce(kind, const(source), axes)
-
-    build.__name__ = kind.value
-    build.__doc__ = f"{kind.value} of `source` over the reduce axes `axis`."
-    return build
-
-
-sum = _reducer(ReduceKind.SUM)
-max = _reducer(ReduceKind.MAX)
-min = _reducer(ReduceKind.MIN)

@@ -7,17 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from compiler.te.expr import (
-    DTYPES,
-    Expr,
-    ExprLike,
-    IterKind,
-    IterVar,
-    Reduce,
-    TensorRead,
-    Var,
-    const,
-)
+from compiler.te.expr import Expr, ExprLike, IterVar, Reduce, TensorRead, Var, const
+from compiler.te.kinds import DTYPES, IterKind
 from compiler.te.traverse import walk
 
 

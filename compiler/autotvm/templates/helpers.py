@@ -16,7 +16,8 @@ from compiler.autotvm.space import Config
 from compiler.ops.tags import CONV2D_NCHWC, has_tag
 from compiler.schedule.analysis import blocked_consumer, elementwise_consumer
 from compiler.schedule.default import schedule_elementwise
-from compiler.schedule.state import Attach, SplitRel, State
+from compiler.schedule.stage import Attach, SplitRel
+from compiler.schedule.state import State
 from compiler.schedule.steps import (
     Annotate,
     Annotation,

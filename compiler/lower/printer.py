@@ -1,17 +1,22 @@
-"""Readable loop nests of a schedule state (Ansor's state printing)."""
+"""Readable loop nests of a schedule state (Ansor's state printing).
+
+Loop extents are the ones lowering gives (bound inference shrinks the loops of
+attached stages to the region their consumer needs), so the printer lives beside
+lowering; `str(state)` reaches it through the hook this package registers
+(`compiler.schedule.state.set_state_formatter`).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from compiler.schedule.state import Stage, State
+from compiler.lower.layout import LayoutPlanner
+from compiler.schedule.stage import Attach, Iter, Stage
+from compiler.schedule.state import State
+from compiler.schedule.steps import Annotation
+from compiler.te.expr import Reduce
 
 
 def format_state(state: State) -> str:
     """Root stages in order, each loop with its annotation, attached stages inside."""
-    from compiler.schedule.state import Attach
-
     lines: list[str] = []
     extents = _inferred_extents(state)
     for k, stage in enumerate(state.stages):
@@ -28,20 +33,16 @@ def _inferred_extents(state: State) -> dict[tuple[int, int], int]:
     """(stage, iter uid) -> loop extent after bound inference (complete states only)."""
     if not state.is_complete:
         return {}
-    from compiler.lower.lower import Lowering
-
     try:
-        low = Lowering(state, "kernel")
-        low.make_params()
-        low.plan()
+        planner = LayoutPlanner(state)
+        planner.make_params()
+        planner.plan()
     except (ValueError, KeyError, AssertionError):  # a printer falls back to declared extents
         return {}
-    return {(k, uid): e for k, lay in low.layout.items() for uid, e in lay.extents.items()}
+    return {(k, uid): e for k, lay in planner.layout.items() for uid, e in lay.extents.items()}
 
 
-def _loop_line(it, pad: str, extent: int | None) -> str:
-    from compiler.schedule.steps import Annotation
-
+def _loop_line(it: Iter, pad: str, extent: int | None) -> str:
     ext = "?" if extent is None else extent
     ann = "" if it.annotation is Annotation.NONE else f" ({it.annotation.value})"
     return f"{pad}for {it.name} in 0..{ext}{ann}"
@@ -50,9 +51,7 @@ def _loop_line(it, pad: str, extent: int | None) -> str:
 def _format_stage(
     state: State, k: int, depth: int, lines: list[str], extents: dict[tuple[int, int], int]
 ) -> None:
-    from compiler.schedule.state import Attach
-
-    stage: Stage = state.stages[k]
+    stage = state.stages[k]
     if stage.auto_unroll_max_step:
         lines.append("  " * depth + f"# auto_unroll_max_step = {stage.auto_unroll_max_step}")
     for it in stage.iters:
@@ -70,9 +69,6 @@ def _format_stage(
 
 
 def _body_text(state: State, stage: Stage) -> str:
-    from compiler.schedule.state import Attach
-    from compiler.te.expr import Reduce
-
     body = stage.op.body
     text = repr(body.source if isinstance(body, Reduce) else body)
     inlined = [s.name for s in state.stages if s.attach is Attach.INLINE]
