@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from compiler.errors import UserError
 
-class ModelError(ValueError):
+
+class ModelError(UserError):
     """A model cannot be imported or run (bad file, unsupported op, dynamic shape, dtype).
 
     The message is one line that names the file and, where there is one, the

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from compiler.errors import UserError
 from compiler.records import MeasureRecord, RecordError, SQLiteStore
 
 TASK_KEYS = ("id", "workload_key", "ops", "shapes", "weight", "flops")
@@ -29,7 +30,7 @@ DECISION_COLUMNS = (
 )  # fmt: skip
 
 
-class ReportError(ValueError):
+class ReportError(UserError):
     """A run directory or one of its files is missing or malformed (one-line message)."""
 
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from compiler.errors import UserError
 from compiler.records import (
     RecordError,
     SQLiteStore,
@@ -19,7 +20,7 @@ from compiler.records import (
 )
 
 
-class RecordsInputError(ValueError):
+class RecordsInputError(UserError):
     """A database or file argument is unusable; the message is one line naming it."""
 
 

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from compiler.codegen import assembly, build, llvm_ir
-from compiler.codegen.target import host_target
-from compiler.measure.peak import vector_lanes
 from compiler.runtime import empty, load, num_threads
+from compiler.target import host_target, vector_lanes
 
 _BENCH = Path(__file__).parent / "bench" / "bench_codegen_matmul_ir.py"
 _spec = importlib.util.spec_from_file_location("bench_codegen_matmul_ir", _BENCH)

@@ -6,7 +6,7 @@ import pickle
 import numpy as np
 import pytest
 
-from compiler.codegen import Artifact, build, host_target
+from compiler.codegen import Artifact, build
 from compiler.lower.loop_ir import Buffer, For, ForKind, Load, PrimFunc, Store
 from compiler.runtime import (
     KernelArgError,
@@ -17,6 +17,7 @@ from compiler.runtime import (
     num_threads,
     set_num_threads,
 )
+from compiler.target import host_target
 from compiler.te.expr import FloatImm, Var
 
 

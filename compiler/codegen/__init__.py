@@ -3,7 +3,8 @@
 from compiler.codegen.build import Artifact, ParamSpec, assembly, build, llvm_ir
 from compiler.codegen.context import CodegenError
 from compiler.codegen.llvm_codegen import emit_module
-from compiler.codegen.target import Target, host_target, target_machine
+from compiler.codegen.target import target_machine
+from compiler.target import Target, host_target
 
 __all__ = [
     "Artifact",

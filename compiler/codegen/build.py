@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import llvmlite.binding as llvm
 
 from compiler.codegen.llvm_codegen import emit_module
-from compiler.codegen.target import Target, host_target, init_llvm, target_machine
+from compiler.codegen.target import target_machine
 from compiler.lower.loop_ir import PrimFunc
+from compiler.target import Target, host_target, init_llvm
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from compiler.codegen.context import CodegenError, FnContext, ModuleState
 from compiler.codegen.intrinsics import I64, ITEMSIZE, PTR, VOID, declare, stack_slot, storage_type
 from compiler.codegen.loops import emit_serial, emit_unrolled, emit_vectorized
 from compiler.codegen.parallel import emit_parallel
-from compiler.codegen.target import Target, target_machine
+from compiler.codegen.target import target_machine
 from compiler.lower.loop_ir import (
     Allocate,
     Buffer,
@@ -29,6 +29,7 @@ from compiler.lower.loop_ir import (
     Stmt,
     Store,
 )
+from compiler.target import Target
 
 LOCAL_STACK_LIMIT_BYTES = 256 * 1024  # larger scratch goes to the heap
 
@@ -38,17 +39,10 @@ def emit_module(funcs: Sequence[PrimFunc], target: Target) -> ir.Module:
     module = ir.Module(name=funcs[0].name if funcs else "empty")
     module.triple = target.triple
     module.data_layout = str(target_machine(target).target_data)
-    shared = ModuleState(module, vector_bytes=_vector_bytes(target))
+    shared = ModuleState(module, vector_bytes=target.vector_bytes)
     for func in funcs:
         emit_function(shared, func)
     return module
-
-
-def _vector_bytes(target: Target) -> int:
-    features = set(target.features.split(","))
-    if "+avx512f" in features:
-        return 64
-    return 32 if "+avx" in features else 16
 
 
 def emit_function(shared: ModuleState, func: PrimFunc) -> ir.Function:

@@ -42,7 +42,7 @@ _DAGS: dict[str, Any] = {}  # workload key -> the first DAG seen (its analysis s
 
 def _init_builder() -> None:
     """Import the compiler and set up LLVM before the first candidate is timed."""
-    from compiler.codegen.target import host_target
+    from compiler.target import host_target
 
     host_target()
 

@@ -5,7 +5,8 @@ peak, roofline bound for the layer's arithmetic intensity), so they are measured
 here, once per machine, not taken from a data sheet:
 
 - **peak FLOP/s**: a register-bound FMA loop emitted with llvmlite for the host
-  CPU (the widest vector type it has: 16 floats with AVX-512, 8 with AVX, else 4),
+  CPU (the widest vector type it has, `compiler.target.vector_lanes`: 16 floats
+  with AVX-512, 8 with AVX, else 4),
   12 independent accumulators, 4x unrolled, no memory traffic in the loop. It runs
   on `threads` Python threads at once (ctypes releases the GIL); FLOPs =
   2 x lanes x FMAs. numpy's sgemm (1024^3) is timed too, as a cross-check stored
@@ -14,7 +15,7 @@ here, once per machine, not taken from a data sheet:
 - **bandwidth**: the best of a few copies of a 128 MiB float32 array (numpy,
   split in `threads` chunks copied on as many threads); bytes = read + written.
   Also the **cache bandwidth**: repeated copies of a block that stays in the
-  per-core L2 (half its size, from sysfs; 1 MiB assumed when unknown), per thread.
+  per-core L2 (half its size, from `compiler.target.host_caches`), per thread.
   A layer whose whole working set fits in `cache_bytes` is bounded by that one
   (a small layer's weights stay cached from one inference to the next).
 
@@ -42,13 +43,13 @@ from pathlib import Path
 import llvmlite.binding as llvm
 import numpy as np
 
-from compiler.codegen.target import Target, host_target, new_target_machine
+from compiler.codegen.target import new_target_machine
+from compiler.target import Target, host_caches, host_target, vector_lanes
 
 ACCUMULATORS = 12  # independent FMA chains: enough to hide FMA latency on 2 ports
 UNROLL = 4  # FMAs per accumulator per loop iteration
 TARGET_CALL_S = 0.05  # one timed call of the FMA loop lasts about this long
 COPY_BYTES = 128 << 20  # larger than any last-level cache here
-DEFAULT_L2_BYTES = 1 << 20
 CACHE_VERSION = "v2"  # bump when Peak's fields change meaning
 
 
@@ -115,16 +116,9 @@ def measure_peak(threads: int = 1) -> Peak:
     fma = fma_gflops(threads, lanes)
     sgemm = numpy_sgemm_gflops() if threads == 1 else None
     bandwidth = copy_gbytes_s(threads)
-    l2 = l2_bytes()
+    l2 = host_caches().l2
     cached = cache_gbytes_s(threads, l2)
     return Peak(max(fma, sgemm or 0.0), bandwidth, threads, fma, sgemm, lanes, cached, l2)
-
-
-def vector_lanes(target: Target) -> int:
-    enabled = set(target.features.split(","))
-    if "+avx512f" in enabled:
-        return 16
-    return 8 if "+avx" in enabled else 4
 
 
 def fma_loop_ir(lanes: int) -> str:
@@ -220,23 +214,6 @@ def copy_gbytes_s(threads: int, repeat: int = 5) -> float:
     _parallel_s(calls)  # touch every page once
     best = min(_parallel_s(calls) for _ in range(repeat))
     return 2 * src.nbytes / best / 1e9
-
-
-def l2_bytes() -> int:
-    """The per-core L2 size from sysfs (DEFAULT_L2_BYTES when it does not say)."""
-    root = Path("/sys/devices/system/cpu/cpu0/cache")
-    for index in sorted(root.glob("index*")):
-        try:
-            if (index / "level").read_text().strip() != "2":
-                continue
-            text = (index / "size").read_text().strip().upper()
-        except OSError:
-            continue
-        scale = {"K": 1 << 10, "M": 1 << 20}.get(text[-1:], 1)
-        digits = text.rstrip("KM")
-        if digits.isdigit():
-            return int(digits) * scale
-    return DEFAULT_L2_BYTES
 
 
 def cache_gbytes_s(threads: int, cache_bytes: int, repeat: int = 5) -> float:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from dataclasses import dataclass, field, fields
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
+
+from compiler.errors import UserError
 
 ERROR_KINDS = (
     "BUILD_ERROR",
@@ -22,7 +23,7 @@ ERROR_KINDS = (
 )
 
 
-class RecordError(ValueError):
+class RecordError(UserError):
     """A record (JSON line, database row) is malformed; the message says which field."""
 
 
@@ -39,9 +40,9 @@ class TargetInfo:
 @cache
 def host_target_info() -> TargetInfo:
     """This machine: `llvm -mcpu=... -mattr=... -num-cores=N` and the full feature string."""
-    from compiler.codegen.target import host_target
+    from compiler.target import host_cores, host_target  # llvmlite only when asked
 
-    t, cores = host_target(), len(os.sched_getaffinity(0))
+    t, cores = host_target(), host_cores()
     return TargetInfo(f"{t.describe()} -num-cores={cores}", t.cpu, t.features, cores)
 
 

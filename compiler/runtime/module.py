@@ -17,14 +17,16 @@ import llvmlite.binding as llvm
 import numpy as np
 
 from compiler.codegen.build import Artifact, ParamSpec
-from compiler.codegen.target import host_target, new_target_machine
+from compiler.codegen.target import new_target_machine
+from compiler.errors import UserError
 from compiler.runtime.heap import keep_scratch_in_heap
 from compiler.runtime.threads import libgomp
+from compiler.target import host_target
 
 ALIGN_BYTES = 64
 
 
-class KernelArgError(ValueError):
+class KernelArgError(UserError):
     """The arrays passed to a kernel do not match its parameters."""
 
 

@@ -28,7 +28,8 @@ from compiler.schedule.analysis import (
     pads_transform,
     pads_wide_conv,
 )
-from compiler.schedule.state import Attach, State
+from compiler.schedule.stage import Attach
+from compiler.schedule.state import State
 from compiler.schedule.steps import (
     Annotate,
     Annotation,
@@ -39,32 +40,47 @@ from compiler.schedule.steps import (
     Reorder,
     Split,
 )
+from compiler.target import Target, host_target
 from compiler.te.dag import ComputeDAG, needs_multi_level_tiling
 from compiler.te.expr import Expr, TensorRead, Var
 from compiler.te.traverse import walk
 
-VECTOR_LANES = 16  # float32 lanes of one AVX-512 register
+# The longest SIMD loop of a default schedule, in floats, on every target: LLVM splits
+# it into native vectors (one zmm with AVX-512, two ymm with AVX2, four xmm with SSE).
+VECTOR_LANES = 16
 TILE_ROWS = 8
-CONV_TILE_WIDTH = 14  # output pixels per register tile of a blocked conv (14 accumulators)
-# With 16-register AVX2 a 16-float vector takes two registers: 14 pixels (28 registers)
-# spilled. 3 pixels and at most 6 vectors (12 registers) measured fastest there: 2.5-2.7x
-# the AVX-512 tile on the four ResNet-18 3x3 convs (README, benchmarks).
-CONV_TILE_WIDTH_16_REGISTERS = 3
-CONV_ACCUMULATOR_REGISTERS_16 = 12
+# A blocked conv's register tile (conv_register_budget): accumulators are vectors of
+# CONV_VECTOR_FLOATS floats (16 / lanes native registers each), in at most
+# CONV_ACCUMULATOR_REGISTERS registers (16 independent FMA chains hide the FMA latency);
+# CONV_RESERVED_REGISTERS stay free for the broadcast input pixel, the weight vector (two
+# ymm registers with AVX2) and the loop's other values.
+CONV_VECTOR_FLOATS = 16
+CONV_ACCUMULATOR_REGISTERS = 16
+CONV_RESERVED_REGISTERS = 4
+CONV_TILE_WIDTH = 14  # output pixels per register tile when 14 accumulators fit (AVX-512)
+# Else 3 pixels: with 16-register AVX2 14 pixels (28 ymm registers) spilled; 3 pixels and
+# at most 6 vectors (12 registers) measured fastest there: 2.5-2.7x the AVX-512 tile on
+# the four ResNet-18 3x3 convs (README, benchmarks).
+CONV_TILE_WIDTH_FEW_REGISTERS = 3
 
 
 @cache
-def conv_register_budget() -> tuple[int, int]:
+def conv_register_budget(target: Target | None = None) -> tuple[int, int]:
     """(most pixels, most accumulator vectors of 16 floats) of a blocked conv's register
-    tile on this host: (14, 16) with AVX-512's 32 registers; with 16 registers (3, 6),
-    six 16-float vectors being 12 ymm registers."""
-    from compiler.codegen.target import host_target
-    from compiler.measure.peak import vector_lanes
+    tile on `target` (default: this host): (14, 16) with AVX-512's 32 registers; with 16
+    registers (3, 6) on AVX2, six 16-float vectors being 12 ymm registers (3, 3 with SSE).
 
-    lanes = vector_lanes(host_target())
-    if lanes >= VECTOR_LANES:
-        return CONV_TILE_WIDTH, 16
-    return CONV_TILE_WIDTH_16_REGISTERS, CONV_ACCUMULATOR_REGISTERS_16 // (VECTOR_LANES // lanes)
+    The accumulators get the target's vector registers but CONV_RESERVED_REGISTERS, at
+    most CONV_ACCUMULATOR_REGISTERS; a 16-float vector takes 16 / lanes of them. A tile
+    is CONV_TILE_WIDTH pixels when that many accumulators fit, else
+    CONV_TILE_WIDTH_FEW_REGISTERS (the measured choice for AVX2)."""
+    target = target or host_target()
+    registers = min(CONV_ACCUMULATOR_REGISTERS, target.vector_registers - CONV_RESERVED_REGISTERS)
+    per_vector = max(1, CONV_VECTOR_FLOATS // target.vector_lanes)
+    vectors = max(1, registers // per_vector)
+    if vectors >= CONV_TILE_WIDTH:
+        return CONV_TILE_WIDTH, vectors
+    return min(CONV_TILE_WIDTH_FEW_REGISTERS, vectors), vectors
 
 
 def vector_factor(extent: int, lanes: int = VECTOR_LANES) -> int:
@@ -221,11 +237,12 @@ def tile_blocked_conv(s: State, p: int, c: int) -> State:
     return s.apply(ComputeAt(p, c, 0))
 
 
-def conv_tile_shape(width: int, blocks: int) -> tuple[int, int]:
-    """(pixels, channel blocks) of a blocked conv's register tile. Few filters (one or
-    two blocks): every block in the tile, so each broadcast input pixel feeds them all;
-    else 14 pixels (3 with 16 vector registers), with 2 or 4 blocks on narrow images."""
-    pixels, accumulators = conv_register_budget()
+def conv_tile_shape(width: int, blocks: int, target: Target | None = None) -> tuple[int, int]:
+    """(pixels, channel blocks) of a blocked conv's register tile on `target` (default:
+    this host). Few filters (one or two blocks): every block in the tile, so each
+    broadcast input pixel feeds them all; else 14 pixels (3 with 16 vector registers),
+    with 2 or 4 blocks on narrow images."""
+    pixels, accumulators = conv_register_budget(target)
     if blocks <= 2:
         return row_factor(width, pixels // 2 + 1), blocks
     pixels = row_factor(width, pixels)

@@ -1,0 +1,11 @@
+"""The one base class of the errors a user causes: bad input, never a bug.
+
+Every error the command line should show as one line (and exit code 2) derives
+from `UserError`: a bad option, model, shape, records file or run directory.
+The CLI catches it once, at its root (flows/cli.py); anything else is an
+internal failure and keeps its traceback (exit code 1).
+"""
+
+
+class UserError(ValueError):
+    """Bad input; the message is one line naming the file, node, op or option."""
