@@ -18,8 +18,8 @@ from pathlib import Path
 
 from compiler.measure import LocalBuilder, LocalRunner, Measurer, MeasureSettings
 from compiler.measure.peak import Peak
+from compiler.policies import create as create_policy
 from compiler.records import SQLiteStore, host_target_info
-from compiler.search.policy import create as create_policy
 from compiler.task import SearchTask
 from compiler.task_scheduler import TaskScheduler
 from models.load import load_graph

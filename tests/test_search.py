@@ -6,8 +6,10 @@ import pytest
 from compiler import ops, te
 from compiler.codegen import build
 from compiler.lower.lower import lower
+from compiler.policies import create
 from compiler.runtime import load
-from compiler.schedule.state import Attach, State
+from compiler.schedule.stage import Attach
+from compiler.schedule.state import State
 from compiler.schedule.steps import (
     CacheWrite,
     ComputeAt,
@@ -19,7 +21,6 @@ from compiler.schedule.steps import (
 )
 from compiler.search.annotate import AnnotateConfig, factorizations, sample_population
 from compiler.search.mutate import MUTATIONS, crossover, mutate
-from compiler.search.policy import create
 from compiler.search.sketch import RULES, Cond, SketchRule, generate_sketches, register_rule
 from compiler.te.dag import ComputeDAG
 from compiler.te.evaluate import evaluate

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from compiler.ops.workloads import op_workload
+from compiler.policies import create
 from compiler.search.budget import SearchBudget
-from compiler.search.policy import create
 
 
 def test_population_is_the_ceiling_until_a_round_is_reported():

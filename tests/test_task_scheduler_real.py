@@ -10,8 +10,8 @@ import pytest
 
 from compiler.cost_model import create as create_model
 from compiler.measure import LocalBuilder, LocalRunner, Measurer, MeasureSettings
+from compiler.policies import create as create_policy
 from compiler.records import SQLiteStore
-from compiler.search.policy import create as create_policy
 from compiler.task import SearchTask
 from compiler.task_scheduler import DECISION_LOG_KEYS, TaskScheduler, read_decision_log
 from models.load import load_graph

@@ -5,10 +5,10 @@ import pytest
 from test_search import DAGS, ScriptedModel, conv_nchwc_bias_relu, matmul, run_and_compare
 
 from compiler.ops.workloads import op_workload
+from compiler.policies import create
 from compiler.schedule.state import State
 from compiler.schedule.steps import CacheWrite, Pragma
 from compiler.search.annotate import AnnotateConfig, sample_population
-from compiler.search.policy import create
 from compiler.search.sketch import generate_sketches
 from compiler.search.transplant import (
     compatible,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -277,50 +276,3 @@ class SketchPolicy(SearchPolicy):
     def update(self, states: Sequence[State], costs_s: Sequence[float | None]) -> None:
         super().update(states, costs_s)
         self.model.update(list(states), [float("inf") if c is None else c for c in costs_s])
-
-
-def create(kind: str, dag: ComputeDAG, **kwargs) -> SearchPolicy:
-    """A search policy by name: "sketch" (needs model=...), "random", or "template"
-    (kwargs tuner = grid | random | ga | xgb; NoTemplateError when no template matches)."""
-    if kind == "sketch":
-        return SketchPolicy(dag, **kwargs)
-    if kind == "random":
-        return RandomPolicy(dag, **kwargs)
-    if kind == "template":
-        from compiler.autotvm.policy import TemplatePolicy
-
-        kwargs.pop("model", None)  # templates are searched by their tuner's own model
-        return TemplatePolicy(dag, **kwargs)
-    raise ValueError(f"unknown search policy {kind!r}; choose sketch, template or random")
-
-
-def print_to_stderr(message: str) -> None:
-    print(message, file=sys.stderr)
-
-
-def policy_for_task(
-    kind: str,
-    dag: ComputeDAG,
-    *,
-    model,
-    tuner: str = "xgb",
-    seed: int = 0,
-    cores: int | None = None,
-    warn: Callable[[str], None] = print_to_stderr,
-    name: str | None = None,
-) -> SearchPolicy:
-    """The policy for one task: `create(kind, ...)`, except that "template" falls back
-    to the sketch policy when no template matches the DAG, saying so once with `warn`
-    (one line naming the task, `name`, or its op)."""
-    if kind == "template":
-        from compiler.autotvm.templates import NoTemplateError, describe_op
-
-        try:
-            return create("template", dag, tuner=tuner, seed=seed, cores=cores)
-        except NoTemplateError:
-            what = f"task {name} ({describe_op(dag)})" if name else describe_op(dag)
-            warn(f"no template for {what}: using the sketch policy")
-            kind = "sketch"
-    if kind == "random":
-        return create("random", dag, seed=seed, cores=cores)
-    return create(kind, dag, model=model, seed=seed, cores=cores)
