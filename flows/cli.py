@@ -1,4 +1,10 @@
-"""The `sketchtune` command line (DESIGN.md names every command)."""
+"""The `sketchtune` command line: every command, and its one error handler.
+
+A user error (compiler.errors.UserError: a bad option, model, shape, records
+file or run directory) is caught here, once, for every command: one line
+`error: ...` on stderr and exit code 2. Anything else is an internal failure
+(exit code 1, with its traceback).
+"""
 
 from __future__ import annotations
 
@@ -17,14 +23,29 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 import typer
+from typer.core import TyperGroup
 
+from compiler.errors import UserError
 from flows import model_cli, records_cli, report_cli, search_cli, tune_cli
+
+
+class _Commands(TyperGroup):
+    """The root command group: runs a command, turning a user error into one line."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
+
 
 app = typer.Typer(
     name="sketchtune",
     help="Auto-tune whole ONNX networks for this CPU.",
     no_args_is_help=True,
     add_completion=False,
+    cls=_Commands,
 )
 
 

@@ -1,18 +1,16 @@
 """CLI commands for whole models: `zoo`, `tasks`, `bench` (registered by flows/cli.py).
 
-The logic is in tasks/model_commands.py; here are only options, printing and
-exit codes: a bad model (ModelError) is one line on stderr and exit code 2.
+The logic is in tasks/model_commands.py; here are only options and printing (a
+bad model is a ModelError: one line and exit code 2, flows/cli.py).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
-from models.errors import ModelError
+from flows.output import emit
 
 # the commands import their logic (onnx, onnxruntime, the compiler) when they run
 
@@ -20,21 +18,11 @@ INPUT_SHAPE_HELP = "Static shape for an input with dynamic dims: NAME=1,3,224,22
 InputShapes = Annotated[list[str] | None, typer.Option("--input-shape", help=INPUT_SHAPE_HELP)]
 
 
-def _run(fn: Callable[[], dict[str, object]], as_json: bool) -> None:
-    try:
-        summary = fn()
-    except ModelError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
-    if as_json:
-        typer.echo(json.dumps(summary))
-
-
 def zoo(as_json: bool = typer.Option(False, "--json", help="Print a JSON object.")) -> None:
     """List the built-in example models (use them as zoo:NAME)."""
     from tasks.model_commands import zoo_command
 
-    _run(zoo_command, as_json)
+    emit(zoo_command(), as_json)
 
 
 def tasks(
@@ -45,7 +33,7 @@ def tasks(
     """The partition: tuning tasks with fused ops, shapes, weights and FLOPs."""
     from tasks.model_commands import tasks_command
 
-    _run(lambda: tasks_command(model, input_shapes=input_shape), as_json)
+    emit(tasks_command(model, input_shapes=input_shape), as_json)
 
 
 def bench(
@@ -61,13 +49,16 @@ def bench(
     """Compile MODEL and time it next to onnxruntime on the same seeded input."""
     from tasks.model_commands import bench_command
 
-    _run(
-        lambda: bench_command(
-            model, threads=threads, records=records, compare_with=compare,
+    emit(
+        bench_command(
+            model,
+            threads=threads,
+            records=records,
+            compare_with=compare,
             input_shapes=input_shape,
         ),
         as_json,
-    )  # fmt: skip
+    )
 
 
 def compile_model(
@@ -79,7 +70,7 @@ def compile_model(
     """Compile MODEL with each task's best record into DIR (object files + manifest)."""
     from tasks.model_commands import compile_command
 
-    _run(lambda: compile_command(model, records=records, out=out), as_json)
+    emit(compile_command(model, records=records, out=out), as_json)
 
 
 def register(app: typer.Typer) -> None:

@@ -11,12 +11,14 @@ running on managed infrastructure (README).
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from dataclasses import asdict
 
+from compiler.errors import UserError
 from flows.run_artifacts import model_slug
+from tasks.options import TuneOptions
 
 
-class NightlyError(ValueError):
+class NightlyError(UserError):
     """A bad nightly option, or no server to schedule on."""
 
 
@@ -30,17 +32,8 @@ def check_cron(cron: str) -> None:
                            "(five fields, e.g. '0 2 * * *')") from None  # fmt: skip
 
 
-def nightly_parameters(model: str, *, trials: int, records: str, out: str, policy: str,
-                       scheduler: str, threads: int) -> dict:  # fmt: skip
-    return {
-        "model": model, "trials": trials, "records": records, "out_dir": out,
-        "policy": policy, "scheduler": scheduler, "threads": threads,
-        "dated": True, "trend": str(Path(out) / "trend.csv"),
-    }  # fmt: skip
-
-
-def nightly_deployment(model: str, *, cron: str, name: str | None = None, **options):
-    """The RunnerDeployment of `tune_model` for `model` on `cron`."""
+def nightly_deployment(options: TuneOptions, *, cron: str, name: str | None = None):
+    """The RunnerDeployment of `tune_model` for `options` (dated runs) on `cron`."""
     check_cron(cron)
     if not os.environ.get("PREFECT_API_URL"):
         raise NightlyError(
@@ -50,10 +43,10 @@ def nightly_deployment(model: str, *, cron: str, name: str | None = None, **opti
     from flows.tune_model import tune_model
 
     return tune_model.to_deployment(
-        name=name or f"nightly-{model_slug(model)}",
+        name=name or f"nightly-{model_slug(options.model)}",
         cron=cron,
-        parameters=nightly_parameters(model, **options),
-        description=f"nightly tuning of {model}",
+        parameters={"options": asdict(options)},
+        description=f"nightly tuning of {options.model}",
         tags=["sketchtune", "nightly"],
     )
 

@@ -1,8 +1,10 @@
-"""The live tuning table on stderr (STYLE.md §18): one row per task, then the
-estimated end-to-end latency, trials spent and elapsed time, redrawn per round."""
+"""Tuning progress on stderr: on a terminal, the live tuning table (one row per
+task, then the estimated end-to-end latency, trials spent and elapsed time,
+redrawn per round); otherwise (a log file, CI) one plain line per round."""
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,10 +22,10 @@ def tuning_table(session: TuningSession) -> Group:
     for col, justify in (("ID", "right"), ("Task", "left"), ("FLOP", "right"),
                          ("Weight", "right"), ("Latency (ms)", "right"), ("GFLOP/s", "right"),
                          ("Trials", "right"), ("Done", "center")):  # fmt: skip
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for r in session.table():
         table.add_row(
-            str(r["id"]), r["task"][:40], f"{r['flops']:.3g}", str(r["weight"]),
+            str(r["id"]), r["task"], f"{r['flops']:.3g}", str(r["weight"]),
             "-" if r["latency_ms"] is None else f"{r['latency_ms']:.4f}",
             "-" if r["gflops"] is None else f"{r['gflops']:.1f}",
             str(r["trials"]), "yes" if r["done"] else "",
@@ -37,22 +39,39 @@ def tuning_table(session: TuningSession) -> Group:
     return Group(table, footer)
 
 
-@contextmanager
-def live_table(listeners: list, *, enabled: bool = True) -> Iterator[None]:
-    """Subscribe a rich Live table to the flow's rounds while the block runs."""
-    if not enabled:
-        yield
-        return
-    console = Console(stderr=True)
-    live = Live(console=console, refresh_per_second=2, transient=False)
+def progress_line(session: TuningSession, line: dict) -> str:
+    """One round as plain text: task, trials done of the run's budget, the estimate."""
+    est = session.estimated_ms
+    best = line.get("task_best_s")
+    return (
+        f"round {line['round']}: {line['task_name']}: {line['trials']} trials"
+        f" (best {'-' if best is None else f'{best * 1e3:.4f} ms'}) | "
+        f"trials {session.new_trials}/{session.options.trials} | estimated "
+        f"{'-' if est is None else f'{est:.3f} ms'} | elapsed {time.time() - session.started:.0f} s"
+    )
 
-    def on_round(session: TuningSession, line: dict) -> None:
-        live.update(tuning_table(session), refresh=True)
+
+@contextmanager
+def show_progress(listeners: list) -> Iterator[None]:
+    """While the block runs, show each round on stderr: the live table on a terminal,
+    else a plain line per round."""
+    if sys.stderr.isatty():
+        live = Live(console=Console(stderr=True), refresh_per_second=2, transient=False)
+
+        def on_round(session: TuningSession, line: dict) -> None:
+            live.update(tuning_table(session), refresh=True)
+
+        live.start()
+    else:
+        live = None
+
+        def on_round(session: TuningSession, line: dict) -> None:
+            print(progress_line(session, line), file=sys.stderr, flush=True)
 
     listeners.append(on_round)
-    live.start()
     try:
         yield
     finally:
-        live.stop()
         listeners.remove(on_round)
+        if live is not None:
+            live.stop()

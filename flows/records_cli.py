@@ -1,16 +1,13 @@
 """CLI commands `records {show,best,export,import,distill} DB [FILE]` (registered by
 flows/cli.py). The logic is in tasks/records_commands.py; a bad database or file
-argument is one line on stderr and exit code 2."""
+argument is a user error (one line, exit code 2: flows/cli.py)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-
 import typer
 
+from flows.output import emit
 from tasks.records_commands import (
-    RecordsInputError,
     best_command,
     distill_command,
     export_command,
@@ -26,20 +23,10 @@ FILE = typer.Argument(None, help="JSON-lines file (export/import) or new databas
 JSON = typer.Option(False, "--json", help="Print a JSON object.")
 
 
-def _run(fn: Callable[[], dict[str, object]], as_json: bool) -> None:
-    try:
-        summary = fn()
-    except RecordsInputError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
-    if as_json:
-        typer.echo(json.dumps(summary))
-
-
 @records_app.command("show")
 def show(db: str = DB, as_json: bool = JSON) -> None:
     """A summary per workload: records, errors, best time."""
-    _run(lambda: show_command(db), as_json)
+    emit(show_command(db), as_json)
 
 
 @records_app.command("best")
@@ -49,25 +36,25 @@ def best(
     as_json: bool = JSON,
 ) -> None:
     """The best valid record per workload and target."""
-    _run(lambda: best_command(db, target=target), as_json)
+    emit(best_command(db, target=target), as_json)
 
 
 @records_app.command("export")
 def export(db: str = DB, file: str | None = FILE, as_json: bool = JSON) -> None:
     """Write every record to FILE as JSON lines."""
-    _run(lambda: export_command(db, file), as_json)
+    emit(export_command(db, file), as_json)
 
 
 @records_app.command("import")
 def import_(db: str = DB, file: str | None = FILE, as_json: bool = JSON) -> None:
     """Add the records of a JSON-lines FILE; malformed lines are skipped and counted."""
-    _run(lambda: import_command(db, file), as_json)
+    emit(import_command(db, file), as_json)
 
 
 @records_app.command("distill")
 def distill(db: str = DB, file: str | None = FILE, as_json: bool = JSON) -> None:
     """Copy only the best record per workload and target into a new database FILE."""
-    _run(lambda: distill_command(db, file), as_json)
+    emit(distill_command(db, file), as_json)
 
 
 def register(app: typer.Typer) -> None:

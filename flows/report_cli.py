@@ -4,8 +4,8 @@
 
 Reads DIR/run.json, DIR/decisions.jsonl, the optional profile.json and bench.json
 and the records database, and writes DIR/report.{csv,md,html} (and report.parquet
-with pyarrow). A missing, empty or malformed run directory is one line on stderr
-and exit code 2. `--json` prints the written paths and the run's headline numbers.
+with pyarrow). A missing, empty or malformed run directory is a ReportError: one
+line on stderr and exit code 2 (flows/cli.py). `--json` prints the written paths and the run's headline numbers.
 """
 
 from __future__ import annotations
@@ -29,16 +29,12 @@ def report(
     from reports.build import run_peak, tables_of, write_reports
 
     path = Path(run_dir)
-    try:
-        if not path.is_dir():
-            raise ReportError(f"{run_dir}: no such run directory")
-        run = load_run(path, records)
-        peak = run_peak(run)
-        tables = tables_of(run, peak)
-        written = write_reports(run.path, tables, peak)
-    except ReportError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from None
+    if not path.is_dir():
+        raise ReportError(f"{run_dir}: no such run directory")
+    run = load_run(path, records)
+    peak = run_peak(run)
+    tables = tables_of(run, peak)
+    written = write_reports(run.path, tables, peak)
     for kind, file in written.items():
         typer.echo(f"{kind}: {file}", err=True)
     if as_json:

@@ -1,14 +1,16 @@
 """The `tune_model` flow: a whole ONNX network, tuned end to end.
 
 Import + partition (cached by the model's hash) -> sketch generation per task
-(mapped, in parallel) -> rounds chosen by the task scheduler: a search round for
-the chosen task, builds mapped over chunks in parallel, measurement (serialized
-per device), results into the records and the cost model -> compile the best
-network, check and time it next to onnxruntime -> reports and artifacts.
+(mapped, in parallel) -> the tuning loop (compiler/task_scheduler/loop.py), its
+builds mapped over chunks in parallel and its timings serialized per device as
+Prefect tasks (tasks/prefect_measure.py), results into the records and the cost
+model -> compile the best network, check and time it next to onnxruntime ->
+reports and artifacts.
 
     >>> from flows.tune_model import tune_model
-    >>> summary = tune_model(model="zoo:mlp", trials=64, records="runs/r.db",
-    ...                      out_dir="runs/mlp")  # doctest: +SKIP
+    >>> from tasks.options import TuneOptions
+    >>> summary = tune_model(TuneOptions(model="zoo:mlp", trials=64, records="runs/r.db",
+    ...                                  out_dir="runs/mlp"))  # doctest: +SKIP
 
 Rerunning with the same records resumes: nothing is measured twice and
 `trials` counts only new measurements. Ctrl-C stops after the current round.
@@ -16,6 +18,7 @@ Rerunning with the same records resumes: nothing is measured twice and
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import signal
@@ -29,46 +32,29 @@ from pathlib import Path
 
 from prefect import flow
 
+from compiler.measure import Measurer, MeasureSettings
+from compiler.search.ahead import core_idle_while_timing
 from flows import run_artifacts
 from tasks import phase_clock
+from tasks.options import TuneOptions
 from tasks.partition_cache import model_digest
+from tasks.prefect_measure import PrefectBuilder, PrefectRunner
 from tasks.tune_tasks import (
-    build_chunk,
     compile_and_check,
     generate_sketches,
     import_and_partition,
-    measure_batch,
     profile_tasks,
-    search_round,
 )
-from tasks.tuning_session import RunOptions, TuningSession, open_session
+from tasks.tuning_session import TuningSession, open_session
 
 Listener = Callable[[TuningSession, dict], None]
-LISTENERS: list[Listener] = []  # the CLI's live table subscribes here
+LISTENERS: list[Listener] = []  # the CLI's progress display subscribes here
 
 
 @flow(name="tune-model", log_prints=False)
-def tune_model(
-    model: str,
-    trials: int = 256,
-    records: str = "runs/records.db",
-    out_dir: str = "runs/latest",
-    policy: str = "sketch",
-    tuner: str = "xgb",
-    scheduler: str = "gradient",
-    threads: int = 1,
-    devices: str = "default",
-    seed: int = 0,
-    per_round: int = 64,
-    early_stopping: int | None = None,
-    search_ahead: bool = True,
-    dated: bool = False,
-    trend: str | None = None,
-    dask_address: str | None = None,
-    pin_dask_cores: bool = False,
-    check: bool = True,
-) -> dict:
-    """Tune `model` (a path or zoo:NAME) with `trials` new measurements into `records`.
+def tune_model(options: TuneOptions) -> dict:
+    """Tune `options.model` (a path or zoo:NAME) with `options.trials` new measurements
+    into `options.records` (tasks/options.py has every option).
 
     `dated` writes into OUT_DIR/YYYY-MM-DDTHHMMSS (nightly runs) and `trend`
     names the trend table each run appends to. With `dask_address`, builds and
@@ -76,12 +62,9 @@ def tune_model(
     """
     started = time.perf_counter()
     phase_clock.reset()
-    run_dir = _run_dir(out_dir, dated)
-    options = RunOptions(
-        model=model, trials=trials, records=records, out_dir=str(run_dir), policy=policy,
-        tuner=tuner, scheduler=scheduler, threads=threads, devices=devices, seed=seed,
-        per_round=per_round, early_stopping=early_stopping, search_ahead=search_ahead,
-    )  # fmt: skip
+    run_dir = _run_dir(options.out_dir, options.dated)
+    options = dataclasses.replace(options, out_dir=str(run_dir))
+    model = options.model
     with phase_clock.phase("setup"):
         digest = model_digest(model)
     part_path = import_and_partition(model, digest)
@@ -92,15 +75,15 @@ def tune_model(
     session.listeners.extend(LISTENERS)
     rounds = 0
     try:
-        _prepare(session, local=dask_address is None)
+        _prepare(session, local=not options.uses_dask)
         progress = run_artifacts.Progress(model)
         session.listeners.append(lambda s, line: progress.update(s))
         with _stop_on_interrupt(session):
-            rounds = _tune_rounds(session, dask_address, pin_dask_cores)
+            rounds = len(_tune_rounds(session).rounds)
         session.write_run_json(finished=True)
     finally:
         session.close()
-    summary = _finish(session, run_dir, check=check, trend=trend)
+    summary = _finish(session, run_dir)
     wall_s = time.perf_counter() - started
     phases = phase_clock.summary()
     summary["wall_s"] = wall_s
@@ -133,25 +116,17 @@ def _prepare(session: TuningSession, *, local: bool) -> None:
         session.write_run_json(finished=False)
 
 
-def _tune_rounds(session: TuningSession, dask_address: str | None, pin: bool) -> int:
-    """Rounds until the scheduler, the budget or Ctrl-C stops; how many ran."""
-    rounds = 0
-    n_workers, n_build = _parallelism(dask_address)
-    ahead = session.searches_ahead(n_workers)
-    while (idx := session.next_task()) is not None:
-        n_new = search_round(session.key, idx)
-        if n_new == 0:
-            session.skip_round()
-            continue
-        chunks = session.chunks(n_build)
-        t0 = time.perf_counter()
-        futures = build_chunk.map(chunks, list(range(len(chunks))))
-        builds = [f.result() for f in futures]
-        build_s = time.perf_counter() - t0
-        session.record(chunks, builds, _runner(session, n_workers, pin), build_s=build_s,
-                       ahead=ahead)  # fmt: skip
-        rounds += 1
-    return rounds
+def _tune_rounds(session: TuningSession):
+    """The tuning loop with builds and timings as Prefect tasks (here, or on Dask)."""
+    o = session.options
+    n_workers, n_build = _parallelism(o.dask_address if o.uses_dask else None)
+    settings = MeasureSettings(threads=o.threads)
+    runner = PrefectRunner(settings, o.devices, workers=n_workers, pin=o.pin_dask_cores)
+    measurer = Measurer(builder=PrefectBuilder(n_build), runner=runner, store=session.store,
+                        target=session.target)  # fmt: skip
+    # search ahead only when the timing runs here, one candidate at a time, leaving a core idle
+    ahead = o.search_ahead and n_workers == 1 and core_idle_while_timing(o.threads, runner.devices)
+    return session.tune(measurer, ahead=ahead)
 
 
 def _parallelism(dask_address: str | None) -> tuple[int, int]:
@@ -163,37 +138,6 @@ def _parallelism(dask_address: str | None) -> tuple[int, int]:
     with Client(dask_address, timeout=30) as client:
         workers = len(client.scheduler_info()["workers"])
     return max(1, workers), max(1, workers)
-
-
-def _runner(session: TuningSession, n_workers: int, pin: bool):
-    """A function timing a list of requests: here (one batch), or one batch per Dask worker."""
-    settings, devices = session.settings, session.options.devices
-
-    def run(requests: list) -> list:
-        if n_workers == 1:
-            return measure_batch(requests, settings, devices)
-        parts = [requests[k::n_workers] for k in range(n_workers)]
-        futures = [
-            measure_batch.submit(part, settings, _pinned(k) if pin else "default")
-            for k, part in enumerate(parts)
-            if part
-        ]
-        done = [f.result() for f in futures]
-        out: list = [None] * len(requests)
-        for k, results in enumerate(done):
-            out[k::n_workers] = results
-        return out
-
-    return run
-
-
-def _pinned(k: int) -> tuple:
-    """Worker batch k of a local cluster measures on core k (distinct cores at once)."""
-    from compiler.measure import Device
-
-    cores = sorted(os.sched_getaffinity(0))
-    core = cores[k % len(cores)]
-    return (Device(f"cpu{core}", (core,)),)
 
 
 @contextmanager
@@ -217,7 +161,7 @@ def _stop_on_interrupt(session: TuningSession):
         signal.signal(signal.SIGINT, previous)
 
 
-def _finish(session: TuningSession, run_dir: Path, *, check: bool, trend: str | None) -> dict:
+def _finish(session: TuningSession, run_dir: Path) -> dict:
     """Compile and check the best network, write reports and artifacts; the summary."""
     o = session.options
     summary: dict = {
@@ -227,13 +171,13 @@ def _finish(session: TuningSession, run_dir: Path, *, check: bool, trend: str | 
         "policy": o.policy, "scheduler": o.scheduler, "threads": o.threads,
         "task_table": session.table(),
     }  # fmt: skip
-    if check:
+    if o.check:
         bench = compile_and_check(o.model, o.records, o.threads, str(run_dir))
         summary.update({k: bench[k] for k in ("latency_ms", "onnxruntime_latency_ms",
                                                "max_abs_err", "max_rel_err", "tuned_tasks",
                                                "untuned_tasks")})  # fmt: skip
         profile_tasks(o.model, o.records, o.threads, str(run_dir))
     with phase_clock.phase("reports"):
-        summary["reports"] = run_artifacts.publish(session, run_dir, summary, trend)
+        summary["reports"] = run_artifacts.publish(session, run_dir, summary, o.trend)
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
             for k, v in summary.items()}  # fmt: skip

@@ -19,21 +19,22 @@ not help; the spaces lack the program); else "no clear problem".
 from __future__ import annotations
 
 import math
-import os
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from compiler.autotvm import NoTemplateError
-from compiler.codegen.target import host_target
-from compiler.measure import MeasureInput, Measurer, MeasureSettings, create_builder, create_runner
-from compiler.measure.peak import fma_gflops, numpy_sgemm_gflops, vector_lanes
+from compiler.measure import Measurer, MeasureSettings, create_builder, create_runner
+from compiler.measure.peak import fma_gflops, numpy_sgemm_gflops
+from compiler.policies import create, policy_for_task
 from compiler.records import create as create_store
-from compiler.schedule.state import State
-from compiler.search.policy import SearchPolicy, create, policy_for_task
+from compiler.search.policy import SearchPolicy
+from compiler.target import host_target, vector_lanes
 from compiler.task import SearchTask
-from tasks.search_commands import SearchInputError, check_options, cost_model, op_task
+from compiler.task_scheduler import TaskScheduler
+from tasks.options import OptionError, OpTuneOptions
+from tasks.search_commands import cost_model, op_task
 
 SEARCH_RATIO = 1.25  # one best this much faster than the other: a search problem
 FAR_BELOW_PEAK = 0.5  # both bests under this share of the peak: far below it
@@ -46,14 +47,25 @@ def _say(text: str) -> None:
 
 @dataclass
 class Side:
-    """One contender: its policy, its own records, and every cost in measurement order."""
+    """One contender: its scheduler (one task, its policy), its own records, and then
+    every cost in measurement order."""
 
     name: str
-    policy: SearchPolicy
+    scheduler: TaskScheduler
     measurer: Measurer
+    trials: int = 0
     costs_s: list[float] = field(default_factory=list)
-    states: list[State] = field(default_factory=list)  # the candidates, in the same order
-    done: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.scheduler.task_states[0].done
+
+    def read_costs(self, task: SearchTask) -> None:
+        """Every cost of this side, in measurement order, from its own records."""
+        store = self.measurer.store
+        assert store is not None
+        self.costs_s = [r.mean_cost_s if r.error_kind is None else math.inf
+                        for r in store.records(task.workload_key)]  # fmt: skip
 
     def curve_gflops(self, flops: int) -> list[float]:
         """Best-so-far GFLOP/s after each trial (0 until a valid one)."""
@@ -119,70 +131,56 @@ def measure_peak_gflops(threads: int) -> dict[str, object]:
     }
 
 
-def _round(side: Side, task: SearchTask, n: int) -> None:
-    cands = side.policy.next_candidates(n)
-    if not cands:
-        side.done = True
-        return
-    pairs = side.measurer.measure([MeasureInput(task, s, side.policy.meta_for(s)) for s in cands])
-    costs = [r.mean_cost_s if r.is_valid else None for _, r in pairs]
-    side.policy.update([inp.state for inp, _ in pairs], costs)
-    side.costs_s.extend(math.inf if c is None else c for c in costs)
-    side.states.extend(inp.state for inp, _ in pairs)
-    side.done = not pairs
-
-
 def _policies(task: SearchTask, tuner: str, seed: int) -> dict[str, SearchPolicy]:
     try:
         template = create("template", task.dag, tuner=tuner, seed=seed)
     except NoTemplateError as err:
-        raise SearchInputError(f"{task.name}: {err}; compare-spaces needs a template") from None
+        raise OptionError(f"{task.name}: {err}; compare-spaces needs a template") from None
     sketch = policy_for_task("sketch", task.dag, model=cost_model("xgb"), seed=seed)
     return {"template": template, "sketch": sketch}
 
 
 def compare_spaces_command(
-    op: str,
-    shape: str,
-    *,
-    trials: int,
-    threads: int = 0,
-    records: str | None = None,
-    tuner: str = "xgb",
-    seed: int = 0,
-    per_round: int = 32,
-    devices: str = "default",
+    o: OpTuneOptions, *, keep_records: str | None = None
 ) -> dict[str, object]:
-    """Tune `op` with both policies (`trials` each) and compare; the --json summary."""
-    check_options(trials=trials, per_round=per_round, tuner=tuner, min_trials=1)
-    task = op_task(op, shape)
-    policies = _policies(task, tuner, seed)
-    settings = MeasureSettings(threads=threads)
+    """Tune `o.op` with both policies (`o.trials` each, the other options as tune-op's)
+    and compare; the --json summary. `keep_records` names a database to copy every
+    record into."""
+    if o.trials < 1:
+        raise OptionError(f"--trials must be >= 1, got {o.trials}")
+    task = op_task(o.op, o.shape)
+    policies = _policies(task, o.tuner, o.seed)
+    settings = MeasureSettings(threads=o.threads)
     with tempfile.TemporaryDirectory() as tmp:
         stores = {k: create_store("sqlite", path=Path(tmp) / f"{k}.db") for k in policies}
         with (
             create_builder("local") as builder,
-            create_runner("local", settings=settings, devices=devices) as runner,
+            create_runner("local", settings=settings, devices=o.devices) as runner,
         ):
             sides = [
-                Side(k, p, Measurer(builder=builder, runner=runner, store=stores[k]))
+                Side(k, TaskScheduler([task], [p], per_round=o.per_round, seed=o.seed),
+                     Measurer(builder=builder, runner=runner, store=stores[k]))
                 for k, p in policies.items()
-            ]
-            _alternate(sides, task, trials, per_round)
-        kept = _keep_records(stores, records)
-    peak_threads = threads or len(os.sched_getaffinity(0))
-    peak = measure_peak_gflops(peak_threads)
-    return _report(op, shape, task, sides, peak, tuner, peak_threads, records, kept)
+            ]  # fmt: skip
+            _alternate(sides, task, o.trials)
+        for side in sides:
+            side.read_costs(task)
+        kept = _keep_records(stores, keep_records)
+    peak = measure_peak_gflops(o.threads)
+    return _report(o, task, sides, peak, keep_records, kept)
 
 
-def _alternate(sides: list[Side], task: SearchTask, trials: int, per_round: int) -> None:
-    while any(not s.done and len(s.costs_s) < trials for s in sides):
+def _alternate(sides: list[Side], task: SearchTask, trials: int) -> None:
+    """A round of each side in turn, until each has its trials or is done: the one
+    tuning loop, one round per call, so a drift of the machine hits both."""
+    while any(not s.done and s.trials < trials for s in sides):
         for s in sides:
-            if not s.done and len(s.costs_s) < trials:
-                _round(s, task, min(per_round, trials - len(s.costs_s)))
-                best = min(s.costs_s, default=math.inf)
+            if not s.done and s.trials < trials:
+                s.trials += s.scheduler.tune(s.measurer, trials - s.trials, max_rounds=1,
+                                             ahead=False).trials  # fmt: skip
+                best = s.scheduler.task_states[0].best_cost_s
                 gflops = task.flop_count / best / 1e9 if math.isfinite(best) else 0.0
-                _say(f"[{s.name}] {len(s.costs_s)} trials, best {gflops:.1f} GFLOP/s")
+                _say(f"[{s.name}] {s.trials} trials, best {gflops:.1f} GFLOP/s")
 
 
 def _keep_records(stores: dict, records: str | None) -> int:
@@ -201,7 +199,8 @@ def _keep_records(stores: dict, records: str | None) -> int:
     return kept
 
 
-def _report(op, shape, task, sides, peak, tuner, threads, records, kept) -> dict[str, object]:
+def _report(o: OpTuneOptions, task, sides, peak, records, kept) -> dict[str, object]:
+    op, shape, tuner, threads = o.op, o.shape, o.tuner, o.threads
     summaries = {s.name: curve_summary(s.curve_gflops(task.flop_count), s.costs_s) for s in sides}
     for s in summaries.values():
         s["share_of_peak"] = float(s["gflops"]) / peak["peak_gflops"]  # type: ignore[arg-type]

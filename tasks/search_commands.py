@@ -1,35 +1,33 @@
 """The search commands behind the CLI: `tune-op` and `sketches` (plain functions).
 
 Each returns its `--json` summary and writes human output to stderr. Bad input
-raises `SearchInputError` (the CLI exits with code 2).
+raises an OptionError (tasks/options.py; the CLI exits with code 2).
+`tune-op` is the tuning loop (compiler/task_scheduler/loop.py) on a task
+scheduler of one task, with builder and runner processes on this machine.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
+from collections.abc import Callable
 
-from compiler.autotvm.tuners import TUNERS
 from compiler.cost_model import create as create_model
+from compiler.lower.printer import format_state
 from compiler.measure import Measurer, MeasureSettings, create_builder, create_runner
 from compiler.ops.errors import OpError
 from compiler.ops.workloads import WORKLOADS, op_workload
+from compiler.policies import policy_for_task
 from compiler.records import create as create_store
 from compiler.schedule.default import default_schedule
 from compiler.schedule.state import State
 from compiler.schedule.steps import ScheduleError
-from compiler.search.policy import policy_for_task
+from compiler.search.policy import SearchPolicy
 from compiler.search.sketch import generate_sketches
-from compiler.search.tune import RoundLog, TuneResult, tune_task
 from compiler.task import SearchTask
+from compiler.task_scheduler import SchedulerResult, TaskScheduler
 from compiler.te.tensor import TEError
-
-POLICIES = ("sketch", "template", "random")
-
-
-class SearchInputError(ValueError):
-    """A bad option or argument of a search command."""
+from tasks.options import OptionError, OpTuneOptions
 
 
 def _say(text: str) -> None:
@@ -40,7 +38,7 @@ def op_task(op: str, shape: str) -> SearchTask:
     try:
         dag = op_workload(op, shape)
     except (OpError, TEError) as err:
-        raise SearchInputError(str(err)) from None
+        raise OptionError(str(err)) from None
     return SearchTask(f"{op}_{shape.replace(',', 'x')}", dag)
 
 
@@ -49,58 +47,30 @@ def cost_model(kind: str = "xgb"):
     return create_model(kind)
 
 
-def check_options(
-    *, trials: int, per_round: int, tuner: str, policy: str = "sketch", min_trials: int = 0
-) -> None:
-    """The search options shared by tune-op and compare-spaces (SearchInputError if bad)."""
-    if trials < min_trials:
-        raise SearchInputError(f"--trials must be >= {min_trials}, got {trials}")
-    if per_round < 1:
-        raise SearchInputError(f"--per-round must be >= 1, got {per_round}")
-    if policy not in POLICIES:
-        raise SearchInputError(f"--policy must be one of {', '.join(POLICIES)}, got {policy!r}")
-    if tuner not in TUNERS:
-        raise SearchInputError(f"--tuner must be one of {', '.join(TUNERS)}, got {tuner!r}")
-
-
-def tune_op_command(
-    op: str,
-    shape: str,
-    *,
-    trials: int,
-    records: str,
-    policy: str = "sketch",
-    tuner: str = "xgb",
-    threads: int = 0,
-    devices: str = "default",
-    seed: int = 0,
-    per_round: int = 64,
-    early_stopping: int | None = None,
-    baseline: bool = True,
-    search_ahead: bool = True,
-) -> dict[str, object]:
+def tune_op_command(o: OpTuneOptions) -> dict[str, object]:
     """Tune one op into the records database; the best latency and schedule.
     With `baseline`, the op's default schedule is measured first (as whole-network
     runs do), so the result is never slower than the untuned op; a template policy
     starts from its template's fallback config instead. With `search_ahead`, the
     next round is searched while this one is timed when that leaves a core idle."""
-    check_options(trials=trials, per_round=per_round, tuner=tuner, policy=policy)
-    task = op_task(op, shape)
-    Path(records).parent.mkdir(parents=True, exist_ok=True)
-    store = create_store("sqlite", path=records)
-    settings = MeasureSettings(threads=threads)
-    pol = search_policy(policy, task, tuner=tuner, seed=seed, store=store)
+    task = op_task(o.op, o.shape)
+    o.check_records()
+    store = create_store("sqlite", path=o.records)
+    policy = search_policy(o.policy, task, tuner=o.tuner, seed=o.seed, store=store)
+    baseline = default_baseline(task) if o.baseline and o.policy != "template" else None
+    sched = TaskScheduler([task], [policy], per_round=o.per_round,
+                          early_stopping=o.early_stopping, seed=o.seed,
+                          baselines=[baseline])  # fmt: skip
+    settings = MeasureSettings(threads=o.threads)
     with (
         create_builder("local") as builder,
-        create_runner("local", settings=settings, devices=devices) as runner,
+        create_runner("local", settings=settings, devices=o.devices) as runner,
     ):
         measurer = Measurer(builder=builder, runner=runner, store=store)
-        result = tune_task(task, pol, measurer, trials=trials, per_round=per_round,
-                           early_stopping=early_stopping, on_round=_progress(task),
-                           baseline=default_baseline(task) if baseline and policy != "template"
-                           else None, ahead=None if search_ahead else False)  # fmt: skip
+        result = sched.tune(measurer, o.trials, _progress(task),
+                            ahead=None if o.search_ahead else False)  # fmt: skip
     store.close()
-    return _summary(op, shape, result, records)
+    return _summary(o, policy, result)
 
 
 def default_baseline(task: SearchTask) -> State | None:
@@ -125,34 +95,42 @@ def search_policy(kind: str, task: SearchTask, *, tuner: str, seed: int, store=N
     return pol
 
 
-def _progress(task: SearchTask):
-    def show(log: RoundLog, result: TuneResult) -> None:
-        gflops = task.flop_count / log.best_cost_s / 1e9 if log.best_cost_s < float("inf") else 0
+def _progress(task: SearchTask) -> Callable[[dict], None]:
+    trials = 0
+
+    def show(line: dict) -> None:
+        nonlocal trials
+        trials += line["trials"]
+        best = line["task_best_s"]
+        gflops = task.flop_count / best / 1e9 if best else 0.0
+        best_text = f"{best * 1e3:.4f} ms ({gflops:.1f} GFLOP/s)" if best else "-"
         _say(
-            f"[{task.name}] round {log.round}: {result.trials} trials, best "
-            f"{log.best_cost_s * 1e3:.4f} ms ({gflops:.1f} GFLOP/s), search {log.search_s:.1f} s, "
-            f"build {log.build_s:.1f} s, measure {log.measure_s:.1f} s, errors {log.errors}"
+            f"[{task.name}] round {line['round']}: {trials} trials, best {best_text}, "
+            f"search {line['search_s']:.1f} s, build {line['build_s']:.1f} s, "
+            f"measure {line['measure_s']:.1f} s, errors {line['errors']}"
         )
 
     return show
 
 
-def _summary(op: str, shape: str, result: TuneResult, records: str) -> dict[str, object]:
-    best = result.best_cost_s if result.best_state is not None else None
-    if result.best_state is not None:
-        _say(f"best schedule of {result.task.name}:\n{result.best_state}")
-        _say(f"best latency {best * 1e3:.4f} ms, {result.gflops:.1f} GFLOP/s")  # type: ignore[operator]
+def _summary(o: OpTuneOptions, policy: SearchPolicy, result: SchedulerResult) -> dict[str, object]:
+    got = policy.best(1)
+    task_flops = policy.dag.flop_count
+    best = got[0][0] if got else None
+    if got:
+        _say(f"best schedule of {o.op} {o.shape}:\n{got[0][1]}")
+        _say(f"best latency {best * 1e3:.4f} ms, {task_flops / best / 1e9:.1f} GFLOP/s")
     else:
         _say("no valid candidate was measured")
     return {
-        "op": op,
-        "shape": [int(v) for v in shape.split(",")],
+        "op": o.op,
+        "shape": [int(v) for v in o.shape.split(",")],
         "trials": result.trials,
         "resumed_records": result.resumed,
         "best_latency_s": best,
-        "gflops": result.gflops,
-        "records": str(records),
-        "stop_reason": result.stop_reason,
+        "gflops": task_flops / best / 1e9 if best else 0.0,
+        "records": str(o.records),
+        "stop_reason": result.task_states[0].stop_reason or result.stop_reason,
     }
 
 
@@ -165,18 +143,18 @@ def sketches_command(target: str, shape: str | None = None) -> dict[str, object]
         sketches = generate_sketches(task.dag, cores=cores)
         _say(f"== {task.name}: {len(sketches)} sketches")
         for i, s in enumerate(sketches):
-            _say(f"-- sketch {i}\n{s}")
+            _say(f"-- sketch {i}\n{format_state(s)}")
         out.append({"task": task.name, "sketches": len(sketches)})
     return {"target": target, "tasks": out}
 
 
 def _model_tasks(model: str) -> list[SearchTask]:
     if model in WORKLOADS:
-        raise SearchInputError(f"{model} needs --shape ({WORKLOADS[model][2]})")
+        raise OptionError(f"{model} needs --shape ({WORKLOADS[model][2]})")
     from tasks.model_commands import ModelError, load_graph, parse_input_shapes, partition
 
     try:
         part = partition(load_graph(model, parse_input_shapes([])))
     except ModelError as err:
-        raise SearchInputError(str(err)) from None
+        raise OptionError(str(err)) from None
     return [SearchTask(f"task{t.id}_{'+'.join(t.ops)}", t.dag, t.weight) for t in part.tasks]

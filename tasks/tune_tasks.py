@@ -1,10 +1,11 @@
 """The Prefect tasks of the `tune_model` flow: thin wrappers over tasks/ and models/.
 
-Coarse on purpose (DESIGN.md): one task run per search round, per chunk of
-builds, per batch of measurements — never one per candidate. Tasks bound to the
-tuning session (search, sketch generation) get its key and run in the flow's
-process; builds and measurements take their candidates by value, so a Dask
-worker can run them. Measurements are never cached; import + partition is
+Coarse on purpose: one task run per chunk of builds, per batch of measurements,
+per task's sketch generation — never one per candidate (a task run costs
+milliseconds). Sketch generation is bound to the tuning session: it gets the
+session's key and runs in the flow's process; builds and measurements take
+their candidates by value, so a Dask worker can run them (tasks/prefect_measure.py
+hands them to the tuning loop). Measurements are never cached; import + partition is
 cached by the model's content hash. Builds and measurements are retried when
 their process dies (a lost Dask worker); bad input is not retried.
 """
@@ -47,13 +48,6 @@ def generate_sketches(session_key: str, idx: int) -> int:
     """Derive task idx's search space (its sketches or template); the sketch count."""
     with phase("sketches"):
         return get_session(session_key).make_policy(idx)
-
-
-@task(name="search-round", cache_policy=NO_CACHE)
-def search_round(session_key: str, idx: int) -> int:
-    """The next candidates for task idx from its policy; how many are new."""
-    with phase("search"):
-        return get_session(session_key).propose(idx)
 
 
 @task(name="build-chunk", cache_policy=NO_CACHE, persist_result=False, retries=2)

@@ -12,14 +12,20 @@ from compiler.autotvm import ConfigSpace, NoTemplateError, TemplatePolicy, creat
 from compiler.measure import MeasureInput, MeasureResult
 from compiler.measure.measurer import to_record
 from compiler.ops.workloads import op_workload
+from compiler.policies import create, policy_for_task
 from compiler.records import SQLiteStore, TargetInfo
-from compiler.search.policy import SketchPolicy, create, policy_for_task
+from compiler.search.policy import SketchPolicy
 from compiler.search.scorers import RandomScorer
-from compiler.search.tune import resume, tune_task
 from compiler.task import SearchTask
+from compiler.task_scheduler import TaskScheduler
 from compiler.te.dag import ComputeDAG
 
 KINDS = ["grid", "random", "ga", "xgb"]
+
+
+def tune_task(task, policy, measurer, *, trials, per_round):
+    """tune-op's loop: a task scheduler of one task."""
+    return TaskScheduler([task], [policy], per_round=per_round).tune(measurer, trials)
 
 
 def small_space():
@@ -182,7 +188,7 @@ def test_template_policy_resumes_config_indices_from_records(tmp_path):
         tune_task(task, first, measurer, trials=40, per_round=20)
         measured = set(first.tuner.costs)
         again = TemplatePolicy(dag, tuner="xgb", seed=0)
-        assert resume(task, again, store, measurer.target.target) == 40
+        assert TaskScheduler([task], [again]).resume(store, measurer.target.target) == 40
         assert set(again.tuner.costs) >= measured  # every record mapped back to its config
         fresh = again.next_candidates(30)
         assert fresh and not any(again.is_measured(s) for s in fresh)

@@ -81,9 +81,10 @@ def test_nightly_serves_a_cron_deployment_and_a_triggered_run_completes(tmp_path
     try:
         dep = wait_for(lambda: api(url, "/deployments/name/tune-model/nightly-mlp"), 180,
                        "the nightly deployment")  # fmt: skip
-        assert dep["parameters"]["model"] == "zoo:mlp"
-        assert dep["parameters"]["trials"] == 8 and dep["parameters"]["dated"] is True
-        assert dep["parameters"]["trend"] == str(out / "trend.csv")
+        options = dep["parameters"]["options"]  # the flow's one parameter: TuneOptions
+        assert options["model"] == "zoo:mlp"
+        assert options["trials"] == 8 and options["dated"] is True
+        assert options["trend"] == str(out / "trend.csv")
         crons = [s["schedule"].get("cron") for s in dep["schedules"]]
         assert crons == [CRON]
         # the server answers 503 while its database is busy (the served process is

@@ -10,7 +10,6 @@ import pytest
 from test_task_scheduler import make_tasks, scheduler, task_dag
 
 from compiler import ops, te
-from compiler.search.tune import MAX_ERRORS_IN_A_ROW
 from compiler.task_scheduler.gradient import (
     PRIOR_GAIN,
     PRIOR_ROUNDS,
@@ -24,7 +23,7 @@ from compiler.task_scheduler.gradient import (
 from compiler.task_scheduler.objective import chain_gradients, weighted_latency
 from compiler.task_scheduler.similarity import op_kind, similarity_groups, similarity_key
 from compiler.task_scheduler.strategy import gradient_task, round_robin_task
-from compiler.task_scheduler.task_state import TaskState
+from compiler.task_scheduler.task_state import MAX_ERRORS_IN_A_ROW, TaskState
 from compiler.te.dag import ComputeDAG
 
 

@@ -41,7 +41,9 @@ def test_tune_missing_model(tmp_path):
     [("--policy", "magic", "--policy"), ("--scheduler", "fifo", "--scheduler"),
      ("--trials", "-3", "--trials"), ("--threads", "0", "--threads"),
      ("--task-runner", "ray-tracing", "--task-runner"),
-     ("--per-round", "0", "--per-round")],
+     ("--per-round", "0", "--per-round"), ("--tuner", "bogus", "--tuner"),
+     ("--devices", "bogus", "--devices"), ("--early-stopping", "0", "--early-stopping"),
+     ("--seed", "-1", "--seed"), ("--dask-workers", "0", "--dask-workers")],
 )  # fmt: skip
 def test_tune_bad_option(tmp_path, option, value, fragment):
     assert_bad(["tune", "zoo:mlp", option, value, "--records", str(tmp_path / "r.db")], fragment)
@@ -60,3 +62,18 @@ def test_nightly_bad_cron(tmp_path, monkeypatch):
 def test_nightly_needs_a_server(tmp_path, monkeypatch):
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     assert_bad(["nightly", "zoo:mlp", "--out", str(tmp_path)], "prefect server start")
+
+
+def test_tune_records_that_are_not_a_database(tmp_path):
+    assert_bad(["tune", "zoo:mlp", "--records", str(tmp_path)], "--records", "a directory")
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database" * 100)
+    assert_bad(["tune", "zoo:mlp", "--records", str(junk)], "junk.db", "not a records database")
+
+
+def test_user_errors_of_every_command_are_one_line(tmp_path):
+    assert_bad(["report", str(tmp_path / "no-run")], "no-run")
+    assert_bad(["bench", str(tmp_path / "none.onnx")], "none.onnx")
+    assert_bad(["records", "show", str(tmp_path)], str(tmp_path))
+    assert_bad(["tune-op", "matmul", "--shape", "4,4", "--records", str(tmp_path / "r.db")],
+               "--shape for matmul")  # fmt: skip

@@ -27,12 +27,21 @@ def test_flow_on_a_local_dask_cluster(tmp_path, cluster):
     from prefect_dask import DaskTaskRunner
 
     from flows.tune_model import tune_model
+    from tasks.options import TuneOptions
 
     flow = tune_model.with_options(task_runner=DaskTaskRunner(address=cluster.scheduler_address))
     db = tmp_path / "records.db"
-    summary = flow(model="zoo:mlp", trials=16, records=str(db), out_dir=str(tmp_path / "run"),
-                   per_round=8, dask_address=cluster.scheduler_address,
-                   pin_dask_cores=True)  # fmt: skip
+    summary = flow(
+        TuneOptions(
+            model="zoo:mlp",
+            trials=16,
+            records=str(db),
+            out_dir=str(tmp_path / "run"),
+            per_round=8,
+            dask_address=cluster.scheduler_address,
+            pin_dask_cores=True,
+        )
+    )
     assert summary["trials"] == 16
     assert summary["max_rel_err"] < 1e-3
     with sqlite3.connect(db) as con:

@@ -69,6 +69,8 @@ def test_kill_and_rerun_keeps_records_and_budget(tmp_path, prefect_harness):
     assert rerun.returncode == 0, stderr.decode()[-2000:]
     summary = json.loads(stdout)  # --json: one object on stdout, nothing else
     assert summary["trials"] == 16 and summary["resumed_trials"] >= len(kept)
+    progress = [x for x in stderr.decode().splitlines() if x.startswith("round ")]
+    assert progress and "trials 16/16" in progress[-1]  # stderr is no terminal: a line a round
     after = rows(db)
     assert set(kept) <= set(after)  # nothing lost
     assert len(after) == len(kept) + 16  # exactly the new budget

@@ -69,6 +69,10 @@ def test_tune_op_without_baseline_searches_only(tmp_path):
         (["tune-op", "convolution", "--shape", "1,2,3"], "unknown op 'convolution'"),
         (["tune-op", "matmul", "--shape", "4,4,4", "--policy", "grid"], "--policy must be"),
         (["sketches", "matmul"], "needs --shape"),
+        (["tune-op", "matmul", "--shape", "4,4,4", "--threads", "-1"], "--threads must be >= 1"),
+        (["tune-op", "matmul", "--shape", "4,4,4", "--devices", "bogus"], "--devices must be"),
+        (["tune-op", "matmul", "--shape", "4,4,4", "--tuner", "bogus"], "--tuner must be"),
+        (["tune-op", "matmul", "--shape", "4,4,4", "--early-stopping", "0"], "--early-stopping"),
     ],
 )
 def test_bad_tune_op_input_is_one_line_and_exit_code_2(args, message):

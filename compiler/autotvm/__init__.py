@@ -5,7 +5,7 @@ and tuners that search their config spaces.
     >>> template = match_template(dag)              # from the anchor op's tag
     >>> space = template.space(dag)                 # ConfigSpace: knobs, len(space)
     >>> state = template.instantiate(dag, 1234)     # the schedule of config 1234
-    >>> policy = TemplatePolicy(dag, tuner="xgb")   # a SearchPolicy for tune_task
+    >>> policy = TemplatePolicy(dag, tuner="xgb")   # a SearchPolicy for the tuning loop
 
 Modules: space.py / knobs.py (config spaces), templates/ (registry and the
 built-in templates), tuners/ (grid, random, GA, XGBoost), policy.py.

@@ -10,7 +10,8 @@ program already measured (or proposed in the same batch) get its cost. The
 first candidate is the fallback config (`start_with_fallback`).
 
     >>> policy = TemplatePolicy(dag, tuner="xgb", seed=0)        # doctest: +SKIP
-    >>> result = tune_task(task, policy, measurer, trials=256)   # doctest: +SKIP
+    >>> sched = TaskScheduler([task], [policy])                  # doctest: +SKIP
+    >>> result = sched.tune(measurer, trials=256)                # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 
 from compiler.cost_model.feature_pool import workers_held
@@ -93,18 +93,27 @@ class SearchAhead:
 
 
 def measure_while_searching(
-    measurer, inputs: Sequence[MeasureInput], prepare: Callable[[], object] | None
+    measurer,
+    inputs: Sequence[MeasureInput],
+    prepare: Callable[[], object] | None,
+    clock: Callable[[str], AbstractContextManager] | None = None,
 ) -> tuple[list[tuple[MeasureInput, MeasureResult]], AheadTimes]:
     """`measurer.measure(inputs)`, with `prepare()` run beside the timing (from the
-    end of the builds) and waited for; None: just measure."""
+    end of the builds) and waited for (under `clock("search")`); None: just measure."""
     if prepare is None:
         return measurer.measure(inputs), AheadTimes()
     ahead = SearchAhead(prepare)
     try:
         pairs = measurer.measure(inputs, on_run_start=ahead.start)
     finally:
-        times = ahead.finish()
+        with (clock or no_clock)("search"):
+            times = ahead.finish()
     return pairs, times
+
+
+def no_clock(name: str) -> AbstractContextManager:
+    """A clock that times nothing (a phase clock takes its place in the flow)."""
+    return nullcontext()
 
 
 def _executor() -> ThreadPoolExecutor:

@@ -5,7 +5,7 @@
     ...                       log_path="run/decisions.jsonl")
     >>> result = sched.tune(measurer, trials=2000)                        # doctest: +SKIP
 
-or, step by step (what the Prefect pipeline does between its own tasks):
+or, step by step (what `tune` does, loop.py):
 
     >>> sched.resume(store, target)                                       # doctest: +SKIP
     >>> while (i := sched.next_task()) is not None:                       # doctest: +SKIP
@@ -50,6 +50,8 @@ resumed run appends to the same file; read it with `read_decision_log`):
     build_s       seconds building;  measure_s: seconds measuring
     ahead_s       seconds a policy searched its next round beside this round's
                   timing (`tune(ahead=True)`: the task likely to come next)
+    learn_s       seconds the policy took to learn from the results (features of
+                  the measured programs, retraining the cost model)
     wall_s        wall-clock seconds since the scheduler started (a resumed
                   run continues from the logged value)
     total_trials  trials of every task so far (restored ones included)
@@ -77,8 +79,9 @@ from compiler.task import SearchTask
 from compiler.task_scheduler.decision_log import KEYS as DECISION_LOG_KEYS
 from compiler.task_scheduler.decision_log import read_decision_log
 from compiler.task_scheduler.gradient import GradientConfig, TaskGradient
+from compiler.task_scheduler.loop import SchedulerResult, round_size
 from compiler.task_scheduler.objective import Objective, weighted_latency
-from compiler.task_scheduler.scheduler import SchedulerResult, TaskScheduler, round_size
+from compiler.task_scheduler.scheduler import TaskScheduler
 from compiler.task_scheduler.similarity import similarity_groups
 from compiler.task_scheduler.strategy import STRATEGIES
 from compiler.task_scheduler.task_state import TaskState

@@ -14,7 +14,7 @@ from typing import Any
 
 KEYS = (
     "round", "task", "task_name", "workload_key", "choice", "trials", "errors",
-    "search_s", "build_s", "measure_s", "ahead_s", "wall_s", "total_trials", "task_best_s", "f_s",
+    "search_s", "build_s", "measure_s", "ahead_s", "learn_s", "wall_s", "total_trials", "task_best_s", "f_s",
     "timestamp", "gradients",
 )  # fmt: skip
 

@@ -4,8 +4,8 @@ The run is a sequence of rounds. `next_task` picks a task (the strategy),
 `propose` asks its search policy for candidates (timed as search time), the
 caller builds and measures them, and `record` hands the results back: the
 policy learns, the task's history and f move on, one decision-log line is
-written. `tune` is that loop with a Measurer; the Prefect pipeline runs the
-same steps as separate Prefect tasks.
+written. `tune` is that loop with a Measurer (loop.py): every tuning run, from
+one op to a whole network in the Prefect flow, goes through it.
 """
 
 from __future__ import annotations
@@ -14,19 +14,19 @@ import copy
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from compiler.measure import MeasureInput, Measurer
+from compiler.measure import Measurer
 from compiler.records import RecordStore
 from compiler.schedule.state import State
-from compiler.search.ahead import leaves_a_core_idle, measure_while_searching
 from compiler.search.policy import SearchPolicy
 from compiler.task import SearchTask
+from compiler.task_scheduler import loop
 from compiler.task_scheduler.decision_log import DecisionLog, finite_or_none, read_decision_log
 from compiler.task_scheduler.gradient import (
     FORWARD_KINDS,
@@ -34,6 +34,7 @@ from compiler.task_scheduler.gradient import (
     TaskGradient,
     task_gradients,
 )
+from compiler.task_scheduler.loop import SchedulerResult
 from compiler.task_scheduler.objective import Objective, chain_gradients, weighted_latency
 from compiler.task_scheduler.resume import plan_rounds, task_records
 from compiler.task_scheduler.similarity import similarity_groups
@@ -50,20 +51,6 @@ from compiler.task_scheduler.task_state import (
 )
 
 MANUAL = "manual"  # choice label of a round recorded without asking next_task
-
-
-@dataclass
-class SchedulerResult:
-    """What one `tune` call did, and where the run stands after it."""
-
-    trials: int  # new measurements in this call
-    total_trials: int  # every round so far, restored ones included
-    objective_s: float  # f after the call (inf while a task has no valid measurement)
-    best_costs_s: list[float]
-    task_states: list[TaskState]
-    rounds: list[dict[str, Any]] = field(default_factory=list)  # this call's log lines
-    resumed: int = 0  # records restored at the start of the call
-    stop_reason: str = ""
 
 
 @dataclass
@@ -134,7 +121,7 @@ class TaskScheduler:
         self._wall_offset_s = 0.0  # wall time of the run before a resume
         self._last_search_s = [0.0] * len(self.tasks)
         self._decision: _Decision | None = None
-        self._resumed = False
+        self.resumed = False  # whether `resume` ran (the loop resumes a fresh scheduler)
 
     # ---------------------------------------------------------------- state
 
@@ -216,7 +203,7 @@ class TaskScheduler:
         n = self.per_round if n is None else n
         first = self._baseline(idx)[:n]
         more = self.policies[idx].next_candidates(n - len(first)) if n > len(first) else []
-        states = _distinct(first + more)
+        states = first + more  # the measurer skips a proposal equal to the baseline
         self._last_search_s[idx] = time.perf_counter() - start
         if not states:
             self.task_states[idx].stop(EXHAUSTED)
@@ -250,20 +237,26 @@ class TaskScheduler:
         decision = self._decision if self._decision and self._decision.task == idx else None
         if decision is None:
             decision = _Decision(idx, MANUAL, self.gradients())
+        search_s = self._last_search_s[idx] if search_s is None else search_s
+        start = time.perf_counter()
         if states:
             self.policies[idx].note_round(
-                search_s=self._last_search_s[idx] if search_s is None else search_s,
-                tuning_s=build_s + measure_s,
-                candidates=len(states),
+                search_s=search_s, tuning_s=build_s + measure_s, candidates=len(states)
             )
             self.policies[idx].update(list(states), list(costs_s))
+        times = {"search_s": search_s, "build_s": build_s, "measure_s": measure_s,
+                 "ahead_s": ahead_s, "learn_s": time.perf_counter() - start}  # fmt: skip
         self._apply_round(idx, costs_s)
-        line = self._log_line(idx, decision, costs_s, search_s, build_s, measure_s, ahead_s)
+        line = self._log_line(idx, decision, costs_s, times)
         if self._log is not None:
             self._log.append(line)
         self.rounds += 1
         self._decision = None
         return line
+
+    def last_search_s(self, idx: int) -> float:
+        """Seconds the last `propose` of task `idx` took."""
+        return self._last_search_s[idx]
 
     def replay_round(self, idx: int, costs_s: Sequence[float | None]) -> None:
         """Count a round of task `idx` from its costs alone: the task's history, f
@@ -299,10 +292,7 @@ class TaskScheduler:
         idx: int,
         decision: _Decision,
         costs_s: Sequence[float | None],
-        search_s: float | None,
-        build_s: float,
-        measure_s: float,
-        ahead_s: float,
+        times: dict[str, float],
     ) -> dict[str, Any]:
         task, st = self.tasks[idx], self.task_states[idx]
         return {
@@ -313,10 +303,7 @@ class TaskScheduler:
             "choice": decision.choice,
             "trials": len(costs_s),
             "errors": sum(c is None or not math.isfinite(c) for c in costs_s),
-            "search_s": self._last_search_s[idx] if search_s is None else search_s,
-            "build_s": build_s,
-            "measure_s": measure_s,
-            "ahead_s": ahead_s,
+            **times,
             "wall_s": self.wall_s,
             "total_trials": self.total_trials,
             "task_best_s": finite_or_none(st.best_cost_s),
@@ -354,7 +341,7 @@ class TaskScheduler:
                     policy.note_meta(state, meta)
             if recs.states:
                 policy.update(recs.states, recs.costs_s)
-        self._resumed = True
+        self.resumed = True
         return sum(len(r.costs_s) for r in per_task)
 
     # ---------------------------------------------------------------- loop
@@ -364,20 +351,16 @@ class TaskScheduler:
         measurer: Measurer,
         trials: int,
         on_round: Callable[[dict[str, Any]], None] | None = None,
-        *,
-        max_rounds: int | None = None,
-        ahead: bool | None = None,
+        **options: Any,
     ) -> SchedulerResult:
-        """Rounds of next_task / propose / measure / record until `trials` new
-        measurements are made, `max_rounds` rounds are done, or every task is done.
+        """The tuning loop (loop.tune) on this scheduler: rounds until `trials` new
+        measurements are made or every task is done; options `max_rounds`, `ahead`,
+        `should_stop`, `clock`.
 
         `max_rounds=len(tasks)` on a fresh scheduler runs exactly the warm-up
         round of every task (a round may measure fewer than per_round
         candidates when a task's space is small; the budget does not spill
         into another task's round).
-
-        The first call resumes from `measurer.store` (if any, and unless `resume`
-        was called), so a killed run continues where it stopped.
 
         With `ahead` (default: when the timing leaves a core idle), while a
         round is timed the task likely to come next
@@ -385,77 +368,7 @@ class TaskScheduler:
         a policy keeps what it found until that task's next round, whenever it
         comes, and then only scores it again with the cost model of that time.
         """
-        resumed = 0
-        if not self._resumed and not self.rounds and measurer.store is not None:
-            resumed = self.resume(measurer.store, measurer.target.target)
-        new, lines = 0, []
-        if ahead is None:
-            ahead = leaves_a_core_idle(getattr(measurer, "runner", None))
-        while new < trials and (max_rounds is None or len(lines) < max_rounds):
-            idx = self.next_task()
-            if idx is None:
-                break
-            states = self.propose(idx, min(self.per_round, trials - new))
-            if not states:  # exhausted: a round of no trials says so in the log
-                lines.append(self.record(idx, [], []))
-                continue
-            n_next = min(self.per_round, trials - new - len(states))
-            prepare = self.search_ahead(idx, states, n_next) if ahead else None
-            line = self._measure_round(measurer, idx, states, prepare)
-            new += line["trials"]
-            lines.append(line)
-            if on_round is not None:
-                on_round(line)
-        return SchedulerResult(
-            new, self.total_trials, self.objective_value, self.best_costs_s,
-            self.task_states, lines, resumed, self._stop_reason(new, trials),
-        )  # fmt: skip
-
-    def _measure_round(
-        self,
-        measurer: Measurer,
-        idx: int,
-        states: list[State],
-        prepare: Callable[[], object] | None,
-    ) -> dict[str, Any]:
-        build0, measure0 = measurer.stats.build_s, measurer.stats.measure_s
-        policy = self.policies[idx]
-        inputs = [MeasureInput(self.tasks[idx], s, policy.meta_for(s)) for s in states]
-        pairs, ahead = measure_while_searching(measurer, inputs, prepare)
-        return self.record(
-            idx,
-            [inp.state for inp, _ in pairs],
-            [r.mean_cost_s if r.is_valid else None for _, r in pairs],
-            search_s=self._last_search_s[idx] + ahead.waited_s,
-            build_s=measurer.stats.build_s - build0,
-            measure_s=measurer.stats.measure_s - measure0,
-            ahead_s=ahead.ran_s,
-        )
-
-    def _stop_reason(self, new: int, trials: int) -> str:
-        if new >= trials:
-            return "trial budget spent"
-        if not all(st.done for st in self.task_states):
-            return "round limit reached"
-        if any(st.stop_reason == GLOBAL_EARLY_STOPPING for st in self.task_states):
-            return f"no improvement of f in {self.global_stale_trials} trials"
-        return "every task is done"
-
-
-def _distinct(states: list[State]) -> list[State]:
-    """The states in order, each step list once (a policy may propose the baseline too)."""
-    seen: set[tuple] = set()
-    out = []
-    for s in states:
-        if s.steps not in seen:
-            seen.add(s.steps)
-            out.append(s)
-    return out
-
-
-def round_size(trials: int, n_tasks: int, cap: int = 64) -> int:
-    """Ansor's round size: min(cap, trials / tasks), at least 1."""
-    return max(1, min(cap, trials // max(1, n_tasks)))
+        return loop.tune(self, measurer, trials, on_round=on_round, **options)
 
 
 def _check_options(

@@ -12,12 +12,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from compiler.search.tune import MAX_ERRORS_IN_A_ROW
-
 # stop reasons (TaskState.stop_reason)
 EXHAUSTED = "search space exhausted"
 NO_NEW_CANDIDATE = "no new candidate"
 GLOBAL_EARLY_STOPPING = "global early stopping"
+
+MAX_ERRORS_IN_A_ROW = 150  # give up on a task after this many failed candidates in a row
 
 # A round resets a task's stale-trial count only when it lowers the best
 # latency by at least this fraction: the best of many noisy timings of similar

@@ -1,0 +1,108 @@
+"""The Prefect back end of the measurer: builds and timings as Prefect tasks.
+
+`compiler.measure.Measurer` skips what was measured, builds, times and records
+each result; what builds and what times is its builder and runner. The flow
+gives it these two, so the tuning loop (compiler/task_scheduler/loop.py) is the
+same one `tune-op` runs, and Prefect sees coarse task runs:
+
+- `PrefectBuilder`: a round's candidates cut into chunks, one mapped
+  `build-chunk` task run per chunk, in parallel (threads, or Dask workers);
+- `PrefectRunner`: `measure` task runs, one batch at a time on this machine
+  (two timings on the same cores would spoil each other), or one batch per
+  Dask worker (each worker a measuring device). Results come back and are
+  recorded batch by batch, so a killed run loses at most a batch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+from compiler.measure import (
+    BuildResult,
+    Device,
+    MeasureInput,
+    MeasureResult,
+    MeasureSettings,
+    RunRequest,
+    make_devices,
+)
+from compiler.task import SearchTask
+from tasks.device import local_builder
+from tasks.tune_tasks import build_chunk, measure_batch
+
+LOCAL_BATCH = 8  # candidates per `measure` task run on this machine
+
+OnResult = Callable[[int, MeasureResult], None]
+
+
+class PrefectBuilder:
+    """Builds as `build-chunk` task runs, `chunks` of them in parallel."""
+
+    def __init__(self, chunks: int) -> None:
+        self.chunks = max(1, chunks)
+
+    def build(self, inputs: Sequence[MeasureInput]) -> list[BuildResult]:
+        n = max(1, min(self.chunks, len(inputs)))
+        parts = [list(inputs[k::n]) for k in range(n)]
+        futures = build_chunk.map(parts, list(range(n)))
+        out: list = [None] * len(inputs)
+        for k, future in enumerate(futures):
+            out[k::n] = future.result()
+        return out
+
+    def build_references(self, tasks: Sequence[SearchTask]) -> list[BuildResult]:
+        """The tasks' default schedules, built in this process (the records are here)."""
+        return local_builder(-1).build_references(tasks)
+
+    def close(self) -> None:
+        return None
+
+
+class PrefectRunner:
+    """Timings as `measure` task runs: batches of LOCAL_BATCH one after another with
+    one worker (this machine), else one batch per Dask worker at once, worker k
+    pinned to core k when `pin`."""
+
+    def __init__(
+        self, settings: MeasureSettings, devices: str = "default", *, workers: int = 1,
+        pin: bool = False,
+    ) -> None:  # fmt: skip
+        self.settings, self.kind, self.workers, self.pin = settings, devices, workers, pin
+        # what times at once on this machine (search ahead asks: compiler/search/ahead.py)
+        self.devices = make_devices(devices) if workers == 1 else []
+
+    def run(
+        self, requests: Sequence[RunRequest], on_result: OnResult | None = None
+    ) -> list[MeasureResult]:
+        if self.workers == 1:
+            batches = [range(k, min(k + LOCAL_BATCH, len(requests)))
+                       for k in range(0, len(requests), LOCAL_BATCH)]  # fmt: skip
+            done = ((b, measure_batch([requests[i] for i in b], self.settings, self.kind))
+                    for b in batches)  # fmt: skip
+        else:
+            batches = [range(k, len(requests), self.workers) for k in range(self.workers)]
+            futures = [
+                (b, measure_batch.submit([requests[i] for i in b], self.settings, self._device(k)))
+                for k, b in enumerate(batches)
+                if len(b)
+            ]
+            done = ((b, f.result()) for b, f in futures)
+        out: list = [None] * len(requests)
+        for indices, results in done:
+            for i, result in zip(indices, results):
+                out[i] = result
+                if on_result is not None:
+                    on_result(i, result)
+        return out
+
+    def _device(self, k: int) -> str | tuple[Device, ...]:
+        """Worker batch k of a local cluster times on core k (distinct cores at once)."""
+        if not self.pin:
+            return "default"
+        cores = sorted(os.sched_getaffinity(0))
+        core = cores[k % len(cores)]
+        return (Device(f"cpu{core}", (core,)),)
+
+    def close(self) -> None:
+        return None
