@@ -14,11 +14,11 @@ Run with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset so numpy picks its best kern
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 
 import numpy as np
+from output import human_output, print_json
 from timing import best_s, call_overhead_us
 
 from compiler.codegen import build
@@ -132,18 +132,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    figures = bench_matmul(args.size, args.rounds, args.threads)
-    figures["compile_three_deep_s"] = compile_s(three_deep_ir())
-    figures["empty_call_us"] = call_overhead_us(parallel=False)
-    figures["empty_parallel_call_us"] = call_overhead_us(parallel=True)
-    figures["parallel_overhead_us"] = figures["empty_parallel_call_us"] - figures["empty_call_us"]
-    figures["default_threads"] = float(get_num_threads())
+    with human_output(args.json):
+        figures = bench_matmul(args.size, args.rounds, args.threads)
+        figures["compile_three_deep_s"] = compile_s(three_deep_ir())
+        figures["empty_call_us"] = call_overhead_us(parallel=False)
+        figures["empty_parallel_call_us"] = call_overhead_us(parallel=True)
+        empty_us = figures["empty_call_us"]
+        figures["parallel_overhead_us"] = figures["empty_parallel_call_us"] - empty_us
+        figures["default_threads"] = float(get_num_threads())
+        print(f"{'figure':<26}{'value':>12}")
+        for key, value in figures.items():
+            print(f"{key:<26}{value:>12.4g}")
     if args.json:
-        print(json.dumps(figures))
-        return 0
-    print(f"{'figure':<26}{'value':>12}", file=sys.stdout)
-    for key, value in figures.items():
-        print(f"{key:<26}{value:>12.4g}")
+        print_json(figures)
     return 0
 
 

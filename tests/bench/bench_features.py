@@ -14,11 +14,10 @@ rate (a state seen again) for scale.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 
 import numpy as np
+from output import human_output, print_json
 
 from compiler import ops, te
 from compiler.cost_model import clear_cache, extract_features, state_features
@@ -111,19 +110,20 @@ def main() -> None:
     parser.add_argument("--ops", default="matmul512,conv_resnet18,conv28c,conv28w")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    figures: dict[str, float] = {}
     for op in args.ops.split(","):
         if op not in OPS:
             parser.error(f"--ops: unknown op {op!r} (choose from {', '.join(OPS)})")
-        for case, states in cases_of(op, args.states).items():
-            for k, v in rates(states).items():
-                figures[f"{op}_{case}_{k}"] = round(v, 3)
-    out = sys.stderr if args.json else sys.stdout
-    print(f"{'case':40} {'value':>10}", file=out)
-    for k, v in figures.items():
-        print(f"{k:40} {v:10.2f}", file=out)
+    figures: dict[str, float] = {}
+    with human_output(args.json):
+        for op in args.ops.split(","):
+            for case, states in cases_of(op, args.states).items():
+                for k, v in rates(states).items():
+                    figures[f"{op}_{case}_{k}"] = round(v, 3)
+        print(f"{'case':40} {'value':>10}")
+        for k, v in figures.items():
+            print(f"{k:40} {v:10.2f}")
     if args.json:
-        print(json.dumps(figures))
+        print_json(figures)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,12 @@ use (sum alone) against the inference (sum in situ).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
 
 import numpy as np
+from output import human_output, print_json
 
 from compiler.runtime.threads import set_num_threads
 from models.load import load_graph
@@ -62,49 +62,49 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    passive_thread_wait()
-    set_num_threads(args.threads)
-    graph = load_graph(f"zoo:{args.model}")
-    if args.records:
-        schedules = record_schedules(args.records)
-        net = compile_network(graph, schedule_for=schedules, tuned_keys=schedules.tuned)
-    else:
-        net = compile_network(graph, schedule_for=default_schedule_for)
-    rng = np.random.default_rng(0)
-    for value in graph.inputs:
-        net.buffers[value.name][...] = rng.random(value.shape)
-    situ, alone = per_call_times(net.calls, args.rounds)
-    median = np.median(situ, axis=0)
-    rows = [
-        {
-            "call": i,
-            "ops": "+".join(node.op for node in sub.nodes),
-            "in_situ_ms": float(median[i]) * 1e3,
-            "alone_ms": alone[i] * 1e3,
-            "ratio": float(median[i]) / alone[i],
+    with human_output(args.json):
+        passive_thread_wait()
+        set_num_threads(args.threads)
+        graph = load_graph(f"zoo:{args.model}")
+        if args.records:
+            schedules = record_schedules(args.records)
+            net = compile_network(graph, schedule_for=schedules, tuned_keys=schedules.tuned)
+        else:
+            net = compile_network(graph, schedule_for=default_schedule_for)
+        rng = np.random.default_rng(0)
+        for value in graph.inputs:
+            net.buffers[value.name][...] = rng.random(value.shape)
+        situ, alone = per_call_times(net.calls, args.rounds)
+        median = np.median(situ, axis=0)
+        rows = [
+            {
+                "call": i,
+                "ops": "+".join(node.op for node in sub.nodes),
+                "in_situ_ms": float(median[i]) * 1e3,
+                "alone_ms": alone[i] * 1e3,
+                "ratio": float(median[i]) / alone[i],
+            }
+            for i, sub in enumerate(net.partition.subgraphs)
+        ]
+        out = {
+            "model": args.model,
+            "threads": args.threads,
+            "sum_in_situ_ms": float(median.sum()) * 1e3,
+            "sum_alone_ms": sum(alone) * 1e3,
+            "inference_ms": float(np.median(situ.sum(axis=1))) * 1e3,
+            "calls": rows,
         }
-        for i, sub in enumerate(net.partition.subgraphs)
-    ]
-    out = {
-        "model": args.model,
-        "threads": args.threads,
-        "sum_in_situ_ms": float(median.sum()) * 1e3,
-        "sum_alone_ms": sum(alone) * 1e3,
-        "inference_ms": float(np.median(situ.sum(axis=1))) * 1e3,
-        "calls": rows,
-    }
-    if args.json:
-        print(json.dumps(out))
-        return 0
-    for row in rows:
+        for row in rows:
+            print(
+                f"{row['call']:3d} {row['ops'][:34]:34s} in situ {row['in_situ_ms']:7.3f} ms"
+                f"  alone {row['alone_ms']:7.3f} ms  ratio {row['ratio']:.2f}"
+            )
         print(
-            f"{row['call']:3d} {row['ops'][:34]:34s} in situ {row['in_situ_ms']:7.3f} ms"
-            f"  alone {row['alone_ms']:7.3f} ms  ratio {row['ratio']:.2f}"
+            f"sum in situ {out['sum_in_situ_ms']:.2f} ms, sum alone {out['sum_alone_ms']:.2f} ms "
+            f"(inference {out['inference_ms']:.2f} ms)"
         )
-    print(
-        f"sum in situ {out['sum_in_situ_ms']:.2f} ms, sum alone {out['sum_alone_ms']:.2f} ms "
-        f"(inference {out['inference_ms']:.2f} ms)"
-    )
+    if args.json:
+        print_json(out)
     return 0
 
 

@@ -17,11 +17,11 @@ minus an empty kernel).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 
 import numpy as np
+from output import human_output, print_json
 from threadpoolctl import threadpool_limits
 from timing import call_overhead_us, interleaved, median_ratio
 
@@ -87,20 +87,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=11)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    func = lower(hand_schedule(args.size))
+    with human_output(args.json):
+        figures = run(args.size, args.rounds)
+    if args.json:
+        print_json(figures)
+    return 0
+
+
+def run(size: int, rounds: int) -> dict[str, float]:
+    """Measure and print the table."""
+    func = lower(hand_schedule(size))
     compile_ms = statistics.median(build(func).compile_s for _ in range(3)) * 1e3
     kernel = load(build(func))
     figures: dict[str, float] = {}
     for threads in (1, 2):
-        got = measure(kernel, args.size, threads, args.rounds)
+        got = measure(kernel, size, threads, rounds)
         figures.update({f"{key}_{threads}t": value for key, value in got.items()})
     figures["compile_ms"] = compile_ms
     with num_threads(2):
         figures["parallel_call_overhead_us"] = call_overhead_us(True) - call_overhead_us(False)
-    if args.json:
-        print(json.dumps(figures))
-        return 0
-    print(f"matmul {args.size}^3 fp32, hand schedule vs numpy (median of {args.rounds} rounds)")
+    print(f"matmul {size}^3 fp32, hand schedule vs numpy (median of {rounds} rounds)")
     print(f"{'threads':>8}{'ours GFLOP/s':>14}{'numpy GFLOP/s':>15}{'ratio':>8}{'max rel err':>13}")
     for t in (1, 2):
         print(
@@ -110,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"compile time per kernel: {compile_ms:.0f} ms")
     overhead = figures["parallel_call_overhead_us"]
     print(f"parallel runtime per-call overhead (2 threads): {overhead:.1f} us")
-    return 0
+    return figures
 
 
 if __name__ == "__main__":

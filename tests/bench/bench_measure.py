@@ -16,12 +16,12 @@ measuring, and the rest (candidate generation, database writes, waiting).
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 
 from candidates import conv_task, default_variants, matmul_task
+from output import human_output, print_json
 
 from compiler.measure import (
     LocalBuilder,
@@ -69,16 +69,19 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16, help="candidates per batch")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    cores = len(available_cores())
-    small, conv = matmul_task(128, 128, 128), conv_task(1, 64, 56, 64, 3, 1)
-    scenarios = {
-        "small": run_scenario(small, args.small, args.batch, "default", seed=0),
-        "small_per_core_devices": run_scenario(small, args.small, args.batch, "per-core", seed=1),
-        "conv": run_scenario(conv, args.conv, args.batch, "default", seed=0),
-    }
-    print_table(scenarios, cores, args.batch)
+    with human_output(args.json):
+        cores = len(available_cores())
+        small, conv = matmul_task(128, 128, 128), conv_task(1, 64, 56, 64, 3, 1)
+        scenarios = {
+            "small": run_scenario(small, args.small, args.batch, "default", seed=0),
+            "small_per_core_devices": run_scenario(
+                small, args.small, args.batch, "per-core", seed=1
+            ),
+            "conv": run_scenario(conv, args.conv, args.batch, "default", seed=0),
+        }
+        print_table(scenarios, cores, args.batch)
     if args.json:
-        print(json.dumps(figures(scenarios, cores)))
+        print_json(figures(scenarios, cores))
 
 
 def figures(scenarios: dict[str, dict], cores: int) -> dict[str, float]:

@@ -11,8 +11,9 @@ the median of per-round ratios (onnxruntime / ours: > 1 means we are faster).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+
+from output import human_output, print_json
 
 from models import zoo
 from models.compare import compare
@@ -57,15 +58,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    passive_thread_wait()  # before the first kernel loads libgomp
-    results = {}
-    for name in args.models.split(","):
-        print(f"benchmarking {name} ...", file=sys.stderr)
-        results[name] = bench_model(name, args.rounds)
-    if args.json:
-        print(json.dumps(results))
-    else:
+    with human_output(args.json):
+        passive_thread_wait()  # before the first kernel loads libgomp
+        results = {}
+        for name in args.models.split(","):
+            print(f"benchmarking {name} ...", file=sys.stderr)
+            results[name] = bench_model(name, args.rounds)
         print_table(results)
+    if args.json:
+        print_json(results)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ and prints the median ratio loaded / alone per kernel (1.00: no interference).
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import statistics
@@ -23,6 +22,7 @@ import sys
 import time
 
 import numpy as np
+from output import human_output, print_json
 from timing import best_s
 
 from compiler.codegen import build
@@ -85,26 +85,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    set_num_threads(1)
-    calls = {name: kernel_call(*OPS[name]) for name in args.ops.split(",")}
-    for fn in calls.values():
-        fn()
-    ratios = loaded_over_alone(calls, args.rounds)
-    figures = {
-        f"{name}_loaded_over_alone": {
-            "median": statistics.median(r),
-            "min": min(r),
-            "max": max(r),
+    with human_output(args.json):
+        set_num_threads(1)
+        calls = {name: kernel_call(*OPS[name]) for name in args.ops.split(",")}
+        for fn in calls.values():
+            fn()
+        ratios = loaded_over_alone(calls, args.rounds)
+        figures = {
+            f"{name}_loaded_over_alone": {
+                "median": statistics.median(r),
+                "min": min(r),
+                "max": max(r),
+            }
+            for name, r in ratios.items()
         }
-        for name, r in ratios.items()
-    }
-    if args.json:
-        print(json.dumps(figures))
-    else:
         for key, value in figures.items():
-            print(
-                f"{key}: median {value['median']:.3f} (range {value['min']:.3f}-{value['max']:.3f})"
-            )
+            spread = f"range {value['min']:.3f}-{value['max']:.3f}"
+            print(f"{key}: median {value['median']:.3f} ({spread})")
+    if args.json:
+        print_json(figures)
     return 0
 
 

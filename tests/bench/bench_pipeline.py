@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from output import human_output, print_json
+
 
 def run(model: str, trials: int, threads: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,11 +70,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    got = run(args.model, args.trials, args.threads)
+    with human_output(args.json):
+        got = run(args.model, args.trials, args.threads)
+        print_table(got, args.threads)
     if args.json:
-        print(json.dumps(got))
-        return
-    print(f"{got['model']}: {got['trials']} trials, {args.threads} thread(s)")
+        print_json(got)
+
+
+def print_table(got: dict, threads: int) -> None:
+    print(f"{got['model']}: {got['trials']} trials, {threads} thread(s)")
     for key in ("process_s", "startup_s", "flow_s", "orchestration_s", "search_s", "build_s",
                 "measure_s", "final_check_s"):  # fmt: skip
         print(f"  {key:<18} {got[key]:8.1f} s  ({got[key] / got['process_s']:.0%} of the process)")

@@ -28,7 +28,6 @@ seeds ("never" counts as more than any number), the per-seed ones are under
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import shutil
 import statistics
@@ -38,15 +37,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from output import human_output, print_json
 from timing import interleaved_all
 
 from compiler.cost_model import create as create_model
 from compiler.measure import Measurer, MeasureSettings, create_builder, create_runner
+from compiler.policies import create as create_policy
 from compiler.records import SQLiteStore, host_target_info
 from compiler.runtime import set_num_threads
 from compiler.schedule.state import State
 from compiler.schedule.steps import ScheduleError, steps_from_json
-from compiler.search.policy import create as create_policy
 from compiler.task import SearchTask
 from compiler.task_scheduler import TaskScheduler, read_decision_log
 from compiler.task_scheduler.gradient import FORWARD_KINDS
@@ -269,9 +269,10 @@ def bench_model(model: str, args: argparse.Namespace, work: Path) -> dict[str, o
     out[f"{model}_rr_trials"] = seeds[0]["rr_trials"]
     out[f"{model}_seeds"] = seeds
     reach, reach_f = (out[f"{model}_gradient_trials_to_rr_final{k}"] for k in ("", "_f"))
-    say(f"\n{model}, median of {len(seeds)} seed(s): gradient reached round-robin's final "
-        f"measured latency after {'never' if reach is None else reach} and its final f after "
-        f"{'never' if reach_f is None else reach_f} of {out[f'{model}_rr_trials']} trials")  # fmt: skip
+    after, after_f = ("never" if r is None else r for r in (reach, reach_f))
+    print(f"\n{model}, median of {len(seeds)} seed(s): gradient reached round-robin's final "
+          f"measured latency after {after} and its final f after {after_f} of "
+          f"{out[f'{model}_rr_trials']} trials")  # fmt: skip
     return out
 
 
@@ -289,22 +290,23 @@ def ms(seconds: float | None) -> float | None:
 
 
 def print_table(model: str, runs: dict[str, Run], untuned_ms: float, ort_ms: float, out: dict):
-    say(f"\n{model}: onnxruntime {ort_ms:.3f} ms, untuned {untuned_ms:.3f} ms")
-    say(
+    print(f"\n{model}: onnxruntime {ort_ms:.3f} ms, untuned {untuned_ms:.3f} ms")
+    print(
         f"{'strategy':<12} | {'trials':>6} | {'f (ms)':>9} | {'measured (ms)':>13} | {'ort/ours':>8}"
     )
     for run in runs.values():
         for cp in run.checkpoints:
             f = f"{cp.f_s * 1e3:9.3f}" if cp.f_s and cp.f_s < float("inf") else f"{'-':>9}"
-            say(f"{run.strategy:<12} | {cp.trials:>6} | {f} | {cp.latency_ms:>13.3f} | "
-                f"{ort_ms / cp.latency_ms:>8.2f}")  # fmt: skip
+            print(f"{run.strategy:<12} | {cp.trials:>6} | {f} | {cp.latency_ms:>13.3f} | "
+                  f"{ort_ms / cp.latency_ms:>8.2f}")  # fmt: skip
     reach = out["gradient_trials_to_rr_final"]
     reach_f = out["gradient_trials_to_rr_final_f"]
     total = out["rr_trials"]
-    say(f"gradient reached round-robin's final measured latency after "
-        f"{reach if reach is not None else 'never'} of {total} trials"
-        + (f" ({reach / total:.0%})" if reach is not None else "")
-        + f"; its final f after {reach_f if reach_f is not None else 'never'} trials")  # fmt: skip
+    after = "never" if reach is None else reach
+    share = "" if reach is None else f" ({reach / total:.0%})"
+    after_f = "never" if reach_f is None else reach_f
+    print(f"gradient reached round-robin's final measured latency after {after} of {total} "
+          f"trials{share}; its final f after {after_f} trials")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -335,6 +337,15 @@ def main(argv: list[str] | None = None) -> int:
     args.seeds = [int(x) for x in args.seeds.split(",")]
     if args.early_stopping is None:
         args.early_stopping = 3 * args.per_task
+    with human_output(args.json):
+        figures = bench_all(args)
+    if args.json:
+        print_json(figures)
+    return 0
+
+
+def bench_all(args: argparse.Namespace) -> dict[str, object]:
+    """Both strategies on every model and seed; prints the tables."""
     passive_thread_wait()
     figures: dict[str, object] = {
         "per_task": args.per_task,
@@ -354,12 +365,9 @@ def main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         for model in args.models.split(","):
             figures.update(bench_model(model, args, work))
-    if args.json:
-        print(json.dumps(figures))
-    else:
-        for key, value in figures.items():
-            print(f"{key}: {value}")
-    return 0
+    for key, value in figures.items():
+        print(f"{key}: {value}")
+    return figures
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from output import human_output, print_json
 from references import ort_conv_call
 from threadpoolctl import threadpool_limits
 from timing import best_s, interleaved_all, median_ratio
@@ -47,15 +48,15 @@ from compiler.codegen import build
 from compiler.lower.lower import lower
 from compiler.measure import Measurer, MeasureSettings, create_builder, create_runner
 from compiler.ops.workloads import op_workload
+from compiler.policies import create as create_policy
 from compiler.records import create as create_store
 from compiler.runtime import aligned, load, num_threads
 from compiler.schedule.default import default_schedule
 from compiler.schedule.state import State
 from compiler.schedule.steps import steps_from_json
-from compiler.search.policy import create as create_policy
 from compiler.search.sketch import RULES
-from compiler.search.tune import RoundLog, TuneResult, tune_task
 from compiler.task import SearchTask
+from compiler.task_scheduler import TaskScheduler
 
 OPS = {
     "matmul": ("matmul", "1024,1024,1024"),
@@ -165,9 +166,10 @@ def best_recorded(db: Path, workload_key: str) -> list[dict] | None:
         store.close()
 
 
-def retime(args: argparse.Namespace) -> int:
+def retime(args: argparse.Namespace) -> dict[str, object] | None:
     """`--retime DIR`: each policy's best program of an earlier run kept in DIR
-    (`--work-dir`), the default schedule and the reference, side by side again."""
+    (`--work-dir`), the default schedule and the reference, side by side again
+    (None if a policy's database is not there)."""
     figures: dict[str, object] = {}
     for name in args.ops.split(","):
         op, shape = OPS[name]
@@ -177,16 +179,13 @@ def retime(args: argparse.Namespace) -> int:
             db = args.retime / f"{name}_{p}_s{args.seed}.db"
             if not db.exists():
                 print(f"--retime: no {db}", file=sys.stderr)
-                return 2
+                return None
             if (steps := best_recorded(db, task.workload_key)) is not None:
                 best[p] = steps
         ratios = side_by_side(task, best, reference_call(op, shape))
         figures[name] = {f"{p}_side_by_side": round(r, 3) for p, r in ratios.items()}
-        if not args.json:
-            print(name, json.dumps(figures[name]), flush=True)
-    if args.json:
-        print(json.dumps(figures))
-    return 0
+        print(name, json.dumps(figures[name]), flush=True)
+    return figures
 
 
 def search(
@@ -221,12 +220,16 @@ def search(
     phases = dict.fromkeys(("search", "learn", "build", "measure"), 0.0)
     ahead_s = 0.0  # search run beside the measurements (in neither phase's wall time)
 
-    def on_round(log: RoundLog, result: TuneResult) -> None:
-        nonlocal ahead_s
-        for key, value in zip(phases, (log.search_s, log.learn_s, log.build_s, log.measure_s)):
-            phases[key] += value
-        ahead_s += log.ahead_s
-        history.append((result.trials, log.best_cost_s))
+    trials = 0
+
+    def on_round(line: dict) -> None:
+        nonlocal ahead_s, trials
+        for key in phases:
+            phases[key] += line[f"{key}_s"]
+        ahead_s += line["ahead_s"]
+        trials += line["trials"]
+        best = line["task_best_s"]
+        history.append((trials, float("inf") if best is None else best))
         populations.append(getattr(pol, "last_population", 0))
 
     start = time.perf_counter()
@@ -235,15 +238,9 @@ def search(
         create_runner("local", settings=MeasureSettings(threads=1), devices="default") as runner,
     ):
         measurer = Measurer(builder=builder, runner=runner, store=store)
-        tune_task(
-            task,
-            pol,
-            measurer,
-            trials=max(checkpoints),
-            on_round=on_round,
-            baseline=baseline,
-            ahead=seeded != "serial",
-        )
+        # tune-op's loop: a task scheduler of one task
+        sched = TaskScheduler([task], [pol], per_round=64, baselines=[baseline])
+        sched.tune(measurer, max(checkpoints), on_round, ahead=seeded != "serial")
     wall = time.perf_counter() - start
     records = list(store.records(task.workload_key))
     store.close()
@@ -317,12 +314,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    if args.retime is not None:
-        return retime(args)
     for name in filter(None, args.without_rule.split(",")):
         if name not in {r.name for r in RULES}:
             parser.error(f"--without-rule: no sketch rule named {name!r}")
         RULES[:] = [r for r in RULES if r.name != name]
+    with human_output(args.json):
+        figures = retime(args) if args.retime is not None else search_all(args)
+    if figures is None:
+        return 2
+    if args.json:
+        print_json(figures)
+    return 0
+
+
+def search_all(args: argparse.Namespace) -> dict[str, object]:
+    """Every op searched by every policy; prints a line per op."""
     sketch_options = {
         "vector_cap": args.vector_cap,
         "crossover": args.crossover,
@@ -377,14 +383,10 @@ def main(argv: list[str] | None = None) -> int:
                             runs[p]["history"], random_best
                         )  # type: ignore[arg-type]
             figures[name] = row
-            if not args.json:
-                print(name, json.dumps(row), flush=True)
+            print(name, json.dumps(row), flush=True)
     figures["search_overhead_share"] = float(np.mean(shares)) if shares else 0.0
-    if args.json:
-        print(json.dumps(figures))
-    else:
-        print(f"search overhead share (sketch): {figures['search_overhead_share']:.2f}")
-    return 0
+    print(f"search overhead share (sketch): {figures['search_overhead_share']:.2f}")
+    return figures
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ ratios and `<op>_<xgb>_beats_random_<N>` counts the seeds.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
@@ -38,6 +37,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from output import human_output, print_json
 from references import ort_conv_call
 from threadpoolctl import threadpool_limits
 from timing import SETTLE_S, best_s
@@ -47,10 +47,10 @@ from compiler.codegen import build
 from compiler.lower.lower import lower
 from compiler.measure import Measurer, MeasureSettings, create_builder, create_runner
 from compiler.ops.workloads import op_workload
+from compiler.policies import create as create_policy
 from compiler.records import create as create_store
 from compiler.runtime import empty, load, num_threads
 from compiler.schedule.state import State
-from compiler.search.policy import create as create_policy
 from compiler.task import SearchTask
 from tasks.compare_spaces import Side, _alternate
 from tasks.search_commands import cost_model
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     checkpoints = sorted(int(x) for x in args.trials.split(","))
     tuners = args.tuners.split(",")
     figures: dict[str, object] = {"threads": 1, "seeds": args.seeds}
-    with tempfile.TemporaryDirectory() as tmp:
+    with human_output(args.json), tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.records or tmp)
         folder.mkdir(parents=True, exist_ok=True)
         for name in args.ops.split(","):
@@ -219,11 +219,10 @@ def main(argv: list[str] | None = None) -> int:
             ]
             row = over_seeds(runs, tuners, checkpoints)
             figures.update({f"{name}_{k}": v for k, v in row.items()})
-            if not args.json:
-                print_table(name, row, checkpoints, tuners)
-                print_seeds(row, tuners, checkpoints, args.seeds)
+            print_table(name, row, checkpoints, tuners)
+            print_seeds(row, tuners, checkpoints, args.seeds)
     if args.json:
-        print(json.dumps(figures))
+        print_json(figures)
     return 0
 
 

@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import statistics
 import sys
 from pathlib import Path
 
 import bench_scheduler
+from output import human_output, print_json
 
-from compiler.search.policy import create as create_policy
+from compiler.policies import create as create_policy
 from compiler.task import SearchTask
 from compiler.task_scheduler import TaskScheduler, read_decision_log
 from compiler.task_scheduler.gradient import FORWARD_KINDS
@@ -41,10 +41,6 @@ from models.network import passive_thread_wait
 from models.partition import partition
 
 PER_TASK = 20
-
-
-def say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 def collect(model: str, seed: int, passes: int, work: Path) -> Path:
@@ -123,6 +119,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", default="runs/replay")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    with human_output(args.json):
+        results = replay_all(args)
+    if args.json:
+        print_json(results)
+    return 0
+
+
+def replay_all(args: argparse.Namespace) -> dict[str, list[dict]]:
+    """Every model, seed and budget; prints a line each."""
     passive_thread_wait()
     work = Path(args.work_dir)
     forwards = args.forward.split(",")
@@ -139,12 +144,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"gradient[{f}] {share(row[f'gradient_{f}_trials_to_rr_final_f'], budget)}"
                     for f in forwards
                 )
-                say(f"{model} seed {seed}, {passes} passes: round-robin f "
-                    f"{row['rr_f_ms']:.3f} ms after {budget} trials; reached by "
-                    f"{text}; oracle {share(row['oracle_trials_to_rr_final_f'], budget)}")  # fmt: skip
-    if args.json:
-        print(json.dumps(results))
-    return 0
+                print(f"{model} seed {seed}, {passes} passes: round-robin f "
+                      f"{row['rr_f_ms']:.3f} ms after {budget} trials; reached by "
+                      f"{text}; oracle {share(row['oracle_trials_to_rr_final_f'], budget)}",
+                      flush=True)  # fmt: skip
+    return results
 
 
 if __name__ == "__main__":
