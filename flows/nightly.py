@@ -5,7 +5,7 @@ from them), writes a dated run directory under OUT and appends to OUT/trend.csv.
 Schedules need a real Prefect server (`prefect server start`, then
 PREFECT_API_URL=http://127.0.0.1:4200/api); the temporary server Prefect starts
 on its own refuses them. `prefect.yaml` with a work pool is the alternative for
-running on managed infrastructure (README).
+running on managed infrastructure (docs/pipeline.md#nightly).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from models.graph import Graph, Node, Value
 BLOCK = 16  # float32 lanes of an AVX-512 register
 # Winograd F(m, 3) pays when each of its (m+2)^2 GEMMs has enough tiles to reuse the
 # transformed weight: measured on ResNet-18's 3x3 convs against the direct default
-# schedule (README, benchmarks), 56x56 and 28x28 ran fastest with m = 4 (196 and 49
+# schedule (docs/benchmarks.md#winograd), 56x56 and 28x28 ran fastest with m = 4 (196 and 49
 # tiles), 14x14 with m = 2 (49 tiles; m = 4 gives 16), 7x7 direct (m = 2 gives 16).
 WINOGRAD_MIN_TILES = 32
 WINOGRAD_MIN_CHANNELS = 16

@@ -6,7 +6,7 @@ self-contained HTML page with inline SVG plots).
     >>> build_report("out/2026-11-01")                       # doctest: +SKIP
     >>> append_trend("out/2026-11-01", "out/trend.csv")      # doctest: +SKIP
 
-Layering (DESIGN.md): reads the run directory and the records database through
+Layering (docs/architecture.md#layers): reads the run directory and the records database through
 `compiler.records`, and the machine's peak through `compiler.measure.peak`; no
 Prefect, no models/.
 """

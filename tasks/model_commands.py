@@ -1,6 +1,6 @@
 """The model commands behind the CLI: `zoo`, `tasks`, `bench` (plain functions, no Prefect).
 
-Each returns the `--json` summary object (keys in DESIGN.md) and writes human
+Each returns the `--json` summary object (keys in docs/architecture.md#json-output) and writes human
 output to stderr; a bad model raises `ModelError` (the CLI exits with code 2).
 """
 

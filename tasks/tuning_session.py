@@ -111,7 +111,7 @@ class TuningSession:
 
     # ---------------------------------------------------------------- views
     def table(self) -> list[dict]:
-        """The tuning table: one row per task (STYLE.md §18)."""
+        """The tuning table: one row per task (docs/pipeline.md#live-table)."""
         rows = []
         for i, (t, task) in enumerate(zip(self.partition.tasks, self.tasks)):
             st = self.scheduler.task_states[i] if self.scheduler else None

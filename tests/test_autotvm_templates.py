@@ -162,7 +162,7 @@ def test_every_program_of_a_small_space_equals_numpy(k):
 
 
 def test_a_user_template_in_a_few_lines():
-    """The README's example: a template for row sums (the `reduce` tag has none built in)."""
+    """The example in docs/autotvm.md#user-template: a template for row sums (the `reduce` tag has none built in)."""
 
     @register_template("row_sum", matcher=REDUCE)
     def row_sum(cfg, dag):

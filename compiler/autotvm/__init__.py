@@ -1,4 +1,4 @@
-"""AutoTVM-style search (REFERENCE.md §6): schedule templates with tunable knobs,
+"""AutoTVM-style search (docs/autotvm.md#knobs): schedule templates with tunable knobs,
 and tuners that search their config spaces.
 
     >>> from compiler.autotvm import TemplatePolicy, match_template     # doctest: +SKIP

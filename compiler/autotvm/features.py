@@ -1,4 +1,4 @@
-"""AutoTVM's "itervar" features of a config (REFERENCE.md §6), read off the schedule
+"""AutoTVM's "itervar" features of a config (docs/autotvm.md#knobs), read off the schedule
 `State` its template returns, without lowering it.
 
 Per loop of a stage's nest (the loops of the stage it is computed at, down to the

@@ -1,4 +1,4 @@
-"""Config spaces of AutoTVM-style templates (REFERENCE.md §6).
+"""Config spaces of AutoTVM-style templates (docs/autotvm.md#knobs).
 
 A template is a plain function `(cfg, dag) -> State` that declares knobs on
 `cfg` and schedules with the chosen values. Run on a fresh `ConfigSpace`, the

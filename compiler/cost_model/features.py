@@ -13,7 +13,7 @@ ResNet-18 sketch records 0.837 vs 0.844, BERT 0.839 vs 0.848, template records
 of the two ResNet-18 convs and matmul 0.877/0.883/0.894 vs 0.873/0.885/0.905;
 292 -> 356 and 347 -> 414 states/s on one core).
 
-A state is fully determined by (workload key, step list) (DESIGN.md), so rows
+A state is fully determined by (workload key, step list) (docs/architecture.md#state), so rows
 are cached under that key: the evolutionary search scores the survivors of
 one generation again in the next, and the cost model re-reads every measured
 state at each retraining. A state that does not lower (an unfilled sketch, an

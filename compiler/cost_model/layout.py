@@ -1,7 +1,7 @@
 """The layout of a per-store feature row: `FEATURE_NAMES`, `N_FEATURES` and group offsets.
 
 One row of 164 float32 values per `Store` statement of the lowered loop program,
-in Ansor's order (REFERENCE.md §4); counts and sizes are scaled with
+in Ansor's order (docs/search.md#cost-model); counts and sizes are scaled with
 slog(x) = sign(x) log2(|x| + 1), one-hots are 0/1:
 
 | offset | count | group |

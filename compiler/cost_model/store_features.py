@@ -1,4 +1,4 @@
-"""Per-store feature rows of a loop program (Ansor's per-store features, REFERENCE.md §4).
+"""Per-store feature rows of a loop program (Ansor's per-store features, docs/search.md#cost-model).
 
 `program_features(func)` walks the loop IR once; at each `Store` it computes
 the row described in `layout`. Choices where Ansor's definition is loose or

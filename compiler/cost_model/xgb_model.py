@@ -1,4 +1,4 @@
-"""XGBoost cost model on per-store feature rows (Ansor's XGBModel, REFERENCE.md §4).
+"""XGBoost cost model on per-store feature rows (Ansor's XGBModel, docs/search.md#cost-model).
 
 A program's score is the sum of its rows' predictions. Training uses Ansor's
 "pack-sum" squared error as a custom objective: the gradient of a row is

@@ -1,5 +1,5 @@
 """Measurement: compile candidates in parallel builder processes, time them in
-isolated runner processes (REFERENCE.md §7), record every result.
+isolated runner processes (docs/measurement.md#errors), record every result.
 
     >>> from compiler import measure
     >>> with measure.create_builder("local") as b, measure.create_runner("local") as r:  # doctest: +SKIP

@@ -14,7 +14,7 @@ from compiler.task import SearchTask
 
 
 class ErrorKind(enum.Enum):
-    """Why a candidate has no time (REFERENCE.md §7); stored by name in records."""
+    """Why a candidate has no time (docs/measurement.md#errors); stored by name in records."""
 
     BUILD_ERROR = "BUILD_ERROR"  # lowering or LLVM failed
     BUILD_TIMEOUT = "BUILD_TIMEOUT"  # compiling took longer than the limit

@@ -19,7 +19,7 @@ its constant matrix's row, chosen by the "constant axis" (`attrs["const_axes"]`)
 once that loop is unrolled the choice is free. `attrs["tile_axes"]` names the
 axes within a tile (extent m or m+2), which the default schedule unrolls.
 This is TVM's conv2d_winograd (NHWC) with an NCHW boundary; schedules come from
-the same rules as other ops plus SimplifyComputeWithConstTensor (REFERENCE.md §1).
+the same rules as other ops plus SimplifyComputeWithConstTensor (docs/search.md#sketch-rules).
 """
 
 from __future__ import annotations

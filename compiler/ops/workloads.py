@@ -1,6 +1,6 @@
 """Single-op workloads by name and shape: what `tune-op` and `sketches OP` tune.
 
-Shapes are comma-separated integers (DESIGN.md): matmul `M,N,K`; dense
+Shapes are comma-separated integers (docs/architecture.md#op-shapes): matmul `M,N,K`; dense
 `BATCH,IN,OUT`; conv2d `N,C,H,W,F,KH,KW,STRIDE,PAD[,DILATION,GROUPS]`; conv2d_nchwc (the weight
 packed in 16-filter blocks, as networks run convs) `N,C,H,W,F,KH,KW,STRIDE,PAD`;
 conv2d_winograd (3x3 stride 1 by Winograd F(TILE, 3), TILE 2 or 4, default 4)

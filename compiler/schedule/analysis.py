@@ -1,5 +1,5 @@
 """Questions about a stage in a schedule state, shared by the default schedule
-and the sketch rules (REFERENCE.md §1)."""
+and the sketch rules (docs/search.md#sketch-rules)."""
 
 from __future__ import annotations
 

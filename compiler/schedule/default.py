@@ -60,7 +60,7 @@ CONV_RESERVED_REGISTERS = 4
 CONV_TILE_WIDTH = 14  # output pixels per register tile when 14 accumulators fit (AVX-512)
 # Else 3 pixels: with 16-register AVX2 14 pixels (28 ymm registers) spilled; 3 pixels and
 # at most 6 vectors (12 registers) measured fastest there: 2.5-2.7x the AVX-512 tile on
-# the four ResNet-18 3x3 convs (README, benchmarks).
+# the four ResNet-18 3x3 convs (docs/benchmarks.md#codegen).
 CONV_TILE_WIDTH_FEW_REGISTERS = 3
 
 
@@ -280,7 +280,7 @@ def schedule_const_transform(s: State, k: int) -> State:
     loop innermost. The first of two passes runs inside the second's parallel loop,
     on a tile that stays in cache. Against both passes at root (with only the
     constant axis inside, or both tile axes) it was the fastest in 7 of 10 shape-runs
-    of three interleaved runs on ResNet-18's Winograd shapes (README, benchmarks)."""
+    of three interleaved runs on ResNet-18's Winograd shapes (docs/benchmarks.md#winograd)."""
     n = len(s.stages[k].iters)
     consts = const_axes(s, k)
     tile = sorted(set(s.stages[k].op.attr("tile_axes", ())) | set(consts))

@@ -1,4 +1,4 @@
-"""Random annotation: turn a sketch into a complete program (REFERENCE.md §2).
+"""Random annotation: turn a sketch into a complete program (docs/search.md#annotation).
 
 In order: fill tile sizes (a uniformly random exact factorization, innermost
 factor <= 64; a batch axis of a tiled reduction stays whole at the outermost

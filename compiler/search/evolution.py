@@ -1,4 +1,4 @@
-"""Evolutionary search under a cost model (REFERENCE.md §3).
+"""Evolutionary search under a cost model (docs/search.md#evolution).
 
 Per round: an initial population of fresh random programs plus up to 20 % of
 the best measured ones; `generations` rounds of scoring with the cost model,
@@ -32,7 +32,7 @@ mutated random programs. Which is better depends on the op: in seeds 0-3 the
 first 64 trials of conv28c were better measured as drawn (their best 84-186
 against 71-117 GFLOP/s evolved, in all 4 seeds) and those of conv56c better
 evolved (136-163 against 82-136 as drawn, in all 4). With a share s, that share of the untrained round is
-measured as drawn and the rest evolved as usual; the README's benchmark table
+measured as drawn and the rest evolved as usual; docs/benchmarks.md#search-options-off
 has the 1000-trial comparison with s = 0.5 (bench policy `sketch+drawn`).
 """
 

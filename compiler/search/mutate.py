@@ -1,4 +1,4 @@
-"""Mutations of complete programs (REFERENCE.md §3), each a rewrite of the step
+"""Mutations of complete programs (docs/search.md#evolution), each a rewrite of the step
 list followed by a replay; an illegal result is dropped (None).
 
 CPU weights as Ansor's: tile size 0.90, compute location 0.05, auto-unroll

@@ -1,4 +1,4 @@
-"""Sketch generation: Ansor's derivation rules for the CPU (REFERENCE.md §1).
+"""Sketch generation: Ansor's derivation rules for the CPU (docs/search.md#sketch-rules).
 
 A sketch is a State whose split factors are holes (None). Derivation starts at
 the last stage and walks towards the inputs; at each (state, stage) every rule

@@ -1,4 +1,4 @@
-"""The gradient of f with respect to one more round of a task (REFERENCE.md §5).
+"""The gradient of f with respect to one more round of a task (docs/task-scheduler.md#gradient).
 
 For task i after t_i rounds with best latency g_i and best-latency history h:
 

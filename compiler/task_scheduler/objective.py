@@ -1,7 +1,7 @@
 """The scheduler's objective f: what one number the trial budget should lower.
 
 The default is the estimated end-to-end latency, sum over tasks of weight x
-best latency (REFERENCE.md §5). A user objective takes the same input, the best
+best latency (docs/task-scheduler.md#gradient). A user objective takes the same input, the best
 latency of every task in seconds (inf for a task with no valid measurement),
 and returns f in seconds; it should not decrease when a latency decreases
 (for example a latency budget per model when several models share one run:

@@ -61,7 +61,7 @@ class _Decision:
 
 
 class TaskScheduler:
-    """Spends a trial budget over the tasks of a network (REFERENCE.md §5).
+    """Spends a trial budget over the tasks of a network (docs/task-scheduler.md#gradient).
 
     `tasks` and `policies` pair up by index (one cost model may serve every
     policy). `baselines` optionally gives per task a known schedule, such as

@@ -1,5 +1,5 @@
 """ComputeDAG: the stages of a computation in order, with the analysis the
-sketch rules need (REFERENCE.md §1) and a name-independent workload key."""
+sketch rules need (docs/search.md#sketch-rules) and a name-independent workload key."""
 
 from __future__ import annotations
 
@@ -252,7 +252,7 @@ def is_elementwise_consumer(consumer: Tensor, producer: Tensor) -> bool:
 
 
 def needs_rfactor(t: Tensor, cores: int) -> bool:
-    """Too little spatial parallelism for the reduction (REFERENCE.md §1), or, for a
+    """Too little spatial parallelism for the reduction (docs/search.md#sketch-rules), or, for a
     tiled op, a gemv-like read (`reads_along_reduction`: a deviation from Ansor)."""
     if not t.reduce_axes:
         return False

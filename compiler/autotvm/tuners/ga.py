@@ -1,4 +1,4 @@
-"""Genetic-algorithm tuner (REFERENCE.md §6): a config is a genome of knob choices.
+"""Genetic-algorithm tuner (docs/autotvm.md#knobs): a config is a genome of knob choices.
 
 Generation 0 is random. Once a generation is handed out, the next one is bred
 from it and the elites (the best configs seen): parents drawn with probability

@@ -1,4 +1,4 @@
-"""XGBoost tuner (REFERENCE.md §6): a ranking model on knob or itervar features,
+"""XGBoost tuner (docs/autotvm.md#knobs): a ranking model on knob or itervar features,
 explored by simulated annealing.
 
 Until `warmup` configs are measured (and no transfer history is loaded) it
