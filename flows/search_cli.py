@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import typer
 
+from flows import cli_options as o
 from flows.output import emit
 from tasks.options import OpTuneOptions
 
@@ -27,30 +28,20 @@ def register(app: typer.Typer) -> None:
     def tune_op(
         op: str = typer.Argument(..., help=OPS_HELP),
         shape: str = typer.Option(..., "--shape", help=SHAPE_HELP),
-        trials: int = typer.Option(D.trials, "--trials", help="new measurements this run"),
-        records: str = typer.Option(D.records, "--records", help="records database"),
-        policy: str = typer.Option(D.policy, "--policy", help="sketch, template or random"),
-        tuner: str = typer.Option(
-            D.tuner, "--tuner", help="with --policy template: grid, random, ga or xgb"
-        ),
-        threads: int = typer.Option(D.threads, "--threads", help="threads per candidate"),
-        devices: str = typer.Option(D.devices, "--devices", help="default or per-core"),
-        seed: int = typer.Option(D.seed, "--seed"),
-        early_stopping: int | None = typer.Option(
-            D.early_stopping,
-            "--early-stopping",
-            help="stop after this many trials without a 1 % gain",
-        ),
-        per_round: int = typer.Option(D.per_round, "--per-round", help="candidates per round"),
+        trials: int = o.OP_TRIALS,
+        records: str = o.RECORDS,
+        policy: str = o.POLICY,
+        tuner: str = o.TUNER,
+        threads: int = o.THREADS,
+        devices: str = o.DEVICES,
+        seed: int = o.SEED,
+        early_stopping: int | None = o.EARLY_STOPPING,
+        per_round: int = o.per_round(D.per_round),
         baseline: bool = typer.Option(
-            D.baseline, "--baseline/--no-baseline", help="measure the default schedule first"
+            D.baseline, "--baseline/--no-baseline", help="Measure the default schedule first."
         ),
-        search_ahead: bool = typer.Option(
-            D.search_ahead,
-            "--search-ahead/--no-search-ahead",
-            help="search the next round while this one is timed (when a core is idle)",
-        ),
-        as_json: bool = typer.Option(False, "--json", help="print one JSON summary on stdout"),
+        search_ahead: bool = o.SEARCH_AHEAD,
+        as_json: bool = o.JSON,
     ) -> None:
         """Tune one op into the records database and print the best schedule."""
         from tasks.search_commands import tune_op_command
@@ -77,13 +68,13 @@ def register(app: typer.Typer) -> None:
     def compare_spaces(
         op: str = typer.Argument(..., help="an op with a template: matmul, dense, conv2d, ..."),
         shape: str = typer.Option(..., "--shape", help=SHAPE_HELP),
-        trials: int = typer.Option(D.trials, "--trials", help="measurements per policy"),
-        threads: int = typer.Option(D.threads, "--threads", help="threads per candidate"),
-        records: str = typer.Option(None, "--records", help="also keep every record here"),
-        tuner: str = typer.Option(D.tuner, "--tuner", help="the template's tuner"),
-        seed: int = typer.Option(D.seed, "--seed"),
-        per_round: int = typer.Option(32, "--per-round", help="candidates per round and policy"),
-        as_json: bool = typer.Option(False, "--json", help="print one JSON summary on stdout"),
+        trials: int = o.trials(D.trials, "Measurements per policy."),
+        threads: int = o.THREADS,
+        records: str = typer.Option(None, "--records", help="Also keep every record here."),
+        tuner: str = o.TUNER,
+        seed: int = o.SEED,
+        per_round: int = o.per_round(32),
+        as_json: bool = o.JSON,
     ) -> None:
         """Template vs sketch search at the same budget: search or representation problem?"""
         from tasks.compare_spaces import compare_spaces_command

@@ -16,34 +16,28 @@ from pathlib import Path
 
 import typer
 
+from flows import cli_options as o
 from tasks.options import TuneOptions
 
 # the commands import their logic when they run: `--help` and typos stay quick
 D = TuneOptions  # the defaults live in the options class (tasks/options.py)
+NIGHTLY_OUT = "runs/nightly"
 
 
 def tune(
-    model: str = typer.Argument(..., help="MODEL.onnx or zoo:NAME"),
-    trials: int = typer.Option(D.trials, "--trials", help="New measurements this run."),
-    records: str = typer.Option(D.records, "--records", help="Records database."),
+    model: str = o.MODEL,
+    trials: int = o.TUNE_TRIALS,
+    records: str = o.RECORDS,
     out: str = typer.Option(D.out_dir, "--out", help="Run directory (reports)."),
-    policy: str = typer.Option(D.policy, "--policy", help="sketch, template or random."),
-    tuner: str = typer.Option(D.tuner, "--tuner", help="Template tuner: grid, random, ga, xgb."),
-    scheduler: str = typer.Option(D.scheduler, "--scheduler", help="gradient or round-robin."),
-    threads: int = typer.Option(D.threads, "--threads", help="Threads per measured kernel."),
-    devices: str = typer.Option(D.devices, "--devices", help="default or per-core."),
-    seed: int = typer.Option(D.seed, "--seed", help="Seed of every random choice."),
-    per_round: int = typer.Option(D.per_round, "--per-round", help="Candidates per round."),
-    early_stopping: int | None = typer.Option(
-        D.early_stopping,
-        "--early-stopping",
-        help="Stop a task after this many trials without a 1 % gain.",
-    ),
-    search_ahead: bool = typer.Option(
-        D.search_ahead,
-        "--search-ahead/--no-search-ahead",
-        help="Search the next round while this one is timed (when a core is idle).",
-    ),
+    policy: str = o.POLICY,
+    tuner: str = o.TUNER,
+    scheduler: str = o.SCHEDULER,
+    threads: int = o.THREADS,
+    devices: str = o.DEVICES,
+    seed: int = o.SEED,
+    per_round: int = o.per_round(D.per_round),
+    early_stopping: int | None = o.EARLY_STOPPING,
+    search_ahead: bool = o.SEARCH_AHEAD,
     task_runner: str = typer.Option(D.task_runner, "--task-runner", help="threads or dask."),
     dask_address: str | None = typer.Option(
         D.dask_address, "--dask-address", help="An existing Dask scheduler (tcp://host:8786)."
@@ -52,7 +46,7 @@ def tune(
         D.dask_workers, "--dask-workers", help="LocalCluster workers."
     ),
     check: bool = typer.Option(D.check, "--check/--no-check", help="Compile and check at the end."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+    as_json: bool = o.JSON,
 ) -> None:
     """Tune a whole model with the Prefect flow; resumes from --records."""
     from flows import tune_model as flow_module
@@ -126,19 +120,16 @@ def _dask_cluster(options: TuneOptions) -> _DaskCluster:
     return _DaskCluster(options)
 
 
-N = TuneOptions(model="-", out_dir="runs/nightly")  # a night's defaults
-
-
 def nightly(
-    model: str = typer.Argument(..., help="MODEL.onnx or zoo:NAME"),
+    model: str = o.MODEL,
     cron: str = typer.Option("0 2 * * *", "--cron", help="When to run (cron, server time)."),
-    trials: int = typer.Option(N.trials, "--trials", help="New measurements per night."),
-    records: str = typer.Option(N.records, "--records", help="Records database."),
-    out: str = typer.Option(N.out_dir, "--out", help="Dated run directories go here."),
-    policy: str = typer.Option(N.policy, "--policy", help="sketch, template or random."),
-    tuner: str = typer.Option(N.tuner, "--tuner", help="Template tuner: grid, random, ga, xgb."),
-    scheduler: str = typer.Option(N.scheduler, "--scheduler", help="gradient or round-robin."),
-    threads: int = typer.Option(N.threads, "--threads", help="Threads per measured kernel."),
+    trials: int = o.trials(D.trials, "New measurements per night."),
+    records: str = o.RECORDS,
+    out: str = typer.Option(NIGHTLY_OUT, "--out", help="Dated run directories go here."),
+    policy: str = o.POLICY,
+    tuner: str = o.TUNER,
+    scheduler: str = o.SCHEDULER,
+    threads: int = o.THREADS,
     name: str | None = typer.Option(None, "--name", help="Deployment name."),
 ) -> None:
     """Serve a Prefect deployment of the tuning flow on a cron schedule (needs a server)."""

@@ -18,15 +18,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
-from compiler.measure import (
-    BuildResult,
-    Device,
-    MeasureInput,
-    MeasureResult,
-    MeasureSettings,
-    RunRequest,
-    make_devices,
-)
+from compiler.measure import Device, MeasureSettings, make_devices
+from compiler.measure.types import BuildResult, MeasureInput, MeasureResult, RunRequest
 from compiler.task import SearchTask
 from tasks.device import local_builder
 from tasks.tune_tasks import build_chunk, measure_batch

@@ -14,6 +14,16 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 TRIALS, PER_ROUND = 24, 8
 
 
+def tune_mlp(db, out, trials: int, **options) -> dict:
+    """The flow on zoo:mlp with records in `db` and the run directory `out`."""
+    from flows.tune_model import tune_model
+    from tasks.options import TuneOptions
+
+    options = {"per_round": PER_ROUND, "seed": 1, **options}
+    return tune_model(TuneOptions(model="zoo:mlp", trials=trials, records=str(db),
+                                  out_dir=str(out), **options))  # fmt: skip
+
+
 def record_rows(db) -> list[tuple[str, str]]:
     with sqlite3.connect(db) as con:
         return con.execute("SELECT workload_key, steps FROM measurements").fetchall()
@@ -21,22 +31,10 @@ def record_rows(db) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory):
-    from flows.tune_model import tune_model
-    from tasks.options import TuneOptions
 
     root = tmp_path_factory.mktemp("flow")
     db, out = root / "records.db", root / "run"
-    summary = tune_model(
-        TuneOptions(
-            model="zoo:mlp",
-            trials=TRIALS,
-            records=str(db),
-            out_dir=str(out),
-            per_round=PER_ROUND,
-            seed=1,
-        )
-    )
-    return summary, db, out
+    return tune_mlp(db, out, TRIALS), db, out
 
 
 def test_flow_measures_the_budget_into_the_records(first_run):
@@ -89,22 +87,10 @@ def test_flow_creates_artifacts(first_run):
 
 
 def test_rerun_resumes_and_spends_only_the_new_budget(first_run):
-    from flows.tune_model import tune_model
-    from tasks.options import TuneOptions
 
     _, db, out = first_run
     before = record_rows(db)
-    summary = tune_model(
-        TuneOptions(
-            model="zoo:mlp",
-            trials=PER_ROUND,
-            records=str(db),
-            out_dir=str(out),
-            per_round=PER_ROUND,
-            seed=1,
-            check=False,
-        )
-    )
+    summary = tune_mlp(db, out, PER_ROUND, check=False)
     after = record_rows(db)
     assert summary["resumed_trials"] == len(before)
     assert len(after) == len(before) + PER_ROUND
@@ -133,22 +119,10 @@ def test_compile_writes_the_tuned_kernels(first_run, tmp_path):
 
 
 def test_template_policy_records_configs_and_falls_back_for_softmax(tmp_path):
-    from flows.tune_model import tune_model
-    from tasks.options import TuneOptions
 
     db = tmp_path / "records.db"
     for trials in (16, 8):  # the second run resumes: configs come back from the records
-        tune_model(
-            TuneOptions(
-                model="zoo:mlp",
-                trials=trials,
-                records=str(db),
-                out_dir=str(tmp_path / "run"),
-                policy="template",
-                per_round=4,
-                check=False,
-            )
-        )
+        tune_mlp(db, tmp_path / "run", trials, policy="template", per_round=4, check=False)
     with sqlite3.connect(db) as con:
         rows = con.execute("SELECT task_name, settings, steps FROM measurements").fetchall()
     assert len(rows) == 24 and len({(t, s) for t, _, s in rows}) == 24
