@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
-import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -38,6 +37,7 @@ import numpy as np
 from compiler.measure.worker import Worker, WorkerCrash, WorkerError, WorkerTimeout
 from compiler.schedule.state import State
 from compiler.schedule.steps import ScheduleError, Step
+from compiler.settings import settings
 from compiler.te.dag import ComputeDAG
 
 CHUNK = 24  # states a chunk: small enough to balance, large enough to amortize
@@ -54,10 +54,7 @@ Compute = Callable[[State], Rows]
 
 def pool_size() -> int:
     """Worker processes to use besides the caller (SKETCHTUNE_FEATURE_WORKERS or cores - 1)."""
-    env = os.environ.get("SKETCHTUNE_FEATURE_WORKERS")
-    if env is not None and env.strip().isdigit():
-        return int(env)
-    return max(0, (os.cpu_count() or 1) - 1)
+    return settings().feature_workers
 
 
 def compute_rows(dag: ComputeDAG, states: Sequence[State], compute: Compute) -> list[Rows | None]:

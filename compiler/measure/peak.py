@@ -44,6 +44,7 @@ import llvmlite.binding as llvm
 import numpy as np
 
 from compiler.codegen.target import new_target_machine
+from compiler.settings import settings
 from compiler.target import Target, host_caches, host_target, vector_lanes
 
 ACCUMULATORS = 12  # independent FMA chains: enough to hide FMA latency on 2 ports
@@ -83,8 +84,7 @@ class Peak:
 
 def cache_path() -> Path:
     """Where measured peaks are kept (`$SKETCHTUNE_CACHE` or ~/.cache/sketchtune)."""
-    root = os.environ.get("SKETCHTUNE_CACHE") or Path.home() / ".cache" / "sketchtune"
-    return Path(root) / "machine.json"
+    return settings().cache_dir / "machine.json"
 
 
 def machine_key(target: Target, threads: int) -> str:
