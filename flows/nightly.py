@@ -10,12 +10,18 @@ running on managed infrastructure (docs/pipeline.md#nightly).
 
 from __future__ import annotations
 
+import http.client
 import os
+import urllib.error
+import urllib.request
 from dataclasses import asdict
 
 from compiler.errors import UserError
 from flows.run_artifacts import model_slug
 from tasks.options import TuneOptions
+
+HEALTH_TIMEOUT_S = 5.0
+START_SERVER = "run `prefect server start` and set PREFECT_API_URL=http://127.0.0.1:4200/api"
 
 
 class NightlyError(UserError):
@@ -35,11 +41,10 @@ def check_cron(cron: str) -> None:
 def nightly_deployment(options: TuneOptions, *, cron: str, name: str | None = None):
     """The RunnerDeployment of `tune_model` for `options` (dated runs) on `cron`."""
     check_cron(cron)
-    if not os.environ.get("PREFECT_API_URL"):
-        raise NightlyError(
-            "nightly needs a Prefect server for its schedule: run `prefect server start` "
-            "and set PREFECT_API_URL=http://127.0.0.1:4200/api"
-        )
+    url = os.environ.get("PREFECT_API_URL")
+    if not url:
+        raise NightlyError(f"nightly needs a Prefect server for its schedule: {START_SERVER}")
+    check_server(url)
     from flows.tune_model import tune_model
 
     return tune_model.to_deployment(
@@ -49,6 +54,29 @@ def nightly_deployment(options: TuneOptions, *, cron: str, name: str | None = No
         description=f"nightly tuning of {options.model}",
         tags=["sketchtune", "nightly"],
     )
+
+
+def check_server(url: str, timeout_s: float = HEALTH_TIMEOUT_S) -> None:
+    """A NightlyError unless a server answers GET URL/health within `timeout_s`.
+
+    A server that answers with an HTTP error other than 404 (say 401: Prefect Cloud
+    wants its key, which Prefect's own client sends) counts as answering."""
+    health = url.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(health, timeout=timeout_s) as response:
+            response.read()
+    except urllib.error.HTTPError as err:
+        if err.code == 404:
+            raise NightlyError(
+                f"PREFECT_API_URL={url}: no Prefect API there ({health} answers 404); "
+                "the URL of a local server ends in /api, e.g. http://127.0.0.1:4200/api"
+            ) from None
+    except (OSError, ValueError, http.client.HTTPException) as err:
+        reason = getattr(err, "reason", None) or err
+        text = (str(reason).strip().splitlines() or [type(err).__name__])[0]
+        raise NightlyError(
+            f"no Prefect server answers at PREFECT_API_URL={url} ({text}): {START_SERVER}"
+        ) from None
 
 
 def serve_deployment(deployment) -> None:

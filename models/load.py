@@ -8,7 +8,7 @@ from models import zoo
 from models.errors import ModelError
 from models.graph import Graph
 from models.onnx_import import import_model
-from models.onnx_import.loader import read_model
+from models.onnx_import.loader import check_size, read_model
 
 Shapes = dict[str, tuple[int, ...]]
 
@@ -22,7 +22,8 @@ def load_graph(spec: str, input_shapes: Shapes | None = None) -> Graph:
 
 
 def parse_input_shapes(items: list[str]) -> Shapes:
-    """`["x=1,3,224,224", ...]` -> {"x": (1, 3, 224, 224)}; a ModelError for a bad item."""
+    """`["x=1,3,224,224", ...]` -> {"x": (1, 3, 224, 224)}; a ModelError for a bad item
+    or for a shape over the size limit (compiler/settings.py)."""
     out: Shapes = {}
     for item in items:
         name, sep, dims = item.partition("=")
@@ -32,5 +33,6 @@ def parse_input_shapes(items: list[str]) -> Shapes:
             shape = ()
         if not sep or not name or not shape or min(shape) <= 0:
             raise ModelError(f"--input-shape {item!r}: expected NAME=D1,D2,... (positive ints)")
+        check_size(f"--input-shape {item!r}", f"input {name!r}", shape)
         out[name] = shape
     return out

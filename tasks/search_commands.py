@@ -35,10 +35,23 @@ def _say(text: str) -> None:
 
 
 def op_task(op: str, shape: str) -> SearchTask:
+    """The task of `op` at `shape`; an OptionError for a bad shape or one whose inputs or
+    outputs are over the size limit (compiler/settings.py), before anything starts."""
+    import numpy as np
+
+    from compiler.errors import UserError
+    from compiler.settings import check_tensor_size
+
     try:
         dag = op_workload(op, shape)
     except (OpError, TEError) as err:
         raise OptionError(str(err)) from None
+    for kind, tensors in (("input", dag.placeholders), ("output", dag.outputs)):
+        for t in tensors:
+            try:
+                check_tensor_size(f"{kind} {t.name!r}", t.shape, np.dtype(t.dtype).itemsize)
+            except UserError as err:
+                raise OptionError(f"{op} --shape {shape}: {err}") from None
     return SearchTask(f"{op}_{shape.replace(',', 'x')}", dag)
 
 

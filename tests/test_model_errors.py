@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 from model_helpers import save, single_op_model
 from onnx import TensorProto, helper
 from typer.testing import CliRunner
@@ -85,6 +87,16 @@ def test_bad_input_shape_option(tmp_path):
     path = save(single_op_model("Relu", ["batch", 4]), tmp_path / "dyn.onnx")
     assert_bad(["tasks", path, "--input-shape", "x=2,a"], "--input-shape")
     assert_bad(["tasks", path, "--input-shape", "y=2,4"], "dyn.onnx", "'y'")
+
+
+@pytest.mark.parametrize("command", ["bench", "tasks"])
+def test_input_shape_over_the_size_limit(tmp_path, command):
+    """A 14.6 TiB input (over SKETCHTUNE_MAX_TENSOR_BYTES): one line at once, no allocation."""
+    path = save(single_op_model("Relu", ["batch", 4]), tmp_path / "dyn.onnx")
+    start = time.perf_counter()
+    assert_bad([command, path, "--input-shape", "x=1000000000000,4"], "--input-shape", "'x'",
+               "(1000000000000, 4)", "14.6 TiB", "more than the limit")  # fmt: skip
+    assert time.perf_counter() - start < 10
 
 
 def test_non_float32_input(tmp_path):

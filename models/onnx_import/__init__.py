@@ -4,7 +4,10 @@ constants folded, BatchNorm folded into the conv before it.
     >>> graph = import_model("resnet18.onnx", input_shapes={"input": (1, 3, 224, 224)})
 
 Every problem with the model raises `ModelError` with one line naming the file
-and, where there is one, the node (name, op type, index).
+and, where there is one, the node (name, op type, index). So does a tensor over
+`settings().max_tensor_bytes` (compiler/settings.py): a graph input, initializer or
+constant, a value shape inference finds, a folded constant, an emitted value, each
+refused before numpy allocates it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,13 @@ from models.graph import Graph, Node, Value
 from models.onnx_import.attrs import node_attrs
 from models.onnx_import.context import ImportContext, describe
 from models.onnx_import.fold import can_fold, fold
-from models.onnx_import.loader import check_model, fix_input_shapes, infer_shapes, read_model
+from models.onnx_import.loader import (
+    check_declared_sizes,
+    check_model,
+    fix_input_shapes,
+    infer_shapes,
+    read_model,
+)
 from models.onnx_import.table import CONVERTERS, FOLD_ONLY
 
 __all__ = ["ModelError", "import_model"]
@@ -41,8 +50,9 @@ def import_model(
     else:
         proto, label = read_model(model), label or str(model)
     check_model(proto, label)
-    shapes = fix_input_shapes(proto, label, dict(input_shapes or {}))
-    proto = infer_shapes(proto, label)
+    shapes = fix_input_shapes(proto, label, dict(input_shapes or {}))  # refuses a huge input
+    check_declared_sizes(proto, label)  # initializers and Constant nodes
+    proto = infer_shapes(proto, label)  # refuses every value it finds too big
     _check_supported(proto, label)
     ctx = ImportContext(label, _opset(proto), shapes=dict(shapes))
     ctx.uses = Counter(n for node in proto.graph.node for n in node.input if n)

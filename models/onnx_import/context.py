@@ -8,7 +8,9 @@ import numpy as np
 import onnx
 
 from compiler import te
+from compiler.errors import UserError
 from compiler.ops import OpError
+from compiler.settings import check_tensor_size
 from models.errors import ModelError
 from models.graph import Node, Value
 
@@ -64,6 +66,14 @@ class ImportContext:
     def fail(self, message: str) -> ModelError:
         return ModelError(f"{self.path}: node {self.source}: {message}")
 
+    def check_size(self, name: str, shape: tuple[int, ...], itemsize: int = 4) -> None:
+        """Refuse value `name` of `shape` if it is over the size limit (compiler/settings.py),
+        naming the file and node: called before anything allocates it."""
+        try:
+            check_tensor_size(f"value {name!r}", tuple(int(d) for d in shape), itemsize)
+        except UserError as err:
+            raise self.fail(str(err)) from None
+
     # -------------------------------------------------------------- emitting
 
     def add_const(self, array: np.ndarray, hint: str = "const") -> str:
@@ -98,7 +108,9 @@ class ImportContext:
             self._counter += 1
             output = f"{self.hint}__{self._counter}"
         node = Node(output, op, tuple(names), output, tuple(attrs.items()), self.source, tuple(kw))
-        self.shapes[output] = self._infer(node)
+        shape = self._infer(node)
+        self.check_size(self.hint if output.startswith(f"{self.hint}__") else output, shape)
+        self.shapes[output] = shape
         self.nodes.append(node)
         return output
 

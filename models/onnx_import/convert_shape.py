@@ -158,5 +158,6 @@ def convert_expand(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> li
     out = tuple(max(a, b) for a, b in zip(padded_x, padded_t))
     if out == ctx.shape(x):
         return [x]
+    ctx.check_size(node.output[0], out)  # before the ones the size of the result
     ones = ctx.add_const(np.ones(out, np.float32), "expand_ones")
     return [ctx.emit("multiply", [x, ones], output=None)]

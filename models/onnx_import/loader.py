@@ -1,12 +1,21 @@
-"""Reading and validating an ONNX file: load, checker, static input shapes, shape inference."""
+"""Reading and validating an ONNX file: load, checker, static input shapes, shape inference,
+and the size guard: no tensor over `settings().max_tensor_bytes` (compiler/settings.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import onnx
 
+from compiler.errors import UserError
+from compiler.settings import check_tensor_size
 from models.errors import ModelError
+from models.onnx_import.context import describe
+
+# data propagation spends ~140 bytes per element of each rank-1 tensor it meets
+DATA_PROP_MAX_VECTOR = 1 << 16
 
 
 def read_model(path: str | Path) -> onnx.ModelProto:
@@ -53,8 +62,40 @@ def fix_input_shapes(
                 f"{label}: input {inp.name!r} has a dynamic dimension {dyn[0]!r}; give it a "
                 f"static shape with --input-shape {inp.name}=1,3,224,224"
             )
-        shapes[inp.name] = tuple(d.dim_value for d in inp.type.tensor_type.shape.dim)
+        shape = tuple(d.dim_value for d in inp.type.tensor_type.shape.dim)
+        check_size(label, f"input {inp.name!r}", shape)
+        shapes[inp.name] = shape
     return shapes
+
+
+def check_size(where: str, what: str, shape: Sequence[int], itemsize: int = 4) -> None:
+    """A ModelError (`WHERE: WHAT of shape ... would take ...`) for a tensor over the limit."""
+    try:
+        check_tensor_size(what, tuple(int(d) for d in shape), itemsize)
+    except UserError as err:
+        raise ModelError(f"{where}: {err}") from None
+
+
+def itemsize(elem_type: int) -> int:
+    """Bytes per element of an ONNX tensor type (4 where the type says nothing)."""
+    try:
+        return int(np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)).itemsize) or 4
+    except (KeyError, TypeError, ValueError):
+        return 4
+
+
+def check_declared_sizes(model: onnx.ModelProto, label: str) -> None:
+    """Every initializer and Constant node tensor under the limit (before numpy reads them)."""
+    for init in model.graph.initializer:
+        check_size(label, f"initializer {init.name!r}", init.dims, itemsize(init.data_type))
+    for index, node in enumerate(model.graph.node):
+        if node.op_type != "Constant":
+            continue
+        for attr in node.attribute:
+            if attr.name == "value":
+                where = f"{label}: node {describe(node, index)}"
+                check_size(where, f"constant {node.output[0]!r}", attr.t.dims,
+                           itemsize(attr.t.data_type))  # fmt: skip
 
 
 def _check_float32(inp: onnx.ValueInfoProto, label: str) -> None:
@@ -76,10 +117,64 @@ def _override(inp: onnx.ValueInfoProto, shape: tuple[int, ...], label: str) -> N
 
 
 def infer_shapes(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
+    """onnx shape inference, refusing every value it finds over the size limit (naming the
+    value and the node that makes it) before anything computes it. Data propagation
+    (static shapes through shape arithmetic) runs second, and only when no rank-1 tensor
+    is longer than DATA_PROP_MAX_VECTOR: onnx builds a shape of each one it propagates,
+    ~140 bytes an element (a 1-D tensor of a billion elements would exhaust memory)."""
+    plain = _infer(model, label, data_prop=False)
+    check_inferred_sizes(plain, label)
+    if _longest_vector(plain) > DATA_PROP_MAX_VECTOR:
+        return plain
+    propagated = _infer(model, label, data_prop=True)
+    check_inferred_sizes(propagated, label)
+    return propagated
+
+
+def _infer(model: onnx.ModelProto, label: str, *, data_prop: bool) -> onnx.ModelProto:
     try:
-        return onnx.shape_inference.infer_shapes(model, data_prop=True)
+        return onnx.shape_inference.infer_shapes(model, data_prop=data_prop)
+    except MemoryError:
+        raise ModelError(f"{label}: shape inference ran out of memory") from None
     except Exception as err:
         raise ModelError(f"{label}: shape inference failed: {_first_line(err)}") from err
+
+
+def check_inferred_sizes(model: onnx.ModelProto, label: str) -> None:
+    """Every value with a static inferred shape under the limit, named with its node."""
+    producers = {
+        out: (node, index)
+        for index, node in enumerate(model.graph.node)
+        for out in node.output
+        if out
+    }
+    for name, shape, elem in _static_values(model):
+        if name not in producers:
+            continue  # a graph input (fix_input_shapes) or an initializer (check_declared_sizes)
+        node, index = producers[name]
+        where = f"{label}: node {describe(node, index)}"
+        check_size(where, f"value {name!r}", shape, itemsize(elem))
+
+
+def _static_values(model: onnx.ModelProto) -> list[tuple[str, tuple[int, ...], int]]:
+    """(name, shape, element type) of the values whose inferred shape is fully static."""
+    graph, out = model.graph, []
+    for info in [*graph.input, *graph.value_info, *graph.output]:
+        if not info.type.HasField("tensor_type"):
+            continue
+        tensor = info.type.tensor_type
+        if not tensor.HasField("shape"):
+            continue
+        dims = tensor.shape.dim
+        if all(d.HasField("dim_value") for d in dims):
+            out.append((info.name, tuple(int(d.dim_value) for d in dims), tensor.elem_type))
+    return out
+
+
+def _longest_vector(model: onnx.ModelProto) -> int:
+    lengths = [s[0] for _, s, _ in _static_values(model) if len(s) == 1]
+    lengths += [int(t.dims[0]) for t in model.graph.initializer if len(t.dims) == 1]
+    return max(lengths, default=0)
 
 
 def _first_line(err: BaseException) -> str:
