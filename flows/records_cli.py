@@ -1,6 +1,7 @@
 """CLI commands `records {show,best,export,import,distill} DB [FILE]` (registered by
 flows/cli.py). The logic is in tasks/records_commands.py; a bad database or file
-argument is a user error (one line, exit code 2: flows/cli.py)."""
+argument, or a damaged database, is a user error (one line, exit code 2: flows/cli.py).
+Only `import` writes to DB; the other commands open it read-only."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def export(db: str = DB, file: str | None = FILE, as_json: bool = JSON) -> None:
 
 @records_app.command("import")
 def import_(db: str = DB, file: str | None = FILE, as_json: bool = JSON) -> None:
-    """Add the records of a JSON-lines FILE; malformed lines are skipped and counted."""
+    """Add the records of a JSON-lines FILE; each malformed line is skipped, counted and named."""
     emit(import_command(db, file), as_json)
 
 

@@ -1,7 +1,10 @@
 """The records commands behind the CLI: `records {show,best,export,import,distill}`.
 
 Plain functions (no Prefect): each returns the `--json` summary object and
-writes human output to stderr; bad input raises `RecordsInputError` (exit 2).
+writes human output to stderr; bad input raises `RecordsInputError` (exit 2), and
+so does a damaged database (RecordError, naming it: every command checks the
+database first). `show`, `best`, `export` and `distill` open the database
+read-only, so a database on a read-only file or mount can be read.
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ from compiler.errors import UserError
 from compiler.records import (
     RecordError,
     SQLiteStore,
+    StoreWriteError,
     distill,
     export_jsonl,
     import_jsonl,
 )
+
+SHOWN_BAD_LINES = 5  # malformed lines an import names on stderr (all are counted)
 
 
 class RecordsInputError(UserError):
@@ -28,15 +34,25 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr)
 
 
-def _open(db: str, *, create: bool = False) -> SQLiteStore:
-    if not create and not Path(db).is_file():
+def _open(db: str, *, write: bool = False) -> SQLiteStore:
+    """The database at `db`, checked for damage: read-only unless `write` (which
+    creates it when missing)."""
+    if not write and not Path(db).is_file():
         raise RecordsInputError(f"records: no database at {db}")
+    if write and Path(db).is_file() and Path(db).stat().st_size > 0:
+        _open(db).close()  # checked before anything is written to it
     try:
-        return SQLiteStore(db)
+        store = SQLiteStore(db, readonly=not write)
     except RecordError as err:
         raise RecordsInputError(f"records: {err}") from None
     except OSError as err:
         raise RecordsInputError(f"records: cannot open {db}: {err.strerror}") from None
+    try:
+        store.check()
+    except RecordError as err:
+        store.close()
+        raise RecordsInputError(f"records: {err}") from None
+    return store
 
 
 def _need_file(command: str, file: str | None) -> str:
@@ -96,14 +112,27 @@ def import_command(db: str, file: str | None) -> dict[str, Any]:
     path = _need_file("import", file)
     if not Path(path).is_file():
         raise RecordsInputError(f"records import: no file at {path}")
-    with _open(db, create=True) as store:
-        report = import_jsonl(store, path)
+    with _open(db, write=True) as store:
+        try:
+            report = import_jsonl(store, path)
+        except StoreWriteError as err:
+            raise RecordsInputError(
+                f"records import: {err}; the records added before are kept "
+                "(importing the file again skips them)"
+            ) from None
+        except OSError as err:
+            raise RecordsInputError(f"records import: cannot read {path}: {err.strerror}") from None
     _say(
         f"{db}: imported {report.added} records from {path} "
         f"({report.duplicates} already there, {report.skipped} malformed lines skipped)"
     )
+    for lineno, reason in report.bad_lines[:SHOWN_BAD_LINES]:
+        _say(f"  {path}:{lineno}: {reason}")
+    if report.skipped > SHOWN_BAD_LINES:
+        _say(f"  ... and {report.skipped - SHOWN_BAD_LINES} more malformed lines")
+    bad = [{"line": n, "reason": r} for n, r in report.bad_lines]
     return {"db": db, "file": path, "added": report.added, "duplicates": report.duplicates,
-            "skipped": report.skipped}  # fmt: skip
+            "skipped": report.skipped, "bad_lines": bad}  # fmt: skip
 
 
 def distill_command(db: str, file: str | None) -> dict[str, Any]:
@@ -112,6 +141,13 @@ def distill_command(db: str, file: str | None) -> dict[str, Any]:
     if Path(path).exists():
         raise RecordsInputError(f"records distill: {path} exists; choose a new file")
     with _open(db) as store:
-        n = distill(store, path)
+        try:
+            n = distill(store, path)
+        except (StoreWriteError, RecordError) as err:  # the new database's side
+            raise RecordsInputError(f"records distill: {err}") from None
+        except OSError as err:
+            raise RecordsInputError(
+                f"records distill: cannot write {path}: {err.strerror}"
+            ) from None
     _say(f"{db}: distilled {n} best records into {path}")
     return {"db": db, "file": path, "records": n}

@@ -14,7 +14,13 @@ from compiler.records.record import (
     steps_hash,
     tool_version,
 )
-from compiler.records.store import RecordStore, SQLiteStore, create
+from compiler.records.store import (
+    RecordStore,
+    SQLiteStore,
+    StoreWriteError,
+    claim_owner,
+    create,
+)
 from compiler.records.transfer import ImportReport, distill, export_jsonl, import_jsonl
 
 __all__ = [
@@ -24,7 +30,9 @@ __all__ = [
     "RecordError",
     "RecordStore",
     "SQLiteStore",
+    "StoreWriteError",
     "TargetInfo",
+    "claim_owner",
     "create",
     "distill",
     "export_jsonl",

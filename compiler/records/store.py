@@ -4,14 +4,25 @@ Every insert commits at once, so a process killed at any moment loses no
 finished measurement; concurrent writers wait on SQLite's busy timeout and
 retry. Exact duplicates (same candidate, target and timestamp) are ignored,
 which makes importing the same file twice harmless.
+
+Concurrent tuning runs on one database split the work through `claims`: a run
+claims the candidates it is about to measure (`claim`), skips those another
+live run holds, and a claim goes when its record is written (or its owner is
+gone). A store opened `readonly` writes nothing (no schema, no WAL switch), so a
+database on a read-only file or mount can be read; a query that meets a damaged
+file raises RecordError naming it, and `check()` looks for damage up front.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import socket
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol, Self
@@ -40,8 +51,20 @@ CREATE UNIQUE INDEX IF NOT EXISTS by_candidate
     ON measurements (workload_key, target, steps_hash, timestamp);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
+CREATE TABLE IF NOT EXISTS claims (
+    workload_key TEXT NOT NULL, target TEXT NOT NULL, steps_hash TEXT NOT NULL,
+    owner TEXT NOT NULL,  -- "host:pid:random" (claim_owner)
+    since REAL NOT NULL,
+    PRIMARY KEY (workload_key, target, steps_hash)
+);
 """
 _RETRY_S = 60.0  # on top of the busy timeout: give up on a lock held this long
+CLAIM_TTL_S = 3 * 3600.0  # a claim older than this is dropped, its owner alive or not
+
+
+class StoreWriteError(RuntimeError):
+    """Records could not be written (a full disk, a database gone read-only); the
+    message names the database and the cause."""
 
 
 class RecordStore(Protocol):
@@ -60,22 +83,85 @@ class RecordStore(Protocol):
     def close(self) -> None: ...
 
 
-class SQLiteStore:
-    """Records in one SQLite file. Example: `with SQLiteStore("run/records.db") as db: ...`."""
+def claim_owner() -> str:
+    """A claim owner for this process: `host:pid:random` (one per Measurer)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
-    def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0) -> None:
+
+class SQLiteStore:
+    """Records in one SQLite file. Example: `with SQLiteStore("run/records.db") as db: ...`.
+
+    `readonly=True` opens an existing database without writing to it (reads only:
+    `add` and `claim` fail with StoreWriteError)."""
+
+    def __init__(
+        self, path: str | Path, *, busy_timeout_s: float = 30.0, readonly: bool = False
+    ) -> None:
         self.path = Path(path)
+        self.readonly = readonly
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-        )
+        if readonly:
+            self._db = self._open_readonly(busy_timeout_s)
+            return
+        try:
+            self._db = sqlite3.connect(
+                self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as err:
+            raise RecordError(f"{self.path}: cannot open the records database ({err})") from None
         try:
             self._retry(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across process kills
             self._retry(lambda: self._db.executescript(_SCHEMA))
+        except sqlite3.OperationalError as err:  # read-only, locked, I/O
+            self._db.close()
+            raise RecordError(
+                f"{self.path}: cannot open the records database for writing ({err})"
+            ) from None
         except sqlite3.DatabaseError as err:
             self._db.close()
             raise RecordError(f"{self.path}: not a records database ({err})") from None
+
+    def _open_readonly(self, busy_timeout_s: float) -> sqlite3.Connection:
+        """`mode=ro`: nothing written to the file. A WAL database needs its -shm file
+        (created beside it when the directory allows); where it cannot be, and there
+        is no -wal file to read, the file is opened `immutable` (nothing to miss)."""
+        uri = "file:" + urllib.parse.quote(str(self.path.absolute())) + "?mode=ro"
+        try:
+            return self._connect_readonly(uri, busy_timeout_s)
+        except sqlite3.OperationalError as err:
+            cause = err
+        wal = Path(f"{self.path}-wal")
+        cannot_open = (getattr(cause, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_CANTOPEN
+        if not cannot_open or not self.path.is_file() or (wal.exists() and wal.stat().st_size):
+            hint = "; copy it with its -wal file to a writable directory" if wal.exists() else ""
+            raise RecordError(f"{self.path}: cannot open read-only ({cause}){hint}") from None
+        try:
+            return self._connect_readonly(uri + "&immutable=1", busy_timeout_s)
+        except sqlite3.OperationalError as err:
+            raise RecordError(f"{self.path}: cannot open read-only ({err})") from None
+
+    def _connect_readonly(self, uri: str, busy_timeout_s: float) -> sqlite3.Connection:
+        db = sqlite3.connect(
+            uri, uri=True, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
+        try:
+            db.execute("PRAGMA query_only=ON")
+            found = self._retry(
+                lambda: db.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type='table' AND name='measurements'"
+                ).fetchone()
+            )
+        except sqlite3.OperationalError:
+            db.close()
+            raise
+        except sqlite3.DatabaseError as err:
+            db.close()
+            raise RecordError(f"{self.path}: not a records database ({err})") from None
+        if found is None:
+            db.close()
+            raise RecordError(f"{self.path}: not a records database (no measurements table)")
+        return db
 
     def add(self, records: Iterable[MeasureRecord]) -> int:
         """Insert and commit; returns how many were new (exact duplicates are skipped)."""
@@ -84,20 +170,89 @@ class SQLiteStore:
             return 0
         marks = ", ".join("?" * len(rows[0]))
         sql = f"INSERT OR IGNORE INTO measurements ({_COLUMNS}) VALUES ({marks})"
+        release = "DELETE FROM claims WHERE workload_key=? AND target=? AND steps_hash=?"
 
         def write() -> int:
-            before = self._db.total_changes
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                before = self._db.total_changes
                 self._db.executemany(sql, rows)
+                added = self._db.total_changes - before
+                self._db.executemany(release, [row[:3] for row in rows])  # measured now
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
-            return self._db.total_changes - before
+            return added
 
         with self._lock:
-            return self._retry(write)
+            try:
+                return self._retry(write)
+            except (sqlite3.Error, OSError) as err:
+                raise StoreWriteError(f"{self.path}: cannot write records ({err})") from err
+
+    def _rollback(self) -> None:
+        """Undo a failed transaction; an error of the ROLLBACK itself (after a failed
+        COMMIT, say) must not hide the first one, which the caller re-raises."""
+        try:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    def claim(self, workload_key: str, target: str, hashes: Iterable[str], owner: str) -> set[str]:
+        """Claim candidates (steps hashes of one workload on one target) for `owner`
+        (`claim_owner()`); returns those `owner` now holds, to measure.
+
+        In one transaction: claims whose owner is gone (a dead process on this
+        host) or older than CLAIM_TTL_S are dropped, then every hash neither
+        measured nor claimed by another owner is claimed. A claim goes when the
+        candidate's record is written (`add`)."""
+        wanted = list(dict.fromkeys(hashes))
+        if not wanted:
+            return set()
+        where = "workload_key=? AND target=? AND steps_hash=?"
+
+        def write() -> set[str]:
+            now = time.time()
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM claims WHERE since < ?", (now - CLAIM_TTL_S,))
+                owners = self._db.execute("SELECT DISTINCT owner FROM claims").fetchall()
+                for (other,) in owners:
+                    if other != owner and _owner_gone(other):
+                        self._db.execute("DELETE FROM claims WHERE owner=?", (other,))
+                held = set()
+                for h in wanted:
+                    key = (workload_key, target, h)
+                    if self._db.execute(
+                        f"SELECT 1 FROM measurements WHERE {where}", key
+                    ).fetchone():
+                        continue
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO claims VALUES (?, ?, ?, ?, ?)", (*key, owner, now)
+                    )
+                    (holder,) = self._db.execute(
+                        f"SELECT owner FROM claims WHERE {where}", key
+                    ).fetchone()
+                    if holder == owner:
+                        held.add(h)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+            return held
+
+        with self._lock:
+            try:
+                return self._retry(write)
+            except (sqlite3.Error, OSError) as err:
+                raise StoreWriteError(f"{self.path}: cannot claim candidates ({err})") from err
+
+    def claims(self) -> list[tuple[str, str, str, str, float]]:
+        """Every claim held: (workload_key, target, steps_hash, owner, since)."""
+        sql = "SELECT workload_key, target, steps_hash, owner, since FROM claims ORDER BY since"
+        return self._query(sql, ())
 
     def measured(self, workload_key: str, target: str) -> set[str]:
         """Step hashes of every candidate of this workload measured on this target."""
@@ -111,7 +266,7 @@ class SQLiteStore:
             " AND mean_cost_s IS NOT NULL ORDER BY mean_cost_s LIMIT 1"
         )
         rows = self._query(sql, (workload_key, target))
-        return _record(rows[0]) if rows else None
+        return self._record(rows[0]) if rows else None
 
     def best_all(self, target: str | None = None) -> list[MeasureRecord]:
         """The best valid record per (workload key, target), in one query."""
@@ -120,13 +275,13 @@ class SQLiteStore:
             f"SELECT {_COLUMNS}, MIN(mean_cost_s) FROM measurements WHERE {where}"
             " GROUP BY workload_key, target ORDER BY task_name, workload_key"
         )
-        return [_record(r[:-1]) for r in self._query(sql, (target,) if target else ())]
+        return [self._record(r[:-1]) for r in self._query(sql, (target,) if target else ())]
 
     def records(self, workload_key: str | None = None) -> Iterator[MeasureRecord]:
         """Every record in insertion order (optionally of one workload)."""
         where, args = ("WHERE workload_key=?", (workload_key,)) if workload_key else ("", ())
         for row in self._query(f"SELECT {_COLUMNS} FROM measurements {where} ORDER BY id", args):
-            yield _record(row)
+            yield self._record(row)
 
     def summary(self) -> list[dict[str, Any]]:
         """Per (workload, target): task name, record and error counts, best mean cost."""
@@ -141,6 +296,15 @@ class SQLiteStore:
     def count(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM measurements", ())[0][0])
 
+    def check(self) -> None:
+        """Read every page (`PRAGMA quick_check`); RecordError naming the file and the
+        first problem when the database is damaged."""
+        lines = [line for (text,) in self._query("PRAGMA quick_check(3)", ())
+                 for line in str(text).splitlines()]  # fmt: skip
+        problems = [line for line in lines if line != "ok" and not line.startswith("***")]
+        if problems:
+            raise RecordError(f"{self.path}: the records database is damaged ({problems[0]})")
+
     def close(self) -> None:
         self._db.close()
 
@@ -152,7 +316,22 @@ class SQLiteStore:
 
     def _query(self, sql: str, args: tuple) -> list[tuple]:
         with self._lock:
-            return self._retry(lambda: self._db.execute(sql, args).fetchall())
+            try:
+                return self._retry(lambda: self._db.execute(sql, args).fetchall())
+            except sqlite3.OperationalError as err:
+                raise RecordError(
+                    f"{self.path}: cannot read the records database ({err})"
+                ) from None
+            except sqlite3.DatabaseError as err:  # malformed, not a database
+                raise RecordError(f"{self.path}: the records database is damaged ({err})") from None
+
+    def _record(self, row: tuple) -> MeasureRecord:
+        try:
+            return _record(row)
+        except (ValueError, TypeError) as err:  # a column's JSON text garbled
+            raise RecordError(
+                f"{self.path}: the records database is damaged (a record: {err})"
+            ) from None
 
     def _retry(self, fn: Any) -> Any:
         """Run `fn`, retrying while another process holds the database lock."""
@@ -167,6 +346,23 @@ class SQLiteStore:
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
+
+
+def _owner_gone(owner: str) -> bool:
+    """Whether a claim's owner (`host:pid:random`) is a process of this host that
+    is no longer running; an owner on another host only expires (CLAIM_TTL_S)."""
+    host, pid, *_ = owner.rsplit(":", 2) + ["", ""]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError, OSError):
+        return False
+    return False
 
 
 def _row(r: MeasureRecord) -> tuple:
