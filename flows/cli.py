@@ -2,8 +2,9 @@
 
 A user error (compiler.errors.UserError: a bad option, model, shape, records
 file or run directory) is caught here, once, for every command: one line
-`error: ...` on stderr and exit code 2. Anything else is an internal failure
-(exit code 1, with its traceback).
+`error: ...` on stderr and exit code 2. A run that cannot go on (StoppedError: a
+full disk, a runner that cannot start) is one line `stopped: ...` and exit code 1.
+Anything else is an internal failure (exit code 1, with its traceback).
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 import typer
 from typer.core import TyperGroup
 
-from compiler.errors import UserError
+from compiler.errors import StoppedError, UserError
 from flows import model_cli, records_cli, report_cli, search_cli, tune_cli
+from flows.parent import ParentGone
 
 
 class _Commands(TyperGroup):
@@ -38,6 +40,9 @@ class _Commands(TyperGroup):
         except UserError as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from None
+        except StoppedError as err:
+            typer.echo(f"stopped: {err}", err=True)
+            raise typer.Exit(1) from None
 
 
 app = typer.Typer(
@@ -84,7 +89,10 @@ _CHILD = "SKETCHTUNE_TUNE_CHILD"
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "tune" and not os.environ.get(_CHILD):
         sys.exit(_tune_in_own_session())
-    app()
+    try:
+        app()
+    except ParentGone:  # nobody is left to tell: the records are committed
+        sys.exit(3)
 
 
 def _tune_in_own_session() -> int:
@@ -113,12 +121,13 @@ def _tune_in_own_session() -> int:
 
 
 def _stop_with_parent() -> None:
-    """In the child: if this CLI process dies (even by SIGKILL), the flow gets SIGINT
-    and stops after its round instead of running on as an orphan (Linux prctl)."""
+    """In the child: if this CLI process dies (even by SIGKILL), the flow gets SIGHUP
+    and stops at once, keeping what it recorded, instead of running on as an orphan
+    (Linux prctl; flows/tune_model.py handles the signal)."""
     import ctypes
 
     pr_set_pdeathsig = 1
-    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGINT)
+    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGHUP)
 
 
 if __name__ == "__main__":

@@ -31,10 +31,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow
+from prefect.runtime import flow_run as prefect_flow_run
 
 from compiler.measure import Measurer, MeasureSettings
 from compiler.search.ahead import core_idle_while_timing
 from flows import run_artifacts
+from flows.parent import ParentGone
 from tasks import phase_clock
 from tasks.options import TuneOptions
 from tasks.partition_cache import model_digest
@@ -87,6 +89,7 @@ def tune_model(options: TuneOptions) -> dict:
     wall_s = time.perf_counter() - started
     phases = phase_clock.summary()
     summary["wall_s"] = wall_s
+    summary["flow_run_id"] = str(prefect_flow_run.id)  # where Prefect's UI shows this run
     summary["timings"] = {**phases, "rounds": rounds,
                           "orchestration_s": wall_s - phases["working_s"]}  # fmt: skip
     return summary
@@ -142,7 +145,8 @@ def _parallelism(dask_address: str | None) -> tuple[int, int]:
 
 @contextmanager
 def _stop_on_interrupt(session: TuningSession):
-    """First Ctrl-C: finish the current round, keep every record, then stop. Second: abort."""
+    """First Ctrl-C: finish the current round, keep every record, then stop. Second:
+    abort. SIGHUP (the CLI process died, flows/cli.py): abort."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -154,11 +158,16 @@ def _stop_on_interrupt(session: TuningSession):
         session.stop_requested = True
         print("\nstopping after this round (Ctrl-C again to abort)", file=sys.stderr)
 
-    previous = signal.signal(signal.SIGINT, handler)
+    def parent_gone(signum: int, frame: object) -> None:
+        session.stop_requested = True
+        raise ParentGone
+
+    previous = signal.signal(signal.SIGINT, handler), signal.signal(signal.SIGHUP, parent_gone)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGHUP, previous[1])
 
 
 def _finish(session: TuningSession, run_dir: Path) -> dict:

@@ -28,6 +28,7 @@ from compiler.measure import (
 )
 from compiler.measure.builder import build_candidate
 from compiler.measure.evaluator import init_runner, run_candidate
+from compiler.measure.runner import OnResult
 
 _BUILDERS: dict[int, LocalBuilder] = {}
 _RUNNERS: dict[tuple, LocalRunner] = {}
@@ -58,16 +59,23 @@ def run_here(
     requests: Sequence[RunRequest],
     settings: MeasureSettings,
     devices: str | tuple[Device, ...] = "default",
+    on_result: OnResult | None = None,
 ) -> list[MeasureResult]:
     """Time built candidates on this process's runner (one per settings and devices):
-    `devices` is a kind ("default", "per-core") or explicit devices (pinned cores)."""
+    `devices` is a kind ("default", "per-core") or explicit devices (pinned cores).
+    `on_result(index, result)` is called as each candidate finishes."""
     if not _can_spawn():
-        return [_run_inline(r, settings) for r in requests]
+        results = []
+        for k, req in enumerate(requests):
+            results.append(_run_inline(req, settings))
+            if on_result is not None:
+                on_result(k, results[-1])
+        return results
     key = (settings, devices)
     runner = _RUNNERS.get(key)
     if runner is None:
         runner = _RUNNERS[key] = LocalRunner(settings=settings, devices=devices)
-    return runner.run(requests)
+    return runner.run(requests, on_result)
 
 
 def _run_inline(req: RunRequest, settings: MeasureSettings) -> MeasureResult:

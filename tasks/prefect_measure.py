@@ -7,10 +7,11 @@ same one `tune-op` runs, and Prefect sees coarse task runs:
 
 - `PrefectBuilder`: a round's candidates cut into chunks, one mapped
   `build-chunk` task run per chunk, in parallel (threads, or Dask workers);
-- `PrefectRunner`: `measure` task runs, one batch at a time on this machine
-  (two timings on the same cores would spoil each other), or one batch per
-  Dask worker (each worker a measuring device). Results come back and are
-  recorded batch by batch, so a killed run loses at most a batch.
+- `PrefectRunner`: `measure` task runs: one per round on this machine (two
+  timings on the same cores would spoil each other), which hands each result
+  back as it arrives, so it is recorded at once, as `tune-op` records it; or
+  one batch per Dask worker (each worker a measuring device), recorded as each
+  batch returns (a result cannot call back across processes).
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from compiler.measure.types import BuildResult, MeasureInput, MeasureResult, Run
 from compiler.task import SearchTask
 from tasks.device import local_builder
 from tasks.tune_tasks import build_chunk, measure_batch
-
-LOCAL_BATCH = 8  # candidates per `measure` task run on this machine
 
 OnResult = Callable[[int, MeasureResult], None]
 
@@ -53,9 +52,9 @@ class PrefectBuilder:
 
 
 class PrefectRunner:
-    """Timings as `measure` task runs: batches of LOCAL_BATCH one after another with
-    one worker (this machine), else one batch per Dask worker at once, worker k
-    pinned to core k when `pin`."""
+    """Timings as `measure` task runs: one per round with one worker (this machine),
+    each result handed back as it arrives; else one batch per Dask worker at once,
+    worker k pinned to core k when `pin`."""
 
     def __init__(
         self, settings: MeasureSettings, devices: str = "default", *, workers: int = 1,
@@ -68,21 +67,19 @@ class PrefectRunner:
     def run(
         self, requests: Sequence[RunRequest], on_result: OnResult | None = None
     ) -> list[MeasureResult]:
-        if self.workers == 1:
-            batches = [range(k, min(k + LOCAL_BATCH, len(requests)))
-                       for k in range(0, len(requests), LOCAL_BATCH)]  # fmt: skip
-            done = ((b, measure_batch([requests[i] for i in b], self.settings, self.kind))
-                    for b in batches)  # fmt: skip
-        else:
-            batches = [range(k, len(requests), self.workers) for k in range(self.workers)]
-            futures = [
-                (b, measure_batch.submit([requests[i] for i in b], self.settings, self._device(k)))
-                for k, b in enumerate(batches)
-                if len(b)
-            ]
-            done = ((b, f.result()) for b, f in futures)
+        if self.workers == 1:  # one task run; each result recorded as it arrives (and
+            # never retried: a retry would hand back the results already recorded)
+            run = measure_batch.with_options(retries=0)
+            return run(list(requests), self.settings, self.kind, on_result)
+        batches = [range(k, len(requests), self.workers) for k in range(self.workers)]
+        futures = [
+            (b, measure_batch.submit([requests[i] for i in b], self.settings, self._device(k)))
+            for k, b in enumerate(batches)
+            if len(b)
+        ]
         out: list = [None] * len(requests)
-        for indices, results in done:
+        for indices, future in futures:
+            results = future.result()
             for i, result in zip(indices, results):
                 out[i] = result
                 if on_result is not None:

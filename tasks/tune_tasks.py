@@ -26,6 +26,7 @@ from compiler.measure import (
     MeasureSettings,
     RunRequest,
 )
+from compiler.measure.runner import OnResult
 from tasks.device import build_chunk_here, run_here
 from tasks.partition_cache import cached_partition
 from tasks.phase_clock import phase
@@ -62,10 +63,13 @@ def measure_batch(
     requests: list[RunRequest],
     settings: MeasureSettings,
     devices: str | tuple[Device, ...] = "default",
+    on_result: OnResult | None = None,
 ) -> list[MeasureResult]:
-    """Time built candidates on this process's device(s), one after another."""
+    """Time built candidates on this process's device(s), one after another;
+    `on_result(index, result)` as each one finishes (in the flow's process only:
+    the records are written as the results arrive)."""
     with phase("measure"):
-        return run_here(requests, settings, devices)
+        return run_here(requests, settings, devices, on_result)
 
 
 @task(name="compile-and-check", cache_policy=NO_CACHE)

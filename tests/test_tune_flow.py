@@ -73,12 +73,19 @@ def test_flow_writes_the_run_directory(first_run):
 
 def test_flow_creates_artifacts(first_run):
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterKey,
+        FlowRunFilter,
+        FlowRunFilterId,
+    )
 
+    summary = first_run[0]
     keys = ["mlp-tasks", "mlp-allocation", "mlp-rounds", "mlp-summary", "mlp-tuning-progress"]
-    with get_client(sync_client=True) as client:
+    with get_client(sync_client=True) as client:  # this run's (other tests run zoo:mlp too)
         found = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys))
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)),
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[summary["flow_run_id"]])),
         )
     by_key = {a.key: a for a in found}
     assert set(by_key) == set(keys)

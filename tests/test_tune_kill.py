@@ -24,7 +24,12 @@ def rows(db) -> list[tuple[str, str]]:
 
 
 def tune(
-    tmp_path, trials: int, *, flow_process: bool = False, api_url: str | None = None
+    tmp_path,
+    trials: int,
+    *,
+    flow_process: bool = False,
+    api_url: str | None = None,
+    per_round: int = 8,
 ) -> subprocess.Popen:
     """`sketchtune tune zoo:mlp` in its own process group, records in tmp_path, on
     Prefect's temporary server or the one at `api_url`. With `flow_process` the flow
@@ -38,7 +43,7 @@ def tune(
     if flow_process:
         env["SKETCHTUNE_TUNE_CHILD"] = "1"
     cmd = [sys.executable, "-m", "flows.cli", "tune", "zoo:mlp", "--trials", str(trials),
-           "--per-round", "8", "--records", str(tmp_path / "records.db"),
+           "--per-round", str(per_round), "--records", str(tmp_path / "records.db"),
            "--out", str(tmp_path / "run"), "--no-check", "--json"]  # fmt: skip
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)  # fmt: skip
@@ -92,3 +97,57 @@ def test_ctrl_c_stops_after_the_round_and_keeps_every_record(tmp_path):
         ).fetchone()
     assert count == summary["trials"] >= 16
     assert errors == 0  # no candidate of the round in flight was killed
+
+
+def descendants(pid: int) -> set[int]:
+    """Every living process below `pid` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.add(child)
+            todo.append(child)
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_killing_the_cli_stops_the_flow_at_once_and_keeps_every_record(tmp_path, prefect_harness):
+    """kill -9 on `sketchtune tune`'s process group: the flow, in a session of its own,
+    gets SIGHUP, stops without compiling or reporting, and leaves no process behind;
+    the records were committed as each result arrived, mid-round included."""
+    from prefect.settings import PREFECT_API_URL
+
+    db = tmp_path / "records.db"
+    proc = tune(tmp_path, 10_000, api_url=PREFECT_API_URL.value(), per_round=32)
+    deadline = time.time() + 400
+    while len(rows(db)) % 32 == 0 and time.time() < deadline:  # mid-round
+        time.sleep(0.05)
+    assert len(rows(db)) % 32, "no record committed in the middle of a round"
+    below = descendants(proc.pid)  # the flow process and its builders and runners
+    assert below
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 60
+    while any(alive(p) for p in below) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in below if alive(p)], "processes left behind"
+    assert not (tmp_path / "run" / "bench.json").exists()  # stopped, not compiled
+    kept = rows(db)
+    assert kept and max(Counter(kept).values()) == 1
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

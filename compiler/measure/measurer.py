@@ -14,15 +14,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from compiler.codegen.build import Artifact
+from compiler.errors import StoppedError
 from compiler.measure.builder import Builder
+from compiler.measure.rescue import Rescue
 from compiler.measure.runner import Runner
 from compiler.measure.types import BuildResult, MeasureInput, MeasureResult, RunRequest
-from compiler.records import MeasureRecord, RecordStore, TargetInfo, host_target_info, steps_hash
+from compiler.records import (
+    MeasureRecord,
+    RecordStore,
+    StoreWriteError,
+    TargetInfo,
+    claim_owner,
+    host_target_info,
+    steps_hash,
+)
 from compiler.records.record import tool_version
 from compiler.schedule.steps import steps_to_json
 from compiler.task import SearchTask
-
-RunFn = Callable[[Sequence[RunRequest], Callable[[int, MeasureResult], None]], object]
 
 
 @dataclass
@@ -55,6 +63,8 @@ class Measurer:
         self.target = target or host_target_info()
         self.references: dict[str, Artifact | None] = {}
         self.stats = MeasureStats()
+        self.rescue: Rescue | None = None  # set when the records database refused a write
+        self.claim_owner = claim_owner()  # whose claims on candidates this measurer holds
 
     def measure(
         self, inputs: Sequence[MeasureInput], on_run_start: Callable[[], object] | None = None
@@ -68,7 +78,9 @@ class Measurer:
         return self.run(fresh, builds)
 
     def fresh(self, inputs: Sequence[MeasureInput]) -> list[MeasureInput]:
-        """The candidates not in the store and not repeated in this batch (counted as skipped)."""
+        """The candidates not in the store, not repeated in this batch and not claimed
+        by another live run on the same database (counted as skipped); this
+        measurer claims those it returns."""
         out = self._fresh(inputs)
         self.stats.skipped += len(inputs) - len(out)
         return out
@@ -85,15 +97,15 @@ class Measurer:
         return builds
 
     def run(
-        self,
-        inputs: Sequence[MeasureInput],
-        builds: Sequence[BuildResult],
-        run_requests: RunFn | None = None,
+        self, inputs: Sequence[MeasureInput], builds: Sequence[BuildResult]
     ) -> list[tuple[MeasureInput, MeasureResult]]:
-        """Time the built candidates and record every result (a build failure too).
+        """Time the built candidates and record every result (a build failure too)
+        as it arrives.
 
-        `run_requests(requests, on_result)` replaces this measurer's runner: the
-        Dask pipeline runs the requests on a remote worker, records stay here.
+        A result the records database refuses (a full disk) goes to a JSON-lines
+        file beside it, as every later one of the batch does, and then the run
+        stops (StoppedError, naming the database, the cause and the file); so
+        does a runner that fails, with every result it gave recorded.
         """
         results: list[MeasureResult | None] = [None] * len(inputs)
         runnable = []
@@ -111,15 +123,25 @@ class Measurer:
                 inputs[i], dataclasses.replace(result, build_s=builds[i].build_s)
             )
 
-        (run_requests or self.runner.run)(requests, on_result)
+        try:
+            self.runner.run(requests, on_result)
+        except Exception as err:
+            if self.rescue is not None:  # the records' error is the first cause
+                raise self.rescue.error() from err
+            raise StoppedError(f"measuring failed: {type(err).__name__}: {err}") from err
         self.stats.measure_s += time.perf_counter() - start
         self.stats.measured += len(inputs)
+        if self.rescue is not None:
+            raise self.rescue.error()
         return [(inp, r) for inp, r in zip(inputs, results) if r is not None]
 
     def _fresh(self, inputs: Sequence[MeasureInput]) -> list[MeasureInput]:
-        """Drop candidates already in the store or repeated in this batch."""
+        """Drop candidates already in the store or repeated in this batch, then claim
+        the rest in the store (`SQLiteStore.claim`, under one owner per measurer) and
+        drop those another live run holds: concurrent runs on one database split the
+        candidates, none measured twice. A claim goes when the record is written."""
         seen: dict[str, set[str]] = {}
-        out = []
+        kept: list[tuple[MeasureInput, str]] = []
         for inp in inputs:
             key = inp.task.workload_key
             if key not in seen:
@@ -127,8 +149,23 @@ class Measurer:
             h = steps_hash(steps_to_json(inp.state.steps))
             if h not in seen[key]:
                 seen[key].add(h)
-                out.append(inp)
-        return out
+                kept.append((inp, h))
+        return self._claim(kept)
+
+    def _claim(self, kept: list[tuple[MeasureInput, str]]) -> list[MeasureInput]:
+        """The candidates (with their step hashes) this measurer now holds in the store."""
+        claim = getattr(self.store, "claim", None)
+        if claim is None or not kept:
+            return [inp for inp, _ in kept]
+        by_key: dict[str, list[str]] = {}
+        for inp, h in kept:
+            by_key.setdefault(inp.task.workload_key, []).append(h)
+        try:
+            held = {k: claim(k, self.target.target, hs, self.claim_owner)
+                    for k, hs in by_key.items()}  # fmt: skip
+        except StoreWriteError:  # writing the results fails too: they go to the rescue file
+            return [inp for inp, _ in kept]
+        return [inp for inp, h in kept if h in held[inp.task.workload_key]]
 
     def ensure_references(
         self, inputs: Sequence[MeasureInput], builder: Builder | None = None
@@ -151,8 +188,16 @@ class Measurer:
         return RunRequest(built.artifact, self.references.get(key), n_inputs, key)
 
     def _finish(self, inp: MeasureInput, result: MeasureResult) -> MeasureResult:
-        if self.store is not None:
-            self.store.add([to_record(inp, result, self.target)])
+        if self.store is None:
+            return result
+        record = to_record(inp, result, self.target)
+        if self.rescue is None:
+            try:
+                self.store.add([record])
+                return result
+            except StoreWriteError as err:
+                self.rescue = Rescue(getattr(self.store, "path", "records"), err)
+        self.rescue.keep(record)
         return result
 
 

@@ -57,23 +57,29 @@ class LocalRunner:
     ) -> list[MeasureResult]:
         results: list[MeasureResult | None] = [None] * len(requests)
         queue, lock = deque(enumerate(requests)), threading.Lock()
+        failures: list[BaseException] = []
 
         def drain(k: int) -> None:
-            while True:
+            while not failures:
                 try:
                     i, req = queue.popleft()
                 except IndexError:
                     return
-                result = results[i] = self._measure(k, req)
-                if on_result is not None:
-                    with lock:
-                        on_result(i, result)
+                try:
+                    result = results[i] = self._measure(k, req)
+                    if on_result is not None:
+                        with lock:
+                            on_result(i, result)
+                except BaseException as err:  # noqa: BLE001 - raised by run(), below
+                    failures.append(err)
 
         threads = [threading.Thread(target=drain, args=(k,)) for k in range(len(self.workers))]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+        if failures:  # a runner that cannot start, a result that cannot be taken
+            raise failures[0]
         return [r for r in results if r is not None]
 
     def _measure(self, k: int, req: RunRequest) -> MeasureResult:

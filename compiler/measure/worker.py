@@ -9,7 +9,9 @@ fresh process. 'spawn' only: libgomp does not survive fork.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -36,6 +38,7 @@ def _serve(conn: Connection, init: Callable[..., None] | None, init_args: tuple)
     # Ctrl-C in a terminal reaches the whole process group: the parent decides
     # what it means (finish the round, then close its workers), not each worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
     if init is not None:
         init(*init_args)
     try:
@@ -57,6 +60,22 @@ def _serve(conn: Connection, init: Callable[..., None] | None, init_args: tuple)
             conn.send(reply)
         except OSError:  # the parent stopped waiting (a timeout kill) or exited
             return
+
+
+def _die_with_parent(poll_s: float = 0.5) -> None:
+    """Exit when the parent process is gone, whatever killed it, even while a
+    candidate hangs in native code (which the closed pipe cannot interrupt): a
+    thread watches the parent's pid. (Linux's parent-death signal would fire
+    when the parent *thread* that spawned the worker ends, which in a thread pool
+    is any time, so it is not used.)"""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
 class Worker:
