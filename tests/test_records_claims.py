@@ -143,7 +143,7 @@ def test_claims_split_candidates_and_a_record_releases_its_claim(tmp_path):
 
 def test_claims_of_a_dead_process_are_taken_over(tmp_path):
     from compiler.records import claim_owner
-    from compiler.records.store import CLAIM_TTL_S
+    from compiler.records.claims import CLAIM_TTL_S
 
     host = socket.gethostname()
     dead = f"{host}:{dead_pid()}:0123abcd"

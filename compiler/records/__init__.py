@@ -5,6 +5,7 @@
 >>> db.best(workload_key, records.host_target_info().target)  # doctest: +SKIP
 """
 
+from compiler.records.claims import claim_owner
 from compiler.records.record import (
     ERROR_KINDS,
     MeasureRecord,
@@ -14,13 +15,7 @@ from compiler.records.record import (
     steps_hash,
     tool_version,
 )
-from compiler.records.store import (
-    RecordStore,
-    SQLiteStore,
-    StoreWriteError,
-    claim_owner,
-    create,
-)
+from compiler.records.store import RecordStore, SQLiteStore, StoreWriteError, create
 from compiler.records.transfer import ImportReport, distill, export_jsonl, import_jsonl
 
 __all__ = [
