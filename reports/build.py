@@ -38,8 +38,13 @@ NOTES = {
     "untuned); weighted = weight x latency, and the weighted latencies add up to the "
     "end-to-end estimate. % of peak and % of roofline compare GFLOP/s with this machine's "
     "measured peak and with min(peak, intensity x bandwidth). vs default: the default "
-    "schedule's time over the tuned one; onnxruntime / ours: onnxruntime's time in the same "
-    "nodes over our weighted latency (> 1: we are faster).",
+    "schedule's time over the tuned one. Ours in network and onnxruntime in network: the "
+    "task's time per inference (all its occurrences) inside whole-network runs of each, "
+    "measured alike (each of our kernel calls and each onnxruntime node it maps to, the "
+    "median over the profiled runs); onnxruntime / ours is their ratio (> 1: we are faster), not "
+    "against the isolated best of the latency columns. Empty with a note where "
+    "onnxruntime computes the task together with another one, or a node next to it cannot "
+    "be mapped.",
     "diagnosis": "What to do next about each layer, with the numbers behind the verdict: "
     "still improving (give it more trials), search problem (the space holds faster programs "
     "the search misses), representation problem (plateaued far below the roofline: needs a "

@@ -5,6 +5,13 @@ runs it). Latency is the best valid record's mean cost; untuned tasks use the
 default schedule's time from the profile when there is one. The end-to-end
 estimate is the sum of weight x latency over tasks, so `weighted_s` adds up to
 it and `latency_share` adds up to 1.
+
+The onnxruntime columns compare like with like: `onnxruntime_s` (its nodes that compute
+the task) over `network_s` (our kernels of the task), both per inference inside
+whole-network runs (models/ort_profile.py), never over our isolated best. Where
+onnxruntime computes the task together with another one, or a node next to it could
+not be placed, `onnxruntime_s` is empty and `onnxruntime_note` says why; so it is for
+every task of a profile written before these columns.
 """
 
 from __future__ import annotations
@@ -22,9 +29,15 @@ LAYER_COLUMNS = [
     "task_id", "name", "ops", "shapes", "weight", "flops", "trials", "errors", "best_s",
     "latency_s", "gflops", "peak_share", "intensity", "bandwidth_gbytes_s", "roofline_gflops",
     "roofline_share",
-    "weighted_s", "latency_share", "default_s", "speedup_vs_default", "onnxruntime_s",
-    "onnxruntime_vs_ours", "workload_key",
+    "weighted_s", "latency_share", "default_s", "speedup_vs_default", "network_s",
+    "onnxruntime_s", "onnxruntime_vs_ours", "onnxruntime_note", "workload_key",
 ]  # fmt: skip
+# profile.json's times per task (models/ort_profile.py)
+PROFILE_TIMES = ["tuned_s", "default_s", "network_s", "onnxruntime_s"]
+NO_NETWORK_TIME = (
+    "not shown: a profile written before 2026-12-07 (no in-network time of ours, and its "
+    "onnxruntime times came from a node mapping that misplaced nodes)"
+)
 
 
 def compulsory_bytes(shapes: list[list[int]]) -> int:
@@ -53,10 +66,16 @@ def record_stats(records: pd.DataFrame) -> pd.DataFrame:
 
 
 def profile_by_task(profile: dict | None) -> pd.DataFrame:
-    """profile.json's per-task times indexed by task id (empty without a profile)."""
+    """profile.json's per-task times (PROFILE_TIMES, NaN where missing or null) and
+    onnxruntime note indexed by task id (empty without a profile)."""
     rows = (profile or {}).get("tasks") or []
-    frame = pd.DataFrame(rows, columns=["id", "tuned_s", "default_s", "onnxruntime_s"])
-    return frame.set_index("id").apply(pd.to_numeric, errors="coerce")
+    frame = pd.DataFrame(rows, columns=["id", *PROFILE_TIMES, "onnxruntime_note"])
+    frame[PROFILE_TIMES] = frame[PROFILE_TIMES].apply(pd.to_numeric, errors="coerce")
+    if rows and not any(isinstance(r, dict) and "network_s" in r for r in rows):
+        frame["onnxruntime_s"] = np.nan  # an older profile: onnxruntime times not trusted
+        frame["onnxruntime_note"] = NO_NETWORK_TIME
+    frame["onnxruntime_note"] = frame["onnxruntime_note"].astype(object).fillna("").astype(str)
+    return frame.set_index("id")
 
 
 def layer_table(
@@ -82,7 +101,9 @@ def layer_table(
     out["best_s"] = keyed["best_s"].astype(float).to_numpy()
     by_id = prof.reindex(out["task_id"])
     out["default_s"] = by_id["default_s"].to_numpy(dtype=float)
+    out["network_s"] = by_id["network_s"].to_numpy(dtype=float)
     out["onnxruntime_s"] = by_id["onnxruntime_s"].to_numpy(dtype=float)
+    out["onnxruntime_note"] = by_id["onnxruntime_note"].fillna("").to_numpy(dtype=object)
     tuned_profiled = by_id["tuned_s"].to_numpy(dtype=float)
     out["latency_s"] = out["best_s"].fillna(out["default_s"])
     _add_speed(out, tasks, peak)
@@ -90,7 +111,9 @@ def layer_table(
     # speedup from one profile run when both were timed there (same conditions), else records
     tuned = np.where(np.isfinite(tuned_profiled), tuned_profiled, out["best_s"])
     out["speedup_vs_default"] = out["default_s"] / tuned
-    out["onnxruntime_vs_ours"] = out["onnxruntime_s"] / out["weighted_s"]
+    # like with like: both per inference inside whole-network runs, never onnxruntime's
+    # in-network time over our isolated best (weighted_s)
+    out["onnxruntime_vs_ours"] = out["onnxruntime_s"] / out["network_s"]
     return out[LAYER_COLUMNS]
 
 
