@@ -46,6 +46,11 @@ def tune(
         D.dask_workers, "--dask-workers", help="LocalCluster workers."
     ),
     check: bool = typer.Option(D.check, "--check/--no-check", help="Compile and check at the end."),
+    retime: int = typer.Option(
+        D.retime,
+        "--retime",
+        help="Finalists per task re-timed side by side with its default schedule (0: off).",
+    ),
     as_json: bool = o.JSON,
 ) -> None:
     """Tune a whole model with the Prefect flow; resumes from --records."""
@@ -56,7 +61,7 @@ def tune(
         model=model, trials=trials, records=records, out_dir=out, policy=policy, tuner=tuner,
         scheduler=scheduler, threads=threads, devices=devices, seed=seed, per_round=per_round,
         early_stopping=early_stopping, search_ahead=search_ahead, task_runner=task_runner,
-        dask_address=dask_address, dask_workers=dask_workers, check=check,
+        dask_address=dask_address, dask_workers=dask_workers, check=check, retime=retime,
     )  # fmt: skip
     precheck(options)
     with ExitStack() as stack:

@@ -46,6 +46,7 @@ from tasks.tune_tasks import (
     generate_sketches,
     import_and_partition,
     profile_tasks,
+    retime_finalists,
 )
 from tasks.tuning_session import TuningSession, open_session
 
@@ -82,6 +83,8 @@ def tune_model(options: TuneOptions) -> dict:
         session.listeners.append(lambda s, line: progress.update(s))
         with _stop_on_interrupt(session):
             rounds = len(_tune_rounds(session).rounds)
+            if options.retime:  # before the network is compiled from the records
+                retime_finalists(session.key)
         session.write_run_json(finished=True)
     finally:
         session.close()

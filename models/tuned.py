@@ -1,5 +1,6 @@
-"""Schedules from a records database: each task's best valid record on this CPU,
-the default schedule where there is none (or the record no longer replays)."""
+"""Schedules from a records database: each task's winner of its latest side-by-side
+re-timing (models/retime.py) when nothing was tuned since, else its best valid record
+on this CPU, else the default schedule (also where the record no longer replays)."""
 
 from __future__ import annotations
 
@@ -23,14 +24,15 @@ class RecordSchedules:
     tuned: set[str] = field(default_factory=set)
 
     def __call__(self, task: TuningTask) -> State:
-        record = self.store.best(task.workload_key, self.target)
+        key = task.workload_key
+        record = self.store.retimed(key, self.target) or self.store.best(key, self.target)
         if record is not None:
             try:
                 state = State.replay(task.dag, steps_from_json(record.steps))
             except (ScheduleError, KeyError, TypeError, ValueError):
                 state = None  # a record of an older step language: fall back
             if state is not None and state.is_complete:
-                self.tuned.add(task.workload_key)
+                self.tuned.add(key)
                 return state
         return default_schedule_for(task)
 

@@ -104,14 +104,16 @@ def read_decisions(path: Path) -> tuple[pd.DataFrame, list[list[dict]]]:
 
 
 def read_records(db: Path | None, workload_keys: set[str]) -> list[MeasureRecord]:
-    """The run's workloads' records, in insertion order (none without a database)."""
+    """The run's workloads' tuning records, in insertion order (none without a database;
+    the side-by-side re-timings of models/retime.py are no trials and are left out)."""
     if db is None:
         return []
     if not db.is_file():
         raise ReportError(f"{db}: no such records database")
     try:
         with SQLiteStore(db) as store:
-            return [r for r in store.records() if r.workload_key in workload_keys]
+            return [r for r in store.records()
+                    if r.workload_key in workload_keys and "retimed" not in r.settings]  # fmt: skip
     except RecordError as err:
         raise ReportError(str(err)) from None
 

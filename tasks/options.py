@@ -89,6 +89,7 @@ class TuneOptions(SearchOptions):
     out_dir: str = "runs/latest"
     scheduler: str = "gradient"
     check: bool = True  # compile the tuned network and check it against onnxruntime
+    retime: int = 2  # finalists per task re-timed side by side with its default (0: off)
     dated: bool = False  # write into OUT_DIR/<UTC timestamp> (nightly runs)
     trend: str | None = None  # the trend table each run appends to (nightly runs)
     task_runner: str = "threads"
@@ -101,6 +102,7 @@ class TuneOptions(SearchOptions):
         _one_of("--scheduler", self.scheduler, _choices()["scheduler"])
         _one_of("--task-runner", self.task_runner, TASK_RUNNERS)
         _at_least("--dask-workers", self.dask_workers, 1)
+        _at_least("--retime", self.retime, 0)
         if not self.model:
             raise OptionError("MODEL must name an ONNX file or zoo:NAME")
         if self.dask_address and self.task_runner != "dask":

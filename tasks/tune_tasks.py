@@ -72,6 +72,31 @@ def measure_batch(
         return run_here(requests, settings, devices, on_result)
 
 
+@task(name="retime-finalists", cache_policy=NO_CACHE)
+def retime_finalists(session_key: str) -> str:
+    """Each task's best records re-timed side by side with its default schedule, so the
+    network takes what is really fastest (models/retime.py); DIR/retime.json."""
+    import json
+    from dataclasses import asdict
+
+    from models.retime import retime_tasks
+
+    session = get_session(session_key)
+    o = session.options
+    with phase("retime"):
+        results = retime_tasks(session.partition.tasks, session.store, finalists=o.retime,
+                               threads=o.threads, say=_say)  # fmt: skip
+    path = Path(o.out_dir, "retime.json")
+    path.write_text(json.dumps([asdict(r) for r in results], indent=1))
+    return str(path)
+
+
+def _say(line: str) -> None:
+    import sys
+
+    print(line, file=sys.stderr)
+
+
 @task(name="compile-and-check", cache_policy=NO_CACHE)
 def compile_and_check(model: str, records: str, threads: int, out_dir: str) -> dict:
     """Compile the network from the best records, check it against onnxruntime, time both."""

@@ -16,6 +16,7 @@ from typing import Any, Protocol, Self
 
 from compiler.measure.devices import Device, make_devices
 from compiler.measure.evaluator import init_runner, run_candidate
+from compiler.measure.side_by_side import side_by_side
 from compiler.measure.types import ErrorKind, MeasureResult, MeasureSettings, RunRequest
 from compiler.measure.worker import Worker, WorkerCrash, WorkerError, WorkerTimeout
 
@@ -101,6 +102,19 @@ class LocalRunner:
             worker.start()
         run_s = time.perf_counter() - start
         return MeasureResult(costs, kind, msg, 0.0, run_s, settings=self._record_settings(k))
+
+    def side_by_side(self, requests: Sequence[RunRequest], rounds: int) -> list[list[float]]:
+        """Seconds per call of each request in each of `rounds` interleaved rounds, timed
+        in the first device's process (compiler/measure/side_by_side.py). A crash or a
+        hang restarts the process and raises WorkerCrash / WorkerTimeout."""
+        worker, s = self.workers[0], self.settings
+        worker.wait_ready()
+        timeout_s = s.run_timeout_s * max(1, len(requests)) * rounds
+        try:
+            return worker.call(side_by_side, (list(requests), s, rounds), timeout_s)
+        except (WorkerTimeout, WorkerCrash):
+            worker.start()
+            raise
 
     def _record_settings(self, k: int) -> dict[str, Any]:
         device = self.devices[k]

@@ -73,6 +73,8 @@ class RecordStore(Protocol):
 
     def best(self, workload_key: str, target: str) -> MeasureRecord | None: ...
 
+    def retimed(self, workload_key: str, target: str) -> MeasureRecord | None: ...
+
     def best_all(self, target: str | None = None) -> list[MeasureRecord]: ...
 
     def records(self, workload_key: str | None = None) -> Iterator[MeasureRecord]: ...
@@ -205,6 +207,25 @@ class SQLiteStore(Claims):
         )
         rows = self._query(sql, (workload_key, target))
         return self._record(rows[0]) if rows else None
+
+    def retimed(self, workload_key: str, target: str) -> MeasureRecord | None:
+        """The fastest record of this workload's latest side-by-side re-timing (records
+        whose settings carry "retimed": the re-timing's start time, models/retime.py),
+        or None when there is none or a valid record was measured after it."""
+        where = "workload_key=? AND target=? AND mean_cost_s IS NOT NULL"
+        session = "json_extract(settings, '$.retimed')"
+        sql = (
+            f"SELECT {_COLUMNS}, {session} FROM measurements WHERE {where} AND {session} = "
+            f"(SELECT MAX({session}) FROM measurements WHERE {where}) "
+            "ORDER BY mean_cost_s LIMIT 1"
+        )
+        rows = self._query(sql, (workload_key, target) * 2)
+        if not rows:
+            return None
+        since = f"SELECT 1 FROM measurements WHERE {where} AND {session} IS NULL AND timestamp > ?"
+        if self._query(since, (workload_key, target, rows[0][-1])):
+            return None  # tuned again since: the re-timing no longer covers the best
+        return self._record(rows[0][:-1])
 
     def best_all(self, target: str | None = None) -> list[MeasureRecord]:
         """The best valid record per (workload key, target), in one query."""

@@ -43,7 +43,7 @@ def task_records(task: SearchTask, store: RecordStore, target: str) -> TaskRecor
     """The task's records on `target` that still replay on its DAG, in timestamp order."""
     rows: list[tuple[float, State, MeasureRecord]] = []
     for rec in store.records(task.workload_key):
-        if rec.target != target:
+        if rec.target != target or "retimed" in rec.settings:  # a re-timing is no trial
             continue
         state = _replay(task, rec)
         if state is not None:
