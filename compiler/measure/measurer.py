@@ -65,6 +65,7 @@ class Measurer:
         self.stats = MeasureStats()
         self.rescue: Rescue | None = None  # set when the records database refused a write
         self.claim_owner = claim_owner()  # whose claims on candidates this measurer holds
+        self.taken: list[MeasureInput] = []  # the last batch's candidates another run held
 
     def measure(
         self, inputs: Sequence[MeasureInput], on_run_start: Callable[[], object] | None = None
@@ -81,6 +82,7 @@ class Measurer:
         """The candidates not in the store, not repeated in this batch and not claimed
         by another live run on the same database (counted as skipped); this
         measurer claims those it returns."""
+        self.taken = []
         out = self._fresh(inputs)
         self.stats.skipped += len(inputs) - len(out)
         return out
@@ -165,6 +167,7 @@ class Measurer:
                     for k, hs in by_key.items()}  # fmt: skip
         except StoreWriteError:  # writing the results fails too: they go to the rescue file
             return [inp for inp, _ in kept]
+        self.taken = [inp for inp, h in kept if h not in held[inp.task.workload_key]]
         return [inp for inp, h in kept if h in held[inp.task.workload_key]]
 
     def ensure_references(

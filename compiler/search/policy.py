@@ -41,6 +41,7 @@ class SearchPolicy(ABC):
         self.rng = np.random.default_rng(seed)
         self.cores = cores or os.cpu_count() or 1
         self.measured: dict[tuple[Step, ...], float] = {}  # steps -> best cost (inf: failed)
+        self.taken: set[tuple[Step, ...]] = set()  # measured by another run (note_taken)
         self.states: dict[tuple[Step, ...], State] = {}
 
     @abstractmethod
@@ -72,8 +73,14 @@ class SearchPolicy(ABC):
     def note_meta(self, state: State, meta: dict[str, Any]) -> None:
         """A resumed record's meta (as `meta_for` gave it), before `update` with it."""
 
+    def note_taken(self, states: Sequence[State]) -> None:
+        """Candidates another run on the same records database is measuring (it claimed
+        them first): never proposed again by this policy."""
+        self.taken.update(s.steps for s in states)
+
     def is_measured(self, s: State) -> bool:
-        return s.steps in self.measured
+        """Measured, or being measured by another run (not to be proposed again)."""
+        return s.steps in self.measured or s.steps in self.taken
 
     def best(self, k: int = 1) -> list[tuple[float, State]]:
         ranked = sorted(

@@ -90,6 +90,8 @@ def tune(
             n_next = min(sched.per_round, trials - new - len(states))
             prepare = sched.search_ahead(idx, states, n_next) if ahead else None
             line = measure_round(sched, measurer, idx, states, prepare, clock)
+            if line is None:  # every candidate was another run's: the policy proposes others
+                continue
         else:  # exhausted: a round of no trials says so in the log
             line = sched.record(idx, [], [])
         new += line["trials"]
@@ -109,14 +111,23 @@ def measure_round(
     states: list[State],
     prepare: Callable[[], object] | None = None,
     clock: Clock | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Build and time task `idx`'s proposed `states` (those not measured before), with
-    `prepare()` searching beside the timing, and record the round; its log line."""
+    `prepare()` searching beside the timing, and record the round; its log line.
+
+    Candidates another run on the same records database is measuring (it claimed
+    them first: `Measurer.taken`) go to the policy, which never proposes them again;
+    a round of nothing else is no round (None): concurrent runs split the work."""
     clock = clock or no_clock
     build0, measure0 = measurer.stats.build_s, measurer.stats.measure_s
     policy = sched.policies[idx]
     inputs = [MeasureInput(sched.tasks[idx], s, policy.meta_for(s)) for s in states]
     pairs, ahead = measure_while_searching(measurer, inputs, prepare, clock)
+    taken = [inp.state for inp in getattr(measurer, "taken", ())]
+    if taken:
+        policy.note_taken(taken)
+        if not pairs:
+            return None
     with clock("learn"):
         return sched.record(
             idx,
