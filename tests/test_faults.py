@@ -52,6 +52,7 @@ def test_a_database_that_stops_taking_writes_stops_the_run_and_keeps_every_resul
     lines = [x for x in got.stderr.splitlines() if x.startswith("stopped: ")]
     assert len(lines) == 1 and "Traceback" not in got.stderr, got.stderr[-3000:]
     assert str(db) in lines[0] and "cannot write records" in lines[0]
+    assert "I/O error" in lines[0] or "disk is full" in lines[0]  # the cause, not the ROLLBACK's
     rescue = tmp_path / "records.db.unsaved.jsonl"
     assert str(rescue) in lines[0] and "records import" in lines[0]
     written, saved = count(db), len(rescue.read_text().splitlines())

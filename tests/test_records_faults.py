@@ -320,3 +320,33 @@ def test_a_truly_read_only_database_and_directory_can_be_read(tmp_path):
         one_line_error(res, db.name)
     assert sorted(os.listdir(ro)) == ["r.db"]
     assert len((out / "e.jsonl").read_text().splitlines()) == 20
+
+
+class FailingCommit:
+    """A connection whose COMMIT fails with a full disk and whose ROLLBACK then fails
+    too, as SQLite's do when the disk fills mid-transaction."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def execute(self, sql, *args):
+        if sql == "COMMIT":
+            raise sqlite3.OperationalError("database or disk is full")
+        if sql == "ROLLBACK":
+            raise sqlite3.OperationalError("cannot rollback - no transaction is active")
+        return self.db.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self.db, name)
+
+
+def test_a_failed_commit_is_reported_not_the_rollback_that_followed(tmp_path):
+    from compiler.records import StoreWriteError
+
+    with SQLiteStore(tmp_path / "r.db") as store:
+        store._db = FailingCommit(store._db)
+        with pytest.raises(StoreWriteError) as err:
+            store.add([MeasureRecord("wk", "t", [], (1e-3,), None, 1.0)])
+        store._db = store._db.db
+    assert "database or disk is full" in str(err.value)
+    assert "rollback" not in str(err.value)
