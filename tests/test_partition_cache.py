@@ -250,10 +250,13 @@ def test_source_digest_follows_every_byte(tmp_path):
 
 
 def test_installed_code_digest_covers_compiler_and_models():
-    roots = [Path(compiler.__file__).parent, Path(pc.models.__file__).parent]
+    import models
+    from compiler.private_cache import package_digest
+
+    roots = [Path(compiler.__file__).parent, Path(models.__file__).parent]
     # others may edit the tree meanwhile: the fresh digest matches one taken beside it
     before = pc.source_digest(roots)
-    fresh = pc.code_digest.__wrapped__()
+    fresh = package_digest.__wrapped__("compiler", "models")
     assert fresh in (before, pc.source_digest(roots))
     assert pc.code_digest() == pc.code_digest()  # once a process
     assert fresh != pc.source_digest(roots[:1])

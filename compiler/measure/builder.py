@@ -53,17 +53,30 @@ def _resolve(path: str) -> LowerFn:
 
 
 def build_candidate(task: SearchTask, steps: tuple[Step, ...], lower_fn: str | None) -> BuildResult:
-    """Replay `steps` on the task's DAG, lower and compile (runs in a worker)."""
+    """Replay `steps` on the task's DAG, lower and compile (runs in a worker); a program
+    built before comes from the object cache (compiler/build_cache.py)."""
+    from compiler.build_cache import cached_build, program_key
     from compiler.codegen import build
     from compiler.lower.lower import lower
     from compiler.schedule.state import State
+    from compiler.schedule.steps import steps_to_json
+    from compiler.target import host_target
 
     start = time.perf_counter()
     dag = _DAGS.setdefault(task.workload_key, task.dag)
-    try:
+
+    def make() -> Any:
         state = State.replay(dag, steps)
-        func = _resolve(lower_fn)(task, state) if lower_fn else lower(state)
-        artifact = build(func)
+        return build(_resolve(lower_fn)(task, state) if lower_fn else lower(state))
+
+    try:
+        if lower_fn:  # tests' deliberately broken programs are never cached
+            artifact = make()
+        else:
+            t = host_target()
+            target = f"{t.cpu} {t.features} {t.triple}"
+            key = program_key(task.workload_key, steps_to_json(list(steps)), "", target)
+            artifact = cached_build(key, make)
     except Exception as err:  # noqa: BLE001 - any failure of a candidate is its error
         return BuildResult(None, ErrorKind.BUILD_ERROR, f"{type(err).__name__}: {err}")
     return BuildResult(artifact, build_s=time.perf_counter() - start)
