@@ -16,8 +16,17 @@ from models.network import Network
 
 
 def seeded_inputs(net: Network, seed: int = 0) -> dict[str, np.ndarray]:
+    """Seeded inputs of each input's dtype: normal floats, and 0 or 1 for integer and
+    boolean inputs (valid token ids, positions and masks for any vocabulary)."""
     rng = np.random.default_rng(seed)
-    return {v.name: rng.standard_normal(v.shape).astype(np.float32) for v in net.graph.inputs}
+    out = {}
+    for v in net.graph.inputs:
+        dtype = np.dtype(getattr(v, "dtype", "float32"))
+        if dtype.kind == "f":
+            out[v.name] = rng.standard_normal(v.shape).astype(dtype)
+        else:
+            out[v.name] = rng.integers(0, 2, v.shape).astype(dtype)
+    return out
 
 
 def ort_session(model: onnx.ModelProto, threads: int) -> ort.InferenceSession:

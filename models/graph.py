@@ -19,7 +19,8 @@ from compiler.te import Tensor
 
 @dataclass(frozen=True)
 class Value:
-    """A named tensor with a static shape."""
+    """A named tensor with a static shape and an element type (numpy's name: "float32",
+    "int64", "bool", ...; models/onnx_import/context.py DATA_DTYPES lists them)."""
 
     name: str
     shape: tuple[int, ...]

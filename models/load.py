@@ -22,8 +22,10 @@ def load_graph(spec: str, input_shapes: Shapes | None = None) -> Graph:
 
 
 def parse_input_shapes(items: list[str]) -> Shapes:
-    """`["x=1,3,224,224", ...]` -> {"x": (1, 3, 224, 224)}; a ModelError for a bad item
-    or for a shape over the size limit (compiler/settings.py)."""
+    """`["x=1,3,224,224", "ids=1,128", ...]` -> {"x": (1, 3, 224, 224), "ids": (1, 128)}
+    (one item per input, token inputs included; the importer binds the symbolic dims
+    they name in every input); a ModelError for a bad or repeated item or for a shape
+    over the size limit (compiler/settings.py)."""
     out: Shapes = {}
     for item in items:
         name, sep, dims = item.partition("=")
@@ -34,5 +36,7 @@ def parse_input_shapes(items: list[str]) -> Shapes:
         if not sep or not name or not shape or min(shape) <= 0:
             raise ModelError(f"--input-shape {item!r}: expected NAME=D1,D2,... (positive ints)")
         check_size(f"--input-shape {item!r}", f"input {name!r}", shape)
+        if name in out:
+            raise ModelError(f"--input-shape {item!r}: input {name!r} is given twice")
         out[name] = shape
     return out

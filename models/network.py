@@ -92,6 +92,11 @@ class Network:
                     f"{self.graph.name}: input {value.name!r} must have shape "
                     f"{list(value.shape)}, got {list(array.shape)}"
                 )
+            if not np.can_cast(array.dtype, value.dtype, "same_kind"):
+                raise ModelError(
+                    f"{self.graph.name}: input {value.name!r} must be {value.dtype}, "
+                    f"got {array.dtype}"
+                )
             np.copyto(self.buffers[value.name], array, casting="same_kind")
         for call in self.calls:
             call()

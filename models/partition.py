@@ -8,7 +8,10 @@ The rule is TVM's FuseOps (and Ansor's task extraction) in small:
   add: the epilogue), without changing an anchor's output shape;
 - pure index remaps (reshape, transpose, slice, ...) feeding an anchor as its
   only consumer are inlined into it (the prologue);
-- everything else (concat, pad, a lone element-wise chain) is its own subgraph.
+- everything else (concat, pad, a gather, a lone element-wise chain) is its own
+  subgraph, which element-wise consumers join in the same way; an element-wise
+  subgraph that reads only element-wise subgraphs and holds every reader of them
+  absorbs them (the diamonds of Mish or of an attention mask's select).
 Each subgraph is one ComputeDAG; subgraphs with equal workload keys are one
 TuningTask whose weight is how often it occurs.
 """
@@ -27,12 +30,18 @@ from models.layout import pack_conv_weights
 ANCHOR_OPS = {
     "conv2d_nchw", "conv2d_nchwc", "conv2d_winograd", "depthwise_conv2d_nchw", "matmul", "matmul_packed", "batch_matmul", "dense",
     "max_pool2d", "avg_pool2d", "global_avg_pool2d", "reduce_sum", "reduce_mean", "reduce_max",
-    "reduce_min", "softmax", "layer_norm",
+    "reduce_min", "softmax", "layer_norm", "argmax", "argmin", "cumsum", "einsum",
+    "resize",
 }  # fmt: skip
 REMAP_OPS = {
     "transpose", "reshape", "flatten", "squeeze", "expand_dims", "slice", "strided_slice", "take",
+    "broadcast_to", "tile",
 }  # fmt: skip
-OTHER_INJECTIVE_OPS = {"concat", "pad"}
+# injective ops that start a subgraph of their own (gathers: reading data at loaded indices
+# is no pure remap an anchor could inline into its inner loop)
+OTHER_INJECTIVE_OPS = {
+    "concat", "pad", "edge_pad", "dilate_pad", "gather", "gather_elements", "gather_nd",
+}  # fmt: skip
 
 
 def node_kind(node: Node) -> str:
@@ -146,7 +155,49 @@ def fuse_groups(graph: Graph) -> list[Group]:
         group_of[node.output] = group
     unique = list({id(g): g for g in group_of.values()}.values())
     unique = _merge_diamonds(graph, unique, uses)
+    unique = _merge_fan_ins(graph, unique, uses, order)
     return sorted(unique, key=lambda g: order[id(g.nodes[-1])])
+
+
+def _merge_fan_ins(
+    graph: Graph, groups: list[Group], uses: Counter, order: dict[int, int]
+) -> list[Group]:
+    """An element-wise group whose inputs come from element-wise groups it holds every
+    reader of joins them (x * tanh(softplus(x)), a select between two branches of x):
+    one task computes the whole diamond, as one chain would."""
+    while True:
+        by_tail = {g.tail: g for g in groups}
+        for g in groups:
+            producers = _fan_in(graph, g, by_tail, uses)
+            if producers:
+                nodes = [n for p in [*producers, g] for n in p.nodes]
+                merged = Group(sorted(nodes, key=lambda n: order[id(n)]), "injective")
+                gone = {id(p) for p in [*producers, g]}
+                groups = [merged] + [h for h in groups if id(h) not in gone]
+                break
+        else:
+            return groups
+
+
+def _fan_in(graph: Graph, g: Group, by_tail: dict[str, Group], uses: Counter) -> list[Group]:
+    """The element-wise groups `g` can absorb (all of its producers), or []."""
+    if not _elementwise(g):
+        return []
+    inside = {n.output for n in g.nodes}
+    sources = {i for n in g.nodes for i in n.inputs} - inside - set(graph.constants)
+    sources -= {v.name for v in graph.inputs}
+    producers = [by_tail.get(v) for v in sources]
+    if not producers or any(p is None or p is g or not _elementwise(p) for p in producers):
+        return []
+    merged = inside | {n.output for p in producers for n in p.nodes}  # type: ignore[union-attr]
+    readers = Counter(i for n in graph.nodes if n.output in merged for i in n.inputs)
+    if any(readers[p.tail] != uses[p.tail] for p in producers):  # type: ignore[union-attr]
+        return []
+    return producers  # type: ignore[return-value]
+
+
+def _elementwise(g: Group) -> bool:
+    return g.kind == "injective" and all(node_kind(n) == "elemwise" for n in g.nodes)
 
 
 def _merge_diamonds(graph: Graph, groups: list[Group], uses: Counter) -> list[Group]:

@@ -18,7 +18,6 @@ from compiler.codegen import mathfuncs, memory
 from compiler.codegen.context import CodegenError, FnContext
 from compiler.codegen.intrinsics import (
     I1,
-    I32,
     I64,
     broadcast,
     intrinsic,
@@ -342,12 +341,18 @@ def convert(b: ir.IRBuilder, v: ir.Value, src: str, dst: str) -> ir.Value:
     if src == "bool":
         return b.zext(v, dst_t)
     wide = b.fptosi(v, dst_t) if src_float else v
-    return _wrap32(b, wide) if dst == "int32" else wide
+    return _wrap(b, wide, *_NARROW[dst]) if dst in _NARROW else wide
 
 
-def _wrap32(b: ir.IRBuilder, v: ir.Value) -> ir.Value:
-    """An i64 holding an int32 value: wrapped like a 32-bit integer."""
+# integer dtypes narrower than their i64 register: (bits, signed)
+_NARROW = {"int32": (32, True), "int8": (8, True), "uint8": (8, False), "int16": (16, True)}
+_NARROW |= {"uint16": (16, False), "uint32": (32, False)}
+
+
+def _wrap(b: ir.IRBuilder, v: ir.Value, bits: int, signed: bool) -> ir.Value:
+    """An i64 holding a `bits`-wide integer value: wrapped like one."""
     if isinstance(v, ir.Constant) and not lanes_of(v):
-        return ir.Constant(I64, (v.constant + (1 << 31)) % (1 << 32) - (1 << 31))
-    narrow = b.trunc(v, with_lanes(I32, lanes_of(v)))
-    return b.sext(narrow, v.type)
+        low = v.constant % (1 << bits)
+        return ir.Constant(I64, low - (1 << bits) if signed and low >> (bits - 1) else low)
+    narrow = b.trunc(v, with_lanes(ir.IntType(bits), lanes_of(v)))
+    return b.sext(narrow, v.type) if signed else b.zext(narrow, v.type)

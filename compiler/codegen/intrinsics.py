@@ -21,6 +21,11 @@ _VALUE_TYPES: dict[str, ir.Type] = {
     "float64": F64,
     "int32": I64,
     "int64": I64,
+    "int8": I64,
+    "uint8": I64,
+    "int16": I64,
+    "uint16": I64,
+    "uint32": I64,
     "bool": I1,
 }
 # How an element of each dtype lives in memory.
@@ -29,9 +34,15 @@ _STORAGE_TYPES: dict[str, ir.Type] = {
     "float64": F64,
     "int32": I32,
     "int64": I64,
+    "int8": I8,
+    "uint8": I8,
+    "int16": ir.IntType(16),
+    "uint16": ir.IntType(16),
+    "uint32": I32,
     "bool": I8,
 }
 ITEMSIZE = {"float32": 4, "float64": 8, "int32": 4, "int64": 8, "bool": 1}
+ITEMSIZE |= {"int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "uint32": 4}
 
 
 def value_type(dtype: str, lanes: int | None = None) -> ir.Type:

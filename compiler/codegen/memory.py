@@ -48,17 +48,20 @@ def element_ptr(ctx: FnContext, buf: Buffer, index: ir.Value) -> ir.Value:
 
 
 def from_storage(b: ir.IRBuilder, v: ir.Value, dtype: str) -> ir.Value:
-    """A loaded element as a register value (int32 widened to i64, bool to i1)."""
-    if dtype == "int32":
+    """A loaded element as a register value (signed integers sign-extended to i64, unsigned
+    ones zero-extended, bool to i1)."""
+    if dtype in ("int32", "int8", "int16"):
         return b.sext(v, with_lanes(ir.IntType(64), lanes_of(v)))
+    if dtype in ("uint8", "uint16", "uint32"):
+        return b.zext(v, with_lanes(ir.IntType(64), lanes_of(v)))
     if dtype == "bool":
         return b.trunc(v, with_lanes(I1, lanes_of(v)))
     return v
 
 
 def to_storage(b: ir.IRBuilder, v: ir.Value, dtype: str) -> ir.Value:
-    if dtype == "int32":
-        return b.trunc(v, with_lanes(I32, lanes_of(v)))
+    if dtype in ("int32", "int8", "uint8", "int16", "uint16", "uint32"):
+        return b.trunc(v, with_lanes(storage_type(dtype), lanes_of(v)))
     if dtype == "bool":
         return b.zext(v, with_lanes(I8, lanes_of(v)))
     return v

@@ -174,7 +174,7 @@ class Simplifier:
 
     def _simplify(self, e: Expr) -> Expr:
         if e.dtype in INT and not isinstance(e, (Cmp, Not)):
-            return from_linear(_merge_divmod(self.linear(e), self))
+            return from_linear(_merge_divmod(self.linear(e), self), e.dtype)
         return self._simplify_node(e)
 
     def _simplify_node(self, e: Expr) -> Expr:
@@ -248,8 +248,9 @@ def _merge_divmod(x: Lin, simp: Simplifier) -> Lin:
             continue
         if isinstance(atom, BinOp) and atom.op is BinOpKind.FLOORMOD:
             y, c = atom.a, atom.b
+            if not isinstance(c, IntImm):  # a modulo by a loaded value (integer data)
+                continue
             div = BinOp(BinOpKind.FLOORDIV, y, c)
-            assert isinstance(c, IntImm)
             if terms.get(div) == k * c.value:
                 del terms[atom], terms[div]
                 merged = _add((terms, const), _scale(simp._lin(y), k), 1)

@@ -11,6 +11,7 @@ message naming the op, the argument and the shapes. Stage tags are in `tags`.
 
 from compiler.ops import tags
 from compiler.ops.conv_packed import conv2d_nchwc, pack_conv_weight
+from compiler.ops.einsum import einsum
 from compiler.ops.elementwise import (
     abs,
     absolute,
@@ -38,11 +39,31 @@ from compiler.ops.elementwise import (
     tanh,
 )
 from compiler.ops.errors import OpError
+from compiler.ops.gather import gather, gather_elements, gather_nd
+from compiler.ops.indexing import argmax, argmin, cumsum, isinf, isnan, one_hot, trilu
 from compiler.ops.linalg import batch_matmul, bias_add, dense, matmul, matmul_packed
+from compiler.ops.logic import (
+    cast,
+    equal,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+    not_equal,
+    where,
+)
 from compiler.ops.nn import conv2d_nchw, depthwise_conv2d_nchw, pad
 from compiler.ops.norm import layer_norm, softmax
 from compiler.ops.pool import avg_pool2d, global_avg_pool2d, max_pool2d
-from compiler.ops.reduction import reduce_max, reduce_mean, reduce_min, reduce_sum
+from compiler.ops.quantize import dequantize_linear, quantize_linear
+from compiler.ops.reduction import reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_sum
+from compiler.ops.replicate import broadcast_to, dilate_pad, edge_pad, tile
+from compiler.ops.resize import resize
+from compiler.ops.rounding import ceil, floor, mod, round_half_even, sign
 from compiler.ops.transform import (
     concat,
     expand_dims,
@@ -61,47 +82,80 @@ __all__ = [
     "abs",
     "absolute",
     "add",
+    "argmax",
+    "argmin",
     "avg_pool2d",
     "batch_matmul",
     "bias_add",
+    "broadcast_to",
+    "cast",
+    "ceil",
     "clip",
     "concat",
     "conv2d_nchw",
     "conv2d_nchwc",
     "conv2d_winograd",
+    "cumsum",
     "dense",
     "depthwise_conv2d_nchw",
+    "dequantize_linear",
+    "dilate_pad",
     "divide",
+    "edge_pad",
+    "einsum",
+    "equal",
     "erf",
     "exp",
     "expand_dims",
     "flatten",
+    "floor",
+    "gather",
+    "gather_elements",
+    "gather_nd",
     "gelu",
     "global_avg_pool2d",
+    "greater",
+    "greater_equal",
     "hard_sigmoid",
     "hard_swish",
+    "isinf",
+    "isnan",
     "layer_norm",
     "leaky_relu",
+    "less",
+    "less_equal",
     "log",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "logical_xor",
     "matmul",
     "matmul_packed",
     "max_pool2d",
     "maximum",
     "minimum",
+    "mod",
     "multiply",
     "neg",
     "negative",
+    "not_equal",
+    "one_hot",
     "pack_conv_weight",
     "pad",
     "power",
+    "quantize_linear",
     "reduce_max",
     "reduce_mean",
     "reduce_min",
+    "reduce_prod",
     "reduce_sum",
     "relu",
     "reshape",
+    "resize",
+    "round_half_even",
     "rsqrt",
     "sigmoid",
+    "sign",
     "slice",
     "softmax",
     "sqrt",
@@ -111,6 +165,9 @@ __all__ = [
     "tags",
     "take",
     "tanh",
+    "tile",
     "transform_conv_weight",
     "transpose",
+    "trilu",
+    "where",
 ]

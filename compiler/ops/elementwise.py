@@ -12,6 +12,7 @@ from collections.abc import Callable
 from compiler import te
 from compiler.ops import tags
 from compiler.ops.errors import OpError
+from compiler.ops.rounding import int_power, trunc_div
 from compiler.ops.shapes import (
     FLOAT_DTYPES,
     as_operand,
@@ -22,6 +23,7 @@ from compiler.ops.shapes import (
     check_tensor,
 )
 from compiler.te import Expr, Tensor
+from compiler.te.kinds import INT_DTYPES
 
 Operand = Tensor | float  # Python numbers (int too) become constants of the tensor's dtype
 UnaryFn = Callable[[Expr], Expr]
@@ -88,7 +90,9 @@ def rsqrt(x: Tensor) -> Tensor:
 
 
 def absolute(x: Tensor) -> Tensor:
-    """|x| (also exported as `abs`). Example: `y = absolute(x)`."""
+    """|x| (also exported as `abs`), of any numeric dtype. Example: `y = absolute(x)`."""
+    if x.dtype in INT_DTYPES:
+        return _unary("abs", x, lambda v: te.select(v < 0, -v, v), float_only=False)
     return _unary("abs", x, te.fabs)
 
 
@@ -171,12 +175,19 @@ def multiply(a: Operand, b: Operand) -> Tensor:
 
 
 def divide(a: Operand, b: Operand) -> Tensor:
-    """a / b (float division) with broadcasting. Example: `y = divide(x, 2.0)`."""
+    """a / b with broadcasting: float division, or integer division rounded toward zero
+    (C, ONNX Div) on integer tensors. Example: `y = divide(x, 2.0)`."""
+    tensors = [v for v in (a, b) if isinstance(v, Tensor)]
+    if tensors and tensors[0].dtype in INT_DTYPES:
+        return _binary("divide", a, b, trunc_div)
     return _float_binary("divide", a, b, lambda x, y: x / y)
 
 
 def power(a: Operand, b: Operand) -> Tensor:
-    """a ** b with broadcasting. Example: `y = power(x, 2.0)`."""
+    """a ** b with broadcasting; an integer tensor operand makes it `int_power` (computed in
+    float64, the result of a's dtype, like ONNX Pow). Example: `y = power(x, 2.0)`."""
+    if any(isinstance(v, Tensor) and v.dtype in INT_DTYPES for v in (a, b)):
+        return int_power(a, b)
     return _float_binary("power", a, b, te.power)
 
 

@@ -106,7 +106,8 @@ def _windows(
 ) -> tuple[Window, Window, dict[str, object]]:
     """Checked (height window, width window, attrs) of a 2-D pool."""
     check_ndim(op, "data", data, 4)
-    check_float(op, "data", data)
+    if op != "max_pool2d" or data.dtype not in MAX_POOL_INT_DTYPES:
+        check_float(op, "data", data)
     kernels = positive_ints(op, "kernel", kernel, 2)
     strides = kernels if stride is None else positive_ints(op, "stride", stride, 2)
     dilations = positive_ints(op, "dilation", dilation, 2)
@@ -118,6 +119,11 @@ def _windows(
     return wh, ww, attrs | {"ceil_mode": bool(ceil_mode)}
 
 
+# integer data a max pool takes, with its padding value: those whose smallest value the
+# reduction's initial value (int32's minimum, compiler/schedule/transforms.py) wraps to
+MAX_POOL_INT_DTYPES = {"int32": -(2**31), "uint8": 0, "uint16": 0}
+
+
 def max_pool2d(
     data: Tensor,
     kernel: IntOrPair,
@@ -126,18 +132,20 @@ def max_pool2d(
     dilation: IntOrPair = 1,
     ceil_mode: bool = False,
 ) -> Tensor:
-    """Max over each window of NCHW data; stride defaults to the kernel (as in PyTorch).
+    """Max over each window of NCHW data (float, or an integer type of MAX_POOL_INT_DTYPES);
+    stride defaults to the kernel (as in PyTorch).
 
     Example: `y = max_pool2d(x, kernel=3, stride=2, padding=1)`.
     """
     wh, ww, attrs = _windows("max_pool2d", data, kernel, stride, padding, dilation, ceil_mode)
     ry, rx = te.reduce_axis(wh.kernel, name="ry"), te.reduce_axis(ww.kernel, name="rx")
+    lowest = te.const(MAX_POOL_INT_DTYPES.get(data.dtype, float("-inf")), data.dtype)
 
     def body(n: Expr, c: Expr, y: Expr, x: Expr) -> Expr:
         iy, ix = wh.tap(y, ry.var), ww.tap(x, rx.var)
         inside = wh.inside(iy) + ww.inside(ix)
         read = data[n, c, iy, ix]
-        value = te.select(te.logical_and(*inside), read, float("-inf")) if inside else read
+        value = te.select(te.logical_and(*inside), read, lowest) if inside else read
         return te.max(value, axis=(ry, rx))
 
     shape = data.shape[:2] + (wh.out, ww.out)

@@ -7,7 +7,10 @@ the reciprocal is a compile-time constant (at most one rounding per term).
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
+import operator
 from collections.abc import Callable, Sequence
 
 from compiler import te
@@ -70,3 +73,31 @@ def reduce_min(x: Tensor, axes: Axes = None, keepdims: bool = False) -> Tensor:
 
 def _scale(value: Expr, count: int) -> Expr:
     return value if count == 1 else value * (1.0 / count)
+
+
+MAX_PRODUCT_TERMS = 256  # reduce_prod writes its product out: no multiplicative reduction yet
+
+
+def reduce_prod(x: Tensor, axes: Axes = None, keepdims: bool = False) -> Tensor:
+    """Product over `axes` (None: all), as one element-wise stage that multiplies the
+    reduced entries written out (at most MAX_PRODUCT_TERMS of them): the IR's reductions
+    are sums, maxima and minima. Example: `p = reduce_prod(x, axes=1)`."""
+    check_tensor("reduce_prod", "x", x)
+    reduced = normalize_axes("reduce_prod", axes, x.ndim)
+    count = math.prod(x.shape[k] for k in reduced)
+    if count > MAX_PRODUCT_TERMS:
+        raise OpError(f"reduce_prod: {count} terms per product; at most {MAX_PRODUCT_TERMS}")
+    kept = [k for k in range(x.ndim) if k not in reduced]
+    shape = tuple(1 if k in reduced else x.shape[k] for k in range(x.ndim) if keepdims or k in kept)
+    points = list(itertools.product(*(range(x.shape[k]) for k in reduced)))
+
+    def body(*i: Expr) -> Expr:
+        at = dict(zip(kept, [i[k] for k in kept] if keepdims else i))
+        terms = []
+        for point in points:
+            fixed = dict(zip(reduced, point))
+            terms.append(x[tuple(at[k] if k in at else fixed[k] for k in range(x.ndim))])
+        return functools.reduce(operator.mul, terms)
+
+    attrs = {"axes": reduced, "keepdims": bool(keepdims)}
+    return te.compute(shape, body, name="reduce_prod", tag=tags.INJECTIVE, attrs=attrs)

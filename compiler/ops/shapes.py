@@ -108,8 +108,9 @@ def broadcast_read(tensor: Tensor, out_indices: Sequence[Expr], out_shape: Seque
 
 
 def as_operand(op: str, value: Tensor | float, dtype: str) -> Expr:
-    """A Python scalar as a constant of `dtype` (OpError when it does not fit)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """A Python scalar as a constant of `dtype` (OpError when it does not fit); Python
+    bools only for bool tensors."""
+    if isinstance(value, bool) and dtype != "bool" or not isinstance(value, (int, float)):
         raise OpError(f"{op}: operands must be Tensors or Python numbers, got {value!r}")
     try:
         return te.const(value, dtype)

@@ -2,7 +2,7 @@
 
 A tag is a comma-separated list. Index remappings and elementwise stages carry
 INJECTIVE first, then ELEMWISE (same shape in and out), BROADCAST (an operand
-is broadcast) or PAD; any injective stage may be fused into its neighbours.
+is broadcast), PAD or GATHER; any injective stage may be fused into its neighbours.
 Every other tag names an anchor op and sits on its reduction stage(s).
 """
 
@@ -12,6 +12,7 @@ INJECTIVE = "injective"
 ELEMWISE = "injective,elemwise"
 BROADCAST = "injective,broadcast"
 PAD = "injective,pad"
+GATHER = "injective,gather"  # reads data at indices loaded from another tensor
 
 CONV2D_NCHW = "conv2d_nchw"
 CONV2D_NCHWC = "conv2d_nchwc"  # weight packed in output-channel blocks

@@ -1,4 +1,4 @@
-"""Index remappings: transpose, reshape, flatten, squeeze, expand_dims, concat, slice.
+"""Index remappings: transpose, reshape, flatten, squeeze, expand_dims, concat, slice, take.
 
 Each is one stage tagged "injective" whose body is a single read (concat: a
 select chain of reads), so it can be inlined into its consumer. Shapes are

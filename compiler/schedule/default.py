@@ -301,6 +301,8 @@ def schedule_const_transform(s: State, k: int) -> State:
 def schedule_elementwise(s: State, k: int) -> State:
     st = s.stages[k]
     n = len(st.op.axes)
+    if n == 0:  # a scalar (0-d) stage: no loop at all
+        return s
     vec = vector_factor(st.op.shape[-1])
     if vec > 1:
         s = s.apply(Split(k, n - 1, (vec,)))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from math import prod
 
+import numpy as np
+
 from compiler.te.expr import Expr, FloatImm, IntImm, IterVar, Reduce, Select, TensorRead, Var, const
 from compiler.te.kinds import IterKind, ReduceKind
 from compiler.te.tensor import Tensor, compute
@@ -29,7 +31,10 @@ def identity_element(kind: ReduceKind, dtype: str) -> Expr:
         return const(0, dtype)
     if dtype.startswith("float"):
         return FloatImm(float("-inf") if kind is ReduceKind.MAX else float("inf"), dtype)
-    return IntImm(-(2**31) if kind is ReduceKind.MAX else 2**31 - 1, dtype)
+    if dtype == "bool":  # max: False, min: True
+        return IntImm(int(kind is ReduceKind.MIN), dtype)
+    info = np.iinfo(dtype)  # the dtype's own limits (int64's are not int32's)
+    return IntImm(int(info.min) if kind is ReduceKind.MAX else int(info.max), dtype)
 
 
 def rfactor(op: Tensor, factor: int, factor_is_inner: bool) -> tuple[Tensor, Tensor]:

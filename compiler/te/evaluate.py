@@ -51,6 +51,11 @@ _EVAL_DTYPE: dict[str, type[np.generic]] = {
     "float64": np.float64,
     "int32": np.int64,  # index arithmetic in int64: no overflow in the oracle
     "int64": np.int64,
+    "int8": np.int64,
+    "uint8": np.int64,
+    "int16": np.int64,
+    "uint16": np.int64,
+    "uint32": np.int64,
     "bool": np.bool_,
 }
 _STORE_DTYPE: dict[str, type[np.generic]] = {
@@ -58,6 +63,11 @@ _STORE_DTYPE: dict[str, type[np.generic]] = {
     "float64": np.float64,
     "int32": np.int32,
     "int64": np.int64,
+    "int8": np.int8,
+    "uint8": np.uint8,
+    "int16": np.int16,
+    "uint16": np.uint16,
+    "uint32": np.uint32,
     "bool": np.bool_,
 }
 

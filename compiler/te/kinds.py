@@ -6,7 +6,8 @@ from __future__ import annotations
 import enum
 
 FLOAT_DTYPES = ("float32", "float64")
-INT_DTYPES = ("int32", "int64")
+# int8 ... uint32: data (quantized tensors, masks); every integer computes as an int64
+INT_DTYPES = ("int32", "int64", "int8", "uint8", "int16", "uint16", "uint32")
 DTYPES = FLOAT_DTYPES + INT_DTYPES + ("bool",)
 
 

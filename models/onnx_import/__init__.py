@@ -25,16 +25,18 @@ from models.graph import Graph, Node, Value
 from models.onnx_import.attrs import node_attrs
 from models.onnx_import.context import ImportContext, describe
 from models.onnx_import.fold import can_fold, fold
+from models.onnx_import.functions import expand_functions
 from models.onnx_import.loader import (
     check_declared_sizes,
     check_model,
     fix_input_shapes,
     infer_shapes,
+    input_dtype,
     read_model,
 )
 from models.onnx_import.table import CONVERTERS, FOLD_ONLY
 
-__all__ = ["ModelError", "import_model"]
+__all__ = ["ModelError", "import_model", "known_op"]
 
 
 def import_model(
@@ -50,11 +52,13 @@ def import_model(
     else:
         proto, label = read_model(model), label or str(model)
     check_model(proto, label)
+    proto = expand_functions(proto, known_op)  # function ops as their bodies
+    _check_supported(proto, label)  # every unsupported op type, before any dtype or shape
     shapes = fix_input_shapes(proto, label, dict(input_shapes or {}))  # refuses a huge input
     check_declared_sizes(proto, label)  # initializers and Constant nodes
     proto = infer_shapes(proto, label)  # refuses every value it finds too big
-    _check_supported(proto, label)
-    ctx = ImportContext(label, _opset(proto), shapes=dict(shapes))
+    dtypes = {i.name: input_dtype(i, label) for i in proto.graph.input if i.name in shapes}
+    ctx = ImportContext(label, _opset(proto), shapes=dict(shapes), dtypes=dtypes)
     ctx.uses = Counter(n for node in proto.graph.node for n in node.input if n)
     ctx.uses.update(o.name for o in proto.graph.output)
     for init in proto.graph.initializer:
@@ -71,12 +75,16 @@ def _opset(proto: onnx.ModelProto) -> int:
     return onnx.defs.onnx_opset_version()
 
 
+def known_op(op_type: str) -> bool:
+    """Whether the importer converts (or folds) this ONNX op type itself."""
+    return op_type in CONVERTERS or op_type in FOLD_ONLY or op_type == "Constant"
+
+
 def _check_supported(proto: onnx.ModelProto, label: str) -> None:
     """One message naming every unsupported op type (and its first node)."""
     missing: dict[str, str] = {}
     for index, node in enumerate(proto.graph.node):
-        known = node.op_type in CONVERTERS or node.op_type in FOLD_ONLY
-        if node.domain not in ("", "ai.onnx") or not known and node.op_type != "Constant":
+        if node.domain not in ("", "ai.onnx") or not known_op(node.op_type):
             missing.setdefault(node.op_type, describe(node, index))
     if missing:
         listed = ", ".join(f"{op} (first at {where})" for op, where in missing.items())
@@ -97,7 +105,7 @@ def _convert_node(ctx: ImportContext, node: onnx.NodeProto, index: int) -> None:
         raise ctx.fail("its inputs must be constants (it is supported only for shape arithmetic)")
     for name in node.input:
         if name and ctx.resolve(name) not in ctx.shapes and not ctx.is_const(name):
-            raise ctx.fail(f"input {name!r} is not float32 or not computed before")
+            raise ctx.fail(f"input {name!r} is not computed before it")
     outputs = CONVERTERS[node.op_type](ctx, node, node_attrs(node))
     for name, result in zip(node.output, outputs):
         if name and name != result:
@@ -122,25 +130,35 @@ def _finish(ctx: ImportContext, proto: onnx.ModelProto, shapes: dict) -> Graph:
     taken: set[str] = set()
     for out in proto.graph.output:
         target = ctx.resolve(out.name)
+        if target == out.name and target in ctx.constants:  # folded: its copy is the output
+            target = _rename_constant(ctx, target, f"{target}__value")
         producer = ctx.producer(target)
         if target == out.name:
             taken.add(target)
         elif producer is not None and target not in taken and target not in shapes:
             _rename(ctx, target, out.name)
             taken.add(out.name)
-        else:  # a graph input, a constant or another output: an explicit copy
+        else:  # a graph input, a constant (shape arithmetic) or another output: a copy
             ctx.aliases.pop(out.name, None)
             ctx.emit("reshape", [target], {"newshape": ctx.shape(target)}, output=out.name)
             taken.add(out.name)
-    for out in proto.graph.output:
-        if ctx.resolve(out.name) in ctx.constants:
-            raise ModelError(f"{ctx.path}: output {out.name!r} is a constant; nothing to run")
     used = {i for n in ctx.nodes for i in n.inputs}
     constants = {k: v for k, v in ctx.constants.items() if k in used}
     values = ctx.values()
-    inputs = [Value(n, s) for n, s in shapes.items()]
+    inputs = [Value(n, s, ctx.dtypes[n]) for n, s in shapes.items()]
     outputs = [values[o.name] for o in proto.graph.output]
     return Graph(proto.graph.name or "model", inputs, outputs, list(ctx.nodes), constants, values)
+
+
+def _rename_constant(ctx: ImportContext, old: str, new: str) -> str:
+    ctx.constants[new] = ctx.constants.pop(old)
+    ctx.nodes = [
+        replace(n, inputs=tuple(new if i == old else i for i in n.inputs)) for n in ctx.nodes
+    ]
+    for k, v in list(ctx.aliases.items()):
+        if v == old:
+            ctx.aliases[k] = new
+    return new
 
 
 def _rename(ctx: ImportContext, old: str, new: str) -> None:
@@ -151,6 +169,7 @@ def _rename(ctx: ImportContext, old: str, new: str) -> None:
 
     ctx.nodes = [fix(n) for n in ctx.nodes]
     ctx.shapes[new] = ctx.shapes.pop(old)
+    ctx.dtypes[new] = ctx.dtypes.pop(old)
     for k, v in list(ctx.aliases.items()):
         if v == old:
             ctx.aliases[k] = new

@@ -14,7 +14,20 @@ from compiler.settings import check_tensor_size
 from models.errors import ModelError
 from models.graph import Node, Value
 
-Operand = str | float  # a value name, or a Python scalar folded into the op's attrs
+Operand = str | float | int  # a value name, or a Python scalar folded into the op's attrs
+
+# the dtypes a model's tensors may have (float32 is the compute type of convs and matmuls)
+DATA_DTYPES = ("float32", "float64", "int64", "int32", "int16", "int8", "uint32", "uint16", "uint8")
+DATA_DTYPES += ("bool",)
+SUPPORTED_DTYPES = f"supported element types: {', '.join(DATA_DTYPES)}"
+
+
+def onnx_type_name(dtype: str) -> str:
+    """A numpy dtype name as ONNX names the element type ("object" -> "STRING")."""
+    try:
+        return onnx.TensorProto.DataType.Name(onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype)))
+    except (KeyError, TypeError, ValueError):
+        return dtype
 
 
 def describe(node: onnx.NodeProto, index: int) -> str:
@@ -29,6 +42,7 @@ class ImportContext:
     path: str
     opset: int
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    dtypes: dict[str, str] = field(default_factory=dict)  # of the values in `shapes`
     constants: dict[str, np.ndarray] = field(default_factory=dict)
     nodes: list[Node] = field(default_factory=list)
     aliases: dict[str, str] = field(default_factory=dict)
@@ -55,6 +69,13 @@ class ImportContext:
         if name in self.constants:
             return tuple(self.constants[name].shape)
         return self.shapes[name]
+
+    def dtype(self, name: str) -> str:
+        """The element type of a value as a numpy dtype name ("float32", "int64", "bool")."""
+        name = self.resolve(name)
+        if name in self.constants:
+            return str(self.constants[name].dtype)
+        return self.dtypes[name]
 
     def producer(self, name: str) -> Node | None:
         name = self.resolve(name)
@@ -103,28 +124,33 @@ class ImportContext:
             else:
                 if key is None:
                     raise self.fail("internal: a scalar operand needs an argument name")
-                attrs[key] = float(item)
+                attrs[key] = int(item) if isinstance(item, int) else float(item)  # bools too
         if output is None:
             self._counter += 1
             output = f"{self.hint}__{self._counter}"
         node = Node(output, op, tuple(names), output, tuple(attrs.items()), self.source, tuple(kw))
-        shape = self._infer(node)
-        self.check_size(self.hint if output.startswith(f"{self.hint}__") else output, shape)
-        self.shapes[output] = shape
+        shape, dtype = self._infer(node)
+        name = self.hint if output.startswith(f"{self.hint}__") else output
+        self.check_size(name, shape, np.dtype(dtype).itemsize)
+        self.shapes[output], self.dtypes[output] = shape, dtype
         self.nodes.append(node)
         return output
 
-    def _infer(self, node: Node) -> tuple[int, ...]:
-        """The output shape, from the op itself (exact for pools in ceil mode)."""
+    def _infer(self, node: Node) -> tuple[tuple[int, ...], str]:
+        """The output's shape and dtype, from the op itself (exact for pools in ceil mode)."""
         for name in node.inputs:
-            dtype = self.const(name).dtype if self.is_const(name) else np.float32  # type: ignore[union-attr]
-            if np.dtype(dtype) != np.float32:
-                raise self.fail(f"input {name!r} is {np.dtype(dtype)}; only float32 is supported")
-        tensors = [te.placeholder(self.shape(n), name=f"p{k}") for k, n in enumerate(node.inputs)]
+            if self.dtype(name) not in DATA_DTYPES:
+                kind = onnx_type_name(self.dtype(name))
+                raise self.fail(f"input {name!r} is a {kind} tensor; {SUPPORTED_DTYPES}")
         try:
-            return node.call(tensors).shape
+            tensors = [
+                te.placeholder(self.shape(n), self.dtype(n), name=f"p{k}")
+                for k, n in enumerate(node.inputs)
+            ]
+            out = node.call(tensors)
         except (OpError, te.TEError) as err:
             raise self.fail(str(err)) from err
+        return out.shape, out.dtype
 
     def replace_input(self, node: Node, k: int, name: str) -> None:
         """Point input k of an emitted node at another value (BatchNorm folding)."""
@@ -137,6 +163,6 @@ class ImportContext:
         self.aliases[name] = self.resolve(target)
 
     def values(self) -> dict[str, Value]:
-        out = {n: Value(n, s) for n, s in self.shapes.items()}
+        out = {n: Value(n, s, self.dtypes[n]) for n, s in self.shapes.items()}
         out.update({n: Value(n, tuple(a.shape), str(a.dtype)) for n, a in self.constants.items()})
         return out

@@ -30,14 +30,20 @@ UNARY = {
     "Abs": "abs",
     "Neg": "neg",
     "HardSwish": "hard_swish",
+    "Floor": "floor",
+    "Ceil": "ceil",
+    "Round": "round_half_even",
+    "Sign": "sign",
 }
 
 
 def operand(ctx: ImportContext, name: str, other_ndim: int) -> Operand:
-    """A constant of one element that does not widen the result becomes a Python float."""
+    """A constant of one element that does not widen the result becomes a Python number
+    (a float, or an int for integer and bool constants)."""
     value = ctx.const(name)
     if value is not None and value.size == 1 and value.ndim <= other_ndim:
-        return float(value.reshape(()))
+        item = value.reshape(()).item()
+        return float(item) if isinstance(item, float) else int(item)
     return name
 
 
@@ -71,6 +77,23 @@ def convert_binary(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> li
 
 def convert_unary(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
     return [ctx.emit(UNARY[node.op_type], [node.input[0]])]
+
+
+def convert_mod(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
+    a, b = node.input[0], node.input[1]
+    a_op, b_op = operand(ctx, a, len(ctx.shape(b))), operand(ctx, b, len(ctx.shape(a)))
+    fmod = {"fmod": bool(attrs.get("fmod", 0))}
+    return [ctx.emit("mod", [a_op, b_op], fmod, arg_names=("a", "b"))]
+
+
+def convert_mean(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
+    names = [n for n in node.input if n]
+    total = names[0]
+    for other in names[1:]:
+        total = binary(ctx, "add", total, other)
+    if len(names) == 1:
+        return [ctx.emit("reshape", [total], {"newshape": ctx.shape(total)})]
+    return [ctx.emit("multiply", [total, 1.0 / len(names)], arg_names=("a", "b"))]
 
 
 def convert_reciprocal(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
@@ -122,7 +145,7 @@ def convert_gelu(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list
 
 
 REDUCE = {"ReduceMean": "reduce_mean", "ReduceSum": "reduce_sum", "ReduceMax": "reduce_max"}
-REDUCE |= {"ReduceMin": "reduce_min"}
+REDUCE |= {"ReduceMin": "reduce_min", "ReduceProd": "reduce_prod"}
 
 
 def convert_reduce(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
@@ -133,7 +156,11 @@ def convert_reduce(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> li
         if attrs.get("noop_with_empty_axes", 0):
             return [ctx.emit("reshape", [x], {"newshape": ctx.shape(x)})]
         axes = list(range(len(ctx.shape(x))))
-    return [ctx.emit(REDUCE[node.op_type], [x], {"axes": tuple(axes), "keepdims": keepdims})]
+    kw = {"axes": tuple(axes), "keepdims": keepdims}
+    if ctx.dtype(x) != "bool":
+        return [ctx.emit(REDUCE[node.op_type], [x], kw)]
+    as_int = ctx.emit("cast", [x], {"dtype": "int32"})  # max / min of bools: any / all
+    return [ctx.emit("cast", [ctx.emit(REDUCE[node.op_type], [as_int], kw)], {"dtype": "bool"})]
 
 
 def convert_batch_norm_standalone(

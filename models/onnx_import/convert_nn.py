@@ -41,15 +41,42 @@ def spatial_pads(
 
 def _window_attrs(ctx: ImportContext, attrs: Attrs, x: str, kernel: list[int]) -> dict:
     if len(ctx.shape(x)) != 4 or len(kernel) != 2:
-        raise ctx.fail(f"only 2-D (NCHW) windows are supported, got input {ctx.shape(x)}")
+        raise ctx.fail(f"only 1-D and 2-D (NCW, NCHW) windows are supported, got {ctx.shape(x)}")
     strides = int_list(attrs.get("strides", [1, 1]))
     dilations = int_list(attrs.get("dilations", [1, 1]))
     pads = spatial_pads(ctx, attrs, ctx.shape(x)[2:], kernel, strides, dilations)
     return {"stride": tuple(strides), "padding": pads, "dilation": tuple(dilations)}
 
 
+def lift_1d(attrs: Attrs) -> Attrs:
+    """1-D window attributes as 2-D ones over a height of 1."""
+    out = dict(attrs)
+    for key in ("kernel_shape", "strides", "dilations"):
+        if key in attrs:
+            out[key] = [1, *int_list(attrs[key])]
+    if "pads" in attrs:
+        begin, end = int_list(attrs["pads"])
+        out["pads"] = [0, begin, 0, end]
+    return out
+
+
+def _unsqueeze_h(ctx: ImportContext, name: str) -> str:
+    """[N, C, L] as [N, C, 1, L] (a constant reshaped, a computed value expanded)."""
+    value = ctx.const(name)
+    if value is not None:
+        return ctx.add_const(value.reshape(*value.shape[:2], 1, *value.shape[2:]), "w1d")
+    return ctx.emit("expand_dims", [name], {"axes": 2})
+
+
 def convert_conv(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
     x, w = node.input[0], node.input[1]
+    if len(ctx.shape(x)) != 3:
+        return [_conv(ctx, node, x, w, attrs)]
+    out = _conv(ctx, node, _unsqueeze_h(ctx, x), _unsqueeze_h(ctx, w), lift_1d(attrs))
+    return [ctx.emit("squeeze", [out], {"axes": (2,)})]
+
+
+def _conv(ctx: ImportContext, node: onnx.NodeProto, x: str, w: str, attrs: Attrs) -> str:
     w_shape = ctx.shape(w)
     kernel = int_list(attrs.get("kernel_shape", w_shape[2:]))
     kw = _window_attrs(ctx, attrs, x, kernel)
@@ -59,22 +86,49 @@ def convert_conv(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list
     else:
         out = ctx.emit("conv2d_nchw", [x, w], kw | {"groups": groups})
     bias = input_name(node, 2)
-    return [ctx.emit("bias_add", [out, bias], {"axis": 1}) if bias else out]
+    return ctx.emit("bias_add", [out, bias], {"axis": 1}) if bias else out
 
 
 def convert_pool(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
     if len([o for o in node.output if o]) > 1:
         raise ctx.fail("MaxPool's Indices output is not supported")
-    x = node.input[0]
+    return [pool(ctx, node.op_type, node.input[0], attrs)]
+
+
+def pool(ctx: ImportContext, kind: str, x: str, attrs: Attrs) -> str:
+    """A MaxPool or AveragePool of NCHW data, or of NCW data as NC1W."""
+    if len(ctx.shape(x)) != 3:
+        return _pool(ctx, kind, x, attrs)
+    out = _pool(ctx, kind, ctx.emit("expand_dims", [x], {"axes": 2}), lift_1d(attrs))
+    return ctx.emit("squeeze", [out], {"axes": (2,)})
+
+
+def _pool(ctx: ImportContext, kind: str, x: str, attrs: Attrs) -> str:
     kernel = int_list(attrs["kernel_shape"])
     kw = _window_attrs(ctx, attrs, x, kernel) | {"kernel": tuple(kernel)}
     kw["ceil_mode"] = bool(attrs.get("ceil_mode", 0))
-    if node.op_type == "MaxPool":
+    if kind == "MaxPool":
         if int(attrs.get("storage_order", 0)):
             raise ctx.fail("MaxPool storage_order=1 is not supported")
-        return [ctx.emit("max_pool2d", [x], kw)]
+        return ctx.emit("max_pool2d", [x], kw)
     kw["count_include_pad"] = bool(attrs.get("count_include_pad", 0))
-    return [ctx.emit("avg_pool2d", [x], kw)]
+    return ctx.emit("avg_pool2d", [x], kw)
+
+
+def convert_lp_pool(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
+    """(sum over the window of |x|^p)^(1/p): an average pool of |x|^p (padding counted)
+    times the window's size."""
+    x, p = node.input[0], float(attrs.get("p", 2))
+    if p == 2.0:
+        powered = ctx.emit("multiply", [x, x])
+    else:
+        powered = ctx.emit("power", [ctx.emit("abs", [x]), p], arg_names=("a", "b"))
+    mean = pool(ctx, "AveragePool", powered, attrs | {"count_include_pad": 1})
+    area = float(np.prod(int_list(attrs["kernel_shape"])))
+    total = ctx.emit("multiply", [mean, area], arg_names=("a", "b"))
+    if p == 2.0:
+        return [ctx.emit("sqrt", [total])]
+    return [ctx.emit("power", [total, 1.0 / p], arg_names=("a", "b"))]
 
 
 def convert_global_pool(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
@@ -205,3 +259,35 @@ def convert_softmax(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> l
     rows = (math.prod(shape[:axis]), math.prod(shape[axis:]))
     flat = ctx.emit("reshape", [x], {"newshape": rows})
     return [ctx.emit("reshape", [ctx.emit("softmax", [flat], {"axis": 1})], {"newshape": shape})]
+
+
+def convert_instance_norm(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
+    """(x - mean) / sqrt(var + eps) * scale[c] + bias[c], statistics over each (n, c)."""
+    x, scale, bias = node.input[0], node.input[1], node.input[2]
+    ndim = len(ctx.shape(x))
+    axes = tuple(range(2, ndim))
+    eps = float(attrs.get("epsilon", 1e-5))
+    mean = ctx.emit("reduce_mean", [x], {"axes": axes, "keepdims": True})
+    dev = ctx.emit("subtract", [x, mean])
+    var = ctx.emit("reduce_mean", [ctx.emit("multiply", [dev, dev])],
+                   {"axes": axes, "keepdims": True})  # fmt: skip
+    inv = ctx.emit("rsqrt", [ctx.emit("add", [var, eps], arg_names=("a", "b"))])
+    normed = ctx.emit("multiply", [dev, inv])
+    per_channel = (-1,) + (1,) * (ndim - 2)
+    s, b = (ctx.emit("reshape", [v], {"newshape": per_channel}) for v in (scale, bias))
+    return [ctx.emit("add", [ctx.emit("multiply", [normed, s]), b])]
+
+
+def convert_lp_norm(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
+    """x / ||x||_p along the axis (p 1 or 2), 0 where the norm is 0."""
+    x = node.input[0]
+    axis = int(attrs.get("axis", -1)) % len(ctx.shape(x))
+    p = int(attrs.get("p", 2))
+    if p not in (1, 2):
+        raise ctx.fail(f"LpNormalization with p={p} is not supported (1 or 2)")
+    terms = ctx.emit("abs", [x]) if p == 1 else ctx.emit("multiply", [x, x])
+    total = ctx.emit("reduce_sum", [terms], {"axes": (axis,), "keepdims": True})
+    norm = total if p == 1 else ctx.emit("sqrt", [total])
+    zero = ctx.emit("equal", [norm, 0.0], arg_names=("a", "b"))
+    quotient = ctx.emit("divide", [x, norm])
+    return [ctx.emit("where", [zero, 0.0, quotient], arg_names=("cond", "a", "b"))]

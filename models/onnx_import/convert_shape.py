@@ -1,5 +1,5 @@
 """Converters of layout ops: Reshape, Flatten, Transpose, Concat, Split, Slice, Squeeze,
-Unsqueeze, Pad, Gather, and the pass-throughs (Identity, Dropout, Cast to float32)."""
+Unsqueeze, Pad, Expand, and the pass-throughs (Identity, Dropout)."""
 
 from __future__ import annotations
 
@@ -16,19 +16,13 @@ Attrs = dict[str, Any]  # ONNX attribute values: ints, floats, strings, lists
 
 
 def convert_passthrough(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
-    """Identity, Dropout (inference) and Cast to float32 of float32 data: no node at all."""
+    """Identity and Dropout (inference): no node at all."""
     mask = node.output[1] if node.op_type == "Dropout" and len(node.output) > 1 else ""
     if mask and ctx.uses.get(mask, 0):
         raise ctx.fail("Dropout's mask output is not supported")
-    if node.op_type == "CastLike":
-        target = ctx.const(node.input[1])
-        if target is not None and target.dtype != np.float32:
-            raise ctx.fail(f"CastLike to {target.dtype} of a computed tensor: only float32")
-    if node.op_type == "Cast":
-        to = int(attrs["to"])  # type: ignore[call-overload]
-        if to != onnx.TensorProto.FLOAT:
-            name = onnx.TensorProto.DataType.Name(to)
-            raise ctx.fail(f"Cast to {name} of a computed tensor: only float32 is supported")
+    training = const_input(ctx, node, 2, "training_mode") if node.op_type == "Dropout" else None
+    if training is not None and bool(training.reshape(-1)[0]):
+        raise ctx.fail("Dropout in training mode is not supported (inference only)")
     return [node.input[0]]
 
 
@@ -78,8 +72,16 @@ def convert_split(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> lis
     starts = np.cumsum([0] + sizes[:-1])
     return [
         ctx.emit("slice", [x], {"starts": (int(s),), "ends": (int(s) + n,), "axes": (axis,)})
+        if n
+        else _empty(ctx, shape[:axis] + (0,) + shape[axis + 1 :], ctx.dtype(x))
         for s, n in zip(starts, sizes)
     ]
+
+
+def _empty(ctx: ImportContext, shape: tuple[int, ...], dtype: str) -> str:
+    """A zero-size piece as an empty constant: Concat drops it, any other reader fails
+    naming it (sketchtune has no zero-size tensors)."""
+    return ctx.add_const(np.zeros(shape, dtype), "empty")
 
 
 def convert_slice(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
@@ -115,8 +117,9 @@ def convert_unsqueeze(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) ->
 def convert_pad(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
     x = node.input[0]
     ndim = len(ctx.shape(x))
-    if attrs.get("mode", "constant") != "constant":
-        raise ctx.fail(f"Pad mode {attrs['mode']!r} is not supported (only constant)")
+    mode = attrs.get("mode", "constant")
+    if mode not in ("constant", "edge", "reflect", "wrap"):
+        raise ctx.fail(f"Pad mode {mode!r} is not supported")
     pads = (
         int_list(attrs["pads"]) if "pads" in attrs else int_list(const_input(ctx, node, 1, "pads"))
     )
@@ -130,26 +133,19 @@ def convert_pad(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[
         before[a], after[a] = pads[q], pads[q + len(axes)]
     if min(before + after) < 0:
         raise ctx.fail(f"negative pads {pads} are not supported")
-    kw = {"pad_before": tuple(before), "pad_after": tuple(after), "value": value}
-    return [ctx.emit("pad", [x], kw)]
+    kw = {"pad_before": tuple(before), "pad_after": tuple(after)}
+    if mode != "constant":
+        return [ctx.emit("edge_pad", [x], kw | {"mode": mode})]
+    return [ctx.emit("pad", [x], kw | {"value": value})]
 
 
-def convert_gather(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
-    x = node.input[0]
-    indices = const_input(ctx, node, 1, "Gather indices")
-    assert indices is not None
-    shape = ctx.shape(x)
-    axis = int(attrs.get("axis", 0)) % len(shape)  # type: ignore[call-overload]
-    idx = np.where(indices < 0, indices + shape[axis], indices).astype(np.int64)
-    kw = {"indices": tuple(int(i) for i in idx.reshape(-1)), "axis": axis}
-    taken = ctx.emit("take", [x], kw)
-    new_shape = shape[:axis] + tuple(idx.shape) + shape[axis + 1 :]
-    return [ctx.emit("reshape", [taken], {"newshape": new_shape})]
+def convert_tile(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
+    repeats = int_list(const_input(ctx, node, 1, "repeats"))
+    return [ctx.emit("tile", [node.input[0]], {"repeats": tuple(repeats)})]
 
 
 def convert_expand(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
-    """Expand of computed data: numpy broadcasting to the target shape, as a product with
-    ones of that shape (a constant the size of the result)."""
+    """Expand of computed data: numpy broadcasting to the target shape (a remap)."""
     x = node.input[0]
     target = tuple(int_list(const_input(ctx, node, 1, "shape")))
     ndim = max(len(target), len(ctx.shape(x)))
@@ -158,6 +154,4 @@ def convert_expand(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> li
     out = tuple(max(a, b) for a, b in zip(padded_x, padded_t))
     if out == ctx.shape(x):
         return [x]
-    ctx.check_size(node.output[0], out)  # before the ones the size of the result
-    ones = ctx.add_const(np.ones(out, np.float32), "expand_ones")
-    return [ctx.emit("multiply", [x, ones], output=None)]
+    return [ctx.emit("broadcast_to", [x], {"shape": out})]

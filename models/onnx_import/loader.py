@@ -12,7 +12,7 @@ import onnx
 from compiler.errors import UserError
 from compiler.settings import check_tensor_size
 from models.errors import ModelError
-from models.onnx_import.context import describe
+from models.onnx_import.context import DATA_DTYPES, SUPPORTED_DTYPES, describe
 
 # data propagation spends ~140 bytes per element of each rank-1 tensor it meets
 DATA_PROP_MAX_VECTOR = 1 << 16
@@ -43,29 +43,68 @@ def check_model(model: onnx.ModelProto, label: str) -> None:
 def fix_input_shapes(
     model: onnx.ModelProto, label: str, overrides: dict[str, tuple[int, ...]]
 ) -> dict[str, tuple[int, ...]]:
-    """Static shapes of the graph inputs (initializers excluded), overrides applied in place."""
+    """Static shapes of the graph inputs (initializers excluded), set in place: the
+    overrides, and every symbolic dimension an override binds (`--input-shape
+    input_ids=1,128` makes "batch" 1 and "sequence" 128 in attention_mask too)."""
     initializers = {t.name for t in model.graph.initializer}
-    unknown = set(overrides) - {i.name for i in model.graph.input}
+    inputs = [i for i in model.graph.input if i.name not in initializers]
+    unknown = set(overrides) - {i.name for i in inputs}
     if unknown:
         raise ModelError(f"{label}: --input-shape names no input of the model: {sorted(unknown)}")
+    for inp in inputs:
+        input_dtype(inp, label)
+    bound = _bound_symbols(inputs, overrides, label)
     shapes = {}
-    for inp in model.graph.input:
-        if inp.name in initializers:
-            continue
-        _check_float32(inp, label)
-        dims = inp.type.tensor_type.shape.dim
+    for inp in inputs:
         if inp.name in overrides:
             _override(inp, overrides[inp.name], label)
-        elif any(not d.HasField("dim_value") or d.dim_value <= 0 for d in dims):
-            dyn = [d.dim_param or "?" for d in dims if not d.HasField("dim_value")]
-            raise ModelError(
-                f"{label}: input {inp.name!r} has a dynamic dimension {dyn[0]!r}; give it a "
-                f"static shape with --input-shape {inp.name}=1,3,224,224"
-            )
+        else:
+            _bind(inp, bound, label)
         shape = tuple(d.dim_value for d in inp.type.tensor_type.shape.dim)
-        check_size(label, f"input {inp.name!r}", shape)
+        itemsize = np.dtype(input_dtype(inp, label)).itemsize
+        check_size(label, f"input {inp.name!r}", shape, itemsize)
         shapes[inp.name] = shape
     return shapes
+
+
+def _bound_symbols(
+    inputs: list[onnx.ValueInfoProto], overrides: dict[str, tuple[int, ...]], label: str
+) -> dict[str, int]:
+    """Symbolic dimension name -> the size the overrides give it (one size per name)."""
+    bound: dict[str, int] = {}
+    for inp in inputs:
+        shape = overrides.get(inp.name)
+        if shape is None:
+            continue
+        dims = inp.type.tensor_type.shape.dim
+        for d, size in zip(dims, shape if len(dims) == len(shape) else ()):
+            if d.dim_param and bound.setdefault(d.dim_param, size) != size:
+                raise ModelError(
+                    f"{label}: --input-shape gives dimension {d.dim_param!r} two sizes, "
+                    f"{bound[d.dim_param]} and {size} (input {inp.name!r})"
+                )
+    return bound
+
+
+def _bind(inp: onnx.ValueInfoProto, bound: dict[str, int], label: str) -> None:
+    """The input's dynamic dims set from `bound`; a ModelError for one left dynamic."""
+    tensor = inp.type.tensor_type
+    if not tensor.HasField("shape"):
+        raise ModelError(
+            f"{label}: input {inp.name!r} has an unknown rank; give it a static shape with "
+            f"--input-shape {inp.name}=1,3,224,224"
+        )
+    for d in tensor.shape.dim:
+        if d.HasField("dim_value") and d.dim_value > 0:
+            continue
+        if d.dim_param in bound:
+            d.dim_value = bound[d.dim_param]  # clears dim_param (a oneof)
+            continue
+        raise ModelError(
+            f"{label}: input {inp.name!r} has a dynamic dimension {d.dim_param or '?'!r}; give "
+            f"it a static shape with --input-shape {inp.name}=1,3,224,224 (several inputs: "
+            f"one --input-shape each)"
+        )
 
 
 def check_size(where: str, what: str, shape: Sequence[int], itemsize: int = 4) -> None:
@@ -98,14 +137,62 @@ def check_declared_sizes(model: onnx.ModelProto, label: str) -> None:
                            itemsize(attr.t.data_type))  # fmt: skip
 
 
-def _check_float32(inp: onnx.ValueInfoProto, label: str) -> None:
-    elem = inp.type.tensor_type.elem_type
-    if elem != onnx.TensorProto.FLOAT:
-        name = onnx.TensorProto.DataType.Name(elem)
-        raise ModelError(f"{label}: input {inp.name!r} is {name}; only float32 is supported")
+def input_dtype(inp: onnx.ValueInfoProto, label: str) -> str:
+    """The numpy dtype name of a graph input; a ModelError naming any other type (a
+    sequence, optional, map or sparse tensor; a string, float16, float64 ... tensor)."""
+    kind = inp.type.WhichOneof("value")
+    if kind != "tensor_type":
+        raise ModelError(
+            f"{label}: input {inp.name!r} is {describe_type(inp.type)}; only tensors are "
+            f"supported ({SUPPORTED_DTYPES})"
+        )
+    dtype = tensor_dtype(inp.type.tensor_type.elem_type)
+    if dtype not in DATA_DTYPES:
+        raise ModelError(
+            f"{label}: input {inp.name!r} is a {describe_type(inp.type)}; {SUPPORTED_DTYPES}"
+        )
+    return dtype
+
+
+def tensor_dtype(elem_type: int) -> str:
+    """An ONNX element type as a numpy dtype name ("float32", "int64", "bool"), else its
+    ONNX name ("FLOAT16", "STRING", "BFLOAT16")."""
+    try:
+        return str(np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)))
+    except (KeyError, TypeError, ValueError):
+        return _elem_name(elem_type)
+
+
+def describe_type(tp: onnx.TypeProto) -> str:
+    """A type as words: "FLOAT16 tensor", "sequence of FLOAT tensor", "optional of ..."."""
+    kind = tp.WhichOneof("value")
+    if kind == "tensor_type":
+        return f"{_elem_name(tp.tensor_type.elem_type)} tensor"
+    if kind == "sparse_tensor_type":
+        return f"{_elem_name(tp.sparse_tensor_type.elem_type)} sparse tensor"
+    if kind == "sequence_type":
+        return f"sequence of {describe_type(tp.sequence_type.elem_type)}"
+    if kind == "optional_type":
+        return f"optional of {describe_type(tp.optional_type.elem_type)}"
+    if kind == "map_type":
+        key = _elem_name(tp.map_type.key_type)
+        return f"map from {key} to {describe_type(tp.map_type.value_type)}"
+    return "a value of unknown type"
+
+
+def _elem_name(elem_type: int) -> str:
+    try:
+        return onnx.TensorProto.DataType.Name(elem_type)
+    except ValueError:
+        return f"element type {elem_type}"
 
 
 def _override(inp: onnx.ValueInfoProto, shape: tuple[int, ...], label: str) -> None:
+    if min(shape, default=1) <= 0:
+        raise ModelError(
+            f"{label}: input {inp.name!r} of shape {list(shape)}: zero-size tensors are not "
+            f"supported"
+        )
     dims = inp.type.tensor_type.shape.dim
     if len(dims) and len(dims) != len(shape):
         raise ModelError(

@@ -6,9 +6,14 @@ from collections.abc import Callable
 
 import onnx
 
+from models.onnx_import import convert_deconv as dc
+from models.onnx_import import convert_index as ix
+from models.onnx_import import convert_logic as lg
 from models.onnx_import import convert_math as m
 from models.onnx_import import convert_nn as nn
+from models.onnx_import import convert_rnn as rn
 from models.onnx_import import convert_shape as sh
+from models.onnx_import import resize as rs
 from models.onnx_import.context import ImportContext
 
 Converter = Callable[[ImportContext, onnx.NodeProto, dict[str, object]], list[str]]
@@ -34,8 +39,15 @@ CONVERTERS: dict[str, Converter] = {
     "Softmax": nn.convert_softmax,
     "Identity": sh.convert_passthrough,
     "Dropout": sh.convert_passthrough,
-    "Cast": sh.convert_passthrough,
-    "CastLike": sh.convert_passthrough,
+    "Cast": lg.convert_cast,
+    "CastLike": lg.convert_cast_like,
+    **{op: lg.convert_compare for op in lg.COMPARE},
+    **{op: lg.convert_logic for op in lg.LOGIC},
+    "Not": lg.convert_not,
+    "Where": lg.convert_where,
+    "Gather": lg.convert_gather,
+    "GatherElements": lg.convert_gather_elements,
+    "GatherND": lg.convert_gather_nd,
     "Reshape": sh.convert_reshape,
     "Flatten": sh.convert_flatten,
     "Transpose": sh.convert_transpose,
@@ -45,8 +57,31 @@ CONVERTERS: dict[str, Converter] = {
     "Squeeze": sh.convert_squeeze,
     "Unsqueeze": sh.convert_unsqueeze,
     "Pad": sh.convert_pad,
-    "Gather": sh.convert_gather,
     "Expand": sh.convert_expand,
+    "Tile": sh.convert_tile,
+    "Mod": m.convert_mod,
+    "Mean": m.convert_mean,
+    "ArgMax": ix.convert_arg,
+    "ArgMin": ix.convert_arg,
+    "Hardmax": ix.convert_hardmax,
+    "CumSum": ix.convert_cumsum,
+    "Trilu": ix.convert_trilu,
+    "OneHot": ix.convert_one_hot,
+    "EyeLike": ix.convert_eye_like,
+    "IsNaN": ix.convert_isnan,
+    "IsInf": ix.convert_isinf,
+    "Einsum": ix.convert_einsum,
+    "QuantizeLinear": ix.convert_quantize,
+    "DequantizeLinear": ix.convert_quantize,
+    "InstanceNormalization": nn.convert_instance_norm,
+    "LpNormalization": nn.convert_lp_norm,
+    "ConvTranspose": dc.convert_conv_transpose,
+    "LpPool": nn.convert_lp_pool,
+    "Resize": rs.convert_resize,
+    "Upsample": rs.convert_resize,
+    "RNN": rn.convert_rnn,
+    "GRU": rn.convert_rnn,
+    "LSTM": rn.convert_rnn,
 }
 
 # ops that only ever compute shapes or constants: folded, never run
@@ -55,17 +90,5 @@ FOLD_ONLY = {
     "Size",
     "ConstantOfShape",
     "Range",
-    "Equal",
-    "Less",
-    "Greater",
-    "Where",
-    "Not",
-    "And",
-    "Or",
-    "Floor",
-    "Ceil",
-    "Tile",
     "NonZero",
-    "ReduceProd",
-    "Mod",
 }
