@@ -1,4 +1,5 @@
-"""CLI commands for whole models: `zoo`, `tasks`, `bench` (registered by flows/cli.py).
+"""CLI commands for whole models: `zoo`, `tasks`, `bench`, `compile`, `run` (registered by
+flows/cli.py).
 
 The logic is in tasks/model_commands.py; here are only options and printing (a
 bad model is a ModelError: one line and exit code 2, flows/cli.py).
@@ -63,18 +64,39 @@ def bench(
 
 def compile_model(
     model: str = typer.Argument(..., help="MODEL.onnx or zoo:NAME"),
-    records: str = typer.Option(..., "--records", help="Records DB with the tuned schedules."),
-    out: str = typer.Option(..., "--out", help="Directory for the kernels and network.json."),
+    records: str | None = typer.Option(
+        None, "--records", help="Records DB: each task's best record, else the default schedule."
+    ),
+    out: str = typer.Option(..., "--out", help="The artifact directory to write."),
+    input_shape: InputShapes = None,
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
 ) -> None:
-    """Compile MODEL with each task's best record into DIR (object files + manifest)."""
+    """Compile MODEL into one deployable artifact: model.so, weights.bin, network.json."""
     from tasks.model_commands import compile_command
 
-    emit(compile_command(model, records=records, out=out), as_json)
+    emit(compile_command(model, records=records, out=out, input_shapes=input_shape), as_json)
+
+
+def run_artifact(
+    artifact: str = typer.Argument(..., help="An artifact directory (sketchtune compile)."),
+    input_file: str = typer.Option(..., "--input", help=".npz with one array per input name."),
+    output_file: str | None = typer.Option(None, "--output", help="Write the outputs (.npz)."),
+    bench: bool = typer.Option(False, "--bench", help="Time repeated runs: median latency."),
+    runs: int = typer.Option(50, "--runs", help="Timed runs with --bench."),
+    threads: int = typer.Option(1, "--threads", help="OpenMP threads of the parallel loops."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
+) -> None:
+    """Run a compiled artifact on the arrays of an .npz file (numpy runtime, no compiler)."""
+    from tasks.model_commands import run_command
+
+    summary = run_command(artifact, input_file=input_file, output_file=output_file, bench=bench,
+                          threads=threads, runs=runs)  # fmt: skip
+    emit(summary, as_json)
 
 
 def register(app: typer.Typer) -> None:
     app.command("compile")(compile_model)
+    app.command("run")(run_artifact)
     app.command("zoo")(zoo)
     app.command("tasks")(tasks)
     app.command("bench")(bench)

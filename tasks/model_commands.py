@@ -1,4 +1,5 @@
-"""The model commands behind the CLI: `zoo`, `tasks`, `bench` (plain functions, no Prefect).
+"""The model commands behind the CLI: `zoo`, `tasks`, `bench`, `compile`, `run` (plain
+functions, no Prefect).
 
 Each returns the `--json` summary object (keys in docs/architecture.md#json-output) and writes human
 output to stderr; a bad model raises `ModelError` (the CLI exits with code 2).
@@ -15,7 +16,8 @@ from models.network import compile_network, passive_thread_wait
 from models.partition import partition
 from models.tuned import record_schedules
 
-__all__ = ["ModelError", "bench_command", "tasks_command", "zoo_command"]
+__all__ = ["ModelError", "bench_command", "compile_command", "run_command", "tasks_command",
+           "zoo_command"]  # fmt: skip
 
 
 def _say(text: str) -> None:
@@ -111,36 +113,92 @@ def _fix_proto_shapes(proto: object, shapes: dict[str, tuple[int, ...]]) -> None
                 inp.type.tensor_type.shape.dim.add().dim_value = d
 
 
-def compile_command(model: str, *, records: str, out: str) -> dict[str, object]:
-    """Compile every task of `model` with its best record (default schedule where there
-    is none) into DIR: one object file per task and DIR/network.json, the manifest
-    (per task: workload key, tuned or not, the steps that replay its schedule)."""
-    import json
-    from pathlib import Path
+def compile_command(
+    model: str, *, records: str | None, out: str, input_shapes: list[str] | None = None
+) -> dict[str, object]:
+    """Compile `model` with each task's best record in `records` (the default schedule
+    where there is none, or everywhere without records) into the deployable artifact
+    OUT: model.so, weights.bin, network.json, sketchtune.h (docs/deploy.md)."""
+    from models.artifact import export_artifact
 
-    from compiler.codegen import build
-    from compiler.lower.lower import lower
-    from compiler.schedule.steps import steps_to_json
+    shapes = parse_input_shapes(input_shapes or [])
+    info = export_artifact(model, records, out, input_shapes=shapes)
+    _say(f"{model}: {info.tasks} tasks ({info.tuned_tasks} from records) compiled into {out} "
+         f"in {info.compile_s:.1f} s: model.so {info.library_bytes / 1e3:.0f} kB, weights "
+         f"{info.weights_bytes / 1e6:.1f} MB, arena {info.arena_bytes / 1e6:.1f} MB")  # fmt: skip
+    return {**info.summary(), "records": records}
 
-    schedules = record_schedules(records)
-    part = partition(load_graph(model))
-    out_dir = Path(out)
-    (out_dir / "kernels").mkdir(parents=True, exist_ok=True)
-    entries = []
-    for task in part.tasks:
-        state = schedules(task)
-        artifact = build(lower(state, name=f"task{task.id}"))
-        obj = out_dir / "kernels" / f"task{task.id}.o"
-        obj.write_bytes(artifact.object_code)
-        entries.append({
-            "id": task.id, "ops": list(task.ops), "shapes": task.shapes,
-            "workload_key": task.workload_key, "tuned": task.workload_key in schedules.tuned,
-            "entry": artifact.entry, "object": str(obj.relative_to(out_dir)),
-            "steps": steps_to_json(state.steps),
-        })  # fmt: skip
-    manifest = {"model": model, "records": records, "target": schedules.target, "tasks": entries}
-    (out_dir / "network.json").write_text(json.dumps(manifest, indent=1))
-    tuned = sum(e["tuned"] for e in entries)
-    _say(f"{model}: {len(entries)} tasks compiled into {out_dir} ({tuned} from records)")
-    return {"model": model, "out_dir": str(out_dir), "tasks": len(entries), "tuned_tasks": tuned,
-            "untuned_tasks": len(entries) - tuned, "records": records}  # fmt: skip
+
+def run_command(
+    artifact: str,
+    *,
+    input_file: str,
+    output_file: str | None = None,
+    bench: bool = False,
+    threads: int = 1,
+    runs: int = 50,
+) -> dict[str, object]:
+    """Load the artifact with the numpy runtime (`deploy`), run it on the arrays of
+    `input_file` (.npz, one array per input name), write the outputs to `output_file`
+    (.npz); with `bench`, the median latency of `runs` more runs."""
+    import statistics
+    import time
+    from dataclasses import asdict
+
+    import numpy as np
+
+    from deploy import Session
+
+    if threads < 1 or runs < 1:
+        raise ModelError(f"--threads {threads} --runs {runs}: both must be at least 1")
+    passive_thread_wait()  # as bench does: sleeping OpenMP workers (docs/networks.md)
+    feed = _read_npz(input_file)
+    start = time.perf_counter()
+    session = Session(artifact, threads=threads)
+    loaded = time.perf_counter()
+    outputs = session.run(None, feed)
+    first = time.perf_counter()
+    names = [o.name for o in session.get_outputs()]
+    if output_file:
+        np.savez(output_file, **dict(zip(names, outputs)))
+    summary: dict[str, object] = {
+        "artifact": artifact, "model": session.manifest.get("model"), "threads": threads,
+        "inputs": [asdict(i) for i in session.get_inputs()],
+        "outputs": [asdict(o) for o in session.get_outputs()], "output_file": output_file,
+        "load_ms": (loaded - start) * 1e3, "first_run_ms": (first - loaded) * 1e3,
+    }  # fmt: skip
+    for o, y in zip(session.get_outputs(), outputs):
+        _say(f"{o.name}: {o.type} {o.shape}, mean {float(np.mean(y)):.6g}"
+             + (f" -> {output_file}" if output_file else ""))  # fmt: skip
+    if bench:
+        times_s = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            session.run(None, feed)
+            times_s.append(time.perf_counter() - t)
+        summary |= {"runs": runs, "latency_ms": statistics.median(times_s) * 1e3,
+                    "latency_min_ms": min(times_s) * 1e3}  # fmt: skip
+        _say(f"{artifact} on {threads} thread(s): median {summary['latency_ms']:.3f} ms over "
+             f"{runs} runs (min {summary['latency_min_ms']:.3f} ms)")  # fmt: skip
+    return summary
+
+
+def _read_npz(path: str) -> dict[str, object]:
+    """The arrays of an .npz file by name (ModelError when it cannot be read)."""
+    import zipfile
+
+    import numpy as np
+
+    unreadable = (OSError, ValueError, EOFError, zipfile.BadZipFile)
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except unreadable as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else err
+        raise ModelError(f"--input {path}: cannot read the arrays ({reason})") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise ModelError(f"--input {path}: not an .npz archive (numpy.savez writes one)")
+    try:
+        with npz:
+            return {name: npz[name] for name in npz.files}
+    except unreadable as err:
+        raise ModelError(f"--input {path}: cannot read the arrays ({err})") from None

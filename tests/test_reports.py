@@ -176,8 +176,13 @@ def test_profile_and_bench_fill_the_default_and_onnxruntime_columns(tmp_path):
     layers = report_tables(run, peak=PEAK)["layers"]
     profile = {
         "tasks": [
-            {"id": int(t), "tuned_s": b, "default_s": 2 * b, "network_s": 1.5 * b,
-             "onnxruntime_s": 3 * b}
+            {
+                "id": int(t),
+                "tuned_s": b,
+                "default_s": 2 * b,
+                "network_s": 1.5 * b,
+                "onnxruntime_s": 3 * b,
+            }
             for t, b in zip(layers["task_id"], layers["best_s"])
         ],
         "latency_ms": 1.0,
