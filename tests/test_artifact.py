@@ -144,3 +144,22 @@ def test_c_program_gives_the_same_bits(compiled, tmp_path):
     for path, want in zip(outputs, compiled.expected.values()):
         got = np.fromfile(path, dtype=want.dtype).reshape(want.shape)
         assert np.array_equal(got, want)
+
+
+def test_an_exported_language_model_with_token_inputs(tmp_path):
+    """The tiny BERT fixture (int64 input_ids, attention_mask, token_type_ids) as an
+    artifact: the numpy runtime gives the executor's bits."""
+    import deploy
+    from models.load import parse_input_shapes
+
+    model = str(Path(__file__).parent / "data" / "tiny_bert.onnx")
+    shapes = parse_input_shapes(["input_ids=1,16"])
+    export_artifact(model, None, tmp_path / "bert", input_shapes=shapes)
+    session = deploy.Session(tmp_path / "bert")
+    assert [i.type for i in session.get_inputs()] == ["tensor(int64)"] * 3
+    rng = np.random.default_rng(0)
+    feeds = {i.name: rng.integers(0, 2, i.shape).astype(np.int64) for i in session.get_inputs()}
+    net = compile_network(load_graph(model, shapes))
+    want = net.run(feeds)
+    got = session.run(None, feeds)
+    assert all(np.array_equal(g, want[v.name]) for g, v in zip(got, net.graph.outputs))
