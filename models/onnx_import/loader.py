@@ -102,9 +102,17 @@ def _bind(inp: onnx.ValueInfoProto, bound: dict[str, int], label: str) -> None:
             continue
         raise ModelError(
             f"{label}: input {inp.name!r} has a dynamic dimension {d.dim_param or '?'!r}; give "
-            f"it a static shape with --input-shape {inp.name}=1,3,224,224 (several inputs: "
-            f"one --input-shape each)"
+            f"it a static shape with --input-shape {inp.name}={_example(tensor.shape)} (several "
+            f"inputs: one --input-shape each)"
         )
+
+
+def _example(shape: onnx.TensorShapeProto) -> str:
+    """An --input-shape value of the input's rank: its static dims, 1 for the first
+    dynamic one (a batch), 128 for the others (a sequence, an image side)."""
+    dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+            for d in shape.dim]  # fmt: skip
+    return ",".join(str(d) if d else ("1" if k == 0 else "128") for k, d in enumerate(dims))
 
 
 def check_size(where: str, what: str, shape: Sequence[int], itemsize: int = 4) -> None:
