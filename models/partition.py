@@ -5,19 +5,27 @@ The rule is TVM's FuseOps (and Ansor's task extraction) in small:
   a subgraph;
 - element-wise and broadcast consumers join the subgraph of their input when
   that input has no other consumer (bias, BN leftovers, relu/clip, residual
-  add: the epilogue), without changing an anchor's output shape;
+  add: the epilogue), without changing an anchor's output shape; a small remap
+  read only by such a consumer (a gate's columns) is inlined with it, and so are the
+  anchorless groups of its shape it alone reads when it joins an anchorless group;
 - pure index remaps (reshape, transpose, slice, ...) feeding an anchor as its
-  only consumer are inlined into it (the prologue);
+  only consumer are inlined into it (the prologue); a layer norm, a softmax or a
+  reduction inlines any injective group feeding it alone (an embedding lookup and its
+  position adds: read three times by a layer norm, by the mean, the variance and the
+  output, which costs less than a round trip through memory);
 - everything else (concat, pad, a gather, a lone element-wise chain) is its own
   subgraph, which element-wise consumers join in the same way; an element-wise
-  subgraph that reads only element-wise subgraphs and holds every reader of them
-  absorbs them (the diamonds of Mish or of an attention mask's select).
+  subgraph (element-wise ops and remaps) absorbs the element-wise subgraphs it
+  reads when it holds every reader of them (the diamonds of Mish, of an attention
+  mask's select, a recurrent cell's gates), then joins the anchor whose output it
+  reads as its epilogue when it holds every reader of that (GPT-2's tanh GELU).
 Each subgraph is one ComputeDAG; subgraphs with equal workload keys are one
 TuningTask whose weight is how often it occurs.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -36,6 +44,11 @@ ANCHOR_OPS = {
 REMAP_OPS = {
     "transpose", "reshape", "flatten", "squeeze", "expand_dims", "slice", "strided_slice", "take",
     "broadcast_to", "tile",
+}  # fmt: skip
+# anchors that inline an injective prologue too: they read each input element once (a
+# reduction: T5's RMS norm squares) or a few times (normalizations: BERT's embeddings)
+INJECTIVE_PROLOGUE_ANCHORS = {
+    "layer_norm", "softmax", "reduce_sum", "reduce_mean", "reduce_max", "reduce_min",
 }  # fmt: skip
 # injective ops that start a subgraph of their own (gathers: reading data at loaded indices
 # is no pure remap an anchor could inline into its inner loop)
@@ -156,6 +169,7 @@ def fuse_groups(graph: Graph) -> list[Group]:
     unique = list({id(g): g for g in group_of.values()}.values())
     unique = _merge_diamonds(graph, unique, uses)
     unique = _merge_fan_ins(graph, unique, uses, order)
+    unique = _merge_diamonds(graph, unique, uses)  # a diamond whose branches were groups
     return sorted(unique, key=lambda g: order[id(g.nodes[-1])])
 
 
@@ -180,24 +194,30 @@ def _merge_fan_ins(
 
 
 def _fan_in(graph: Graph, g: Group, by_tail: dict[str, Group], uses: Counter) -> list[Group]:
-    """The element-wise groups `g` can absorb (all of its producers), or []."""
+    """The element-wise groups among the producers of `g` that it can absorb (each read
+    only inside the merged group), or []; other inputs (an anchor's output) stay inputs."""
     if not _elementwise(g):
         return []
     inside = {n.output for n in g.nodes}
-    sources = {i for n in g.nodes for i in n.inputs} - inside - set(graph.constants)
-    sources -= {v.name for v in graph.inputs}
-    producers = [by_tail.get(v) for v in sources]
-    if not producers or any(p is None or p is g or not _elementwise(p) for p in producers):
+    sources = {i for n in g.nodes for i in n.inputs} - inside
+    producers = [by_tail[v] for v in sorted(sources) if v in by_tail]
+    producers = [p for p in producers if p is not g and _elementwise(p)]
+    if not producers:
         return []
-    merged = inside | {n.output for p in producers for n in p.nodes}  # type: ignore[union-attr]
+    merged = inside | {n.output for p in producers for n in p.nodes}
     readers = Counter(i for n in graph.nodes if n.output in merged for i in n.inputs)
-    if any(readers[p.tail] != uses[p.tail] for p in producers):  # type: ignore[union-attr]
+    if any(readers[p.tail] != uses[p.tail] for p in producers):
         return []
-    return producers  # type: ignore[return-value]
+    return producers
 
 
 def _elementwise(g: Group) -> bool:
-    return g.kind == "injective" and all(node_kind(n) == "elemwise" for n in g.nodes)
+    """Element-wise ops and pure remaps only (a recurrent cell's gates: slices of one matmul)."""
+    kinds = {node_kind(n) for n in g.nodes}
+    return g.kind in ("injective", "remap") and "elemwise" in kinds and kinds <= ELEMWISE_OR_REMAP
+
+
+ELEMWISE_OR_REMAP = {"elemwise", "remap"}
 
 
 def _merge_diamonds(graph: Graph, groups: list[Group], uses: Counter) -> list[Group]:
@@ -217,14 +237,17 @@ def _merge_diamonds(graph: Graph, groups: list[Group], uses: Counter) -> list[Gr
 def _diamond_anchor(
     graph: Graph, g: Group, by_tail: dict[str, Group], uses: Counter
 ) -> Group | None:
-    if g.kind != "injective" or any(node_kind(n) != "elemwise" for n in g.nodes):
+    """The anchor group whose output `g` reads, holding every reader of it; `g` may read
+    other values too (a recurrent cell's previous state) but no other anchor's output."""
+    if g.kind != "injective" or any(node_kind(n) not in ELEMWISE_OR_REMAP for n in g.nodes):
         return None
     inside = {n.output for n in g.nodes}
     outside = {i for n in g.nodes for i in n.inputs} - inside - set(graph.constants)
-    anchor = by_tail.get(next(iter(outside))) if len(outside) == 1 else None
-    if anchor is None or anchor.kind != "anchor":
+    anchors = [by_tail[v] for v in outside if v in by_tail and by_tail[v].kind == "anchor"]
+    if len(anchors) != 1:
         return None
-    readers = sum(i in outside for n in g.nodes for i in n.inputs)
+    anchor = anchors[0]
+    readers = sum(i == anchor.tail for n in g.nodes for i in n.inputs)
     same_shape = graph.values[anchor.tail].shape == graph.values[g.tail].shape
     return anchor if same_shape and readers == uses[anchor.tail] else None
 
@@ -235,21 +258,29 @@ def _join(
     """The group `node` joins (after appending it), or None for a new group."""
     sole = [i for i in node.inputs if i in group_of and uses[i] == 1 and group_of[i].tail == i]
     if kind == "anchor":
-        return _with_prologue(node, [group_of[i] for i in sole], group_of)
+        injective = node.op in INJECTIVE_PROLOGUE_ANCHORS
+        return _with_prologue(node, [group_of[i] for i in sole], group_of, injective)
     if kind == "elemwise":
         return _as_epilogue(graph, node, sole, group_of)
     for i in sole:  # an index remap, concat or pad follows a group without an anchor
         g = group_of[i]
         if g.kind != "anchor":
+            if node.op == "concat":  # and takes in its other remapped inputs (a stack)
+                others = [v for v in sole if group_of[v].kind == "remap" and group_of[v] is not g]
+                _absorb_remaps(g, others, group_of)
             g.nodes.append(node)
             g.kind = g.kind if kind == "remap" else "injective"
             return g
     return None
 
 
-def _with_prologue(node: Node, producers: list[Group], group_of: dict[str, Group]) -> Group | None:
-    """A new anchor group holding the pure-remap groups that feed only this anchor."""
-    prologue = [g for g in producers if g.kind == "remap"]
+def _with_prologue(
+    node: Node, producers: list[Group], group_of: dict[str, Group], injective: bool = False
+) -> Group | None:
+    """A new anchor group holding the pure-remap groups (with `injective`, the injective
+    groups too) that feed only this anchor."""
+    kinds = ("remap", "injective") if injective else ("remap",)
+    prologue = [g for g in producers if g.kind in kinds]
     if not prologue:
         return None
     group = Group([n for g in prologue for n in g.nodes] + [node], "anchor")
@@ -270,10 +301,39 @@ def _as_epilogue(
             is_anchor = g.kind == "anchor"
             if is_anchor != prefer_anchor or (is_anchor and graph.values[i].shape != shape):
                 continue
+            if is_anchor:  # remaps read only here are inlined: a recurrent step's input
+                _absorb_remaps(g, [v for v in sole if _small_remap(graph, group_of[v])], group_of)
+            else:  # as are other anchorless groups of its shape (BERT's token type lookup)
+                same = [v for v in sole if graph.values[v].shape == shape]
+                _absorb_remaps(g, [v for v in same if group_of[v].kind != "anchor"], group_of)
             g.nodes.append(node)
             g.kind = "injective" if g.kind == "remap" else g.kind
             return g
     return None
+
+
+def _small_remap(graph: Graph, g: Group) -> bool:
+    """A remap group reading at most twice what it writes: a gate's columns of one step's
+    input, not one step out of the whole sequence (whose offset would make every step a
+    workload of its own)."""
+    if g.kind != "remap":
+        return False
+    inside = {n.output for n in g.nodes}
+    sources = {i for n in g.nodes for i in n.inputs} - inside
+    read = sum(math.prod(graph.values[v].shape) for v in sources)
+    return read <= 2 * math.prod(graph.values[g.tail].shape)
+
+
+def _absorb_remaps(g: Group, values: list[str], group_of: dict[str, Group]) -> None:
+    """Group `g` takes in the groups whose outputs are `values` (read only by g's next node)."""
+    for value in values:
+        remap = group_of[value]
+        if remap is g:
+            continue
+        g.nodes.extend(remap.nodes)
+        for name, owner in list(group_of.items()):
+            if owner is remap:
+                group_of[name] = g
 
 
 def build_subgraph(index: int, group: Group, graph: Graph) -> Subgraph:

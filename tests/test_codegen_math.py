@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from codegen_helpers import RNG, SERIAL, VECTORIZED, close, rand, run, zeros
 
+from compiler import te
 from compiler.lower.loop_ir import Buffer, For, Load, PrimFunc, Store, seq
 from compiler.runtime import aligned
 from compiler.te.constructors import ceil as ceil_
@@ -34,6 +35,22 @@ MATH_CASES = {
     MathFunc.ABS: (fabs, np.abs, (-3.0, 3.0)),
     MathFunc.FLOOR: (floor_, np.floor, (-3.0, 3.0)),
     MathFunc.CEIL: (ceil_, np.ceil, (-3.0, 3.0)),
+    **{
+        MathFunc(name): (getattr(te, name), getattr(np, numpy_name), domain)
+        for name, numpy_name, domain in (
+            ("sin", "sin", (-7.0, 7.0)),
+            ("cos", "cos", (-7.0, 7.0)),
+            ("tan", "tan", (-1.4, 1.4)),
+            ("asin", "arcsin", (-0.99, 0.99)),
+            ("acos", "arccos", (-0.99, 0.99)),
+            ("atan", "arctan", (-5.0, 5.0)),
+            ("sinh", "sinh", (-3.0, 3.0)),
+            ("cosh", "cosh", (-3.0, 3.0)),
+            ("asinh", "arcsinh", (-5.0, 5.0)),
+            ("acosh", "arccosh", (1.01, 5.0)),
+            ("atanh", "arctanh", (-0.99, 0.99)),
+        )
+    },
 }
 
 

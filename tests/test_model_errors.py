@@ -62,17 +62,17 @@ def test_checker_failure(tmp_path):
 def test_every_unsupported_op_type_in_one_message(tmp_path):
     nodes = [
         helper.make_node("Relu", ["x"], ["a"], name="ok"),
-        helper.make_node("Sin", ["a"], ["b"], name="sin_1"),
-        helper.make_node("Cos", ["b"], ["c"], name="cos_2"),
-        helper.make_node("Sin", ["c"], ["y"], name="sin_3"),
+        helper.make_node("LRN", ["a"], ["b"], name="lrn_1", size=3),
+        helper.make_node("Det", ["b"], ["c"], name="det_2"),
+        helper.make_node("LRN", ["c"], ["y"], name="lrn_3", size=3),
     ]
     graph = helper.make_graph(
         nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
     )  # fmt: skip
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    line = assert_bad(["tasks", save(model, tmp_path / "m.onnx")], "m.onnx", "Sin", "Cos")
-    assert "sin_1 (Sin, #1)" in line and "cos_2 (Cos, #2)" in line
+    line = assert_bad(["tasks", save(model, tmp_path / "m.onnx")], "m.onnx", "LRN", "Det")
+    assert "lrn_1 (LRN, #1)" in line and "det_2 (Det, #2)" in line
 
 
 def test_dynamic_dimension_needs_input_shape(tmp_path):

@@ -182,3 +182,45 @@ def test_shape_inference_does_not_blow_up_a_long_vector(tmp_path):
                           text=True, timeout=120, check=False)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stdout.split()[-1]) < 300, f"import peaked at {proc.stdout.split()[-1]} MB"
+
+
+def test_gather_elements_of_constants_folds_past_32_entries():
+    """BERT without token_type_ids gathers its 512 buffered type ids by position: onnx's
+    reference GatherElements fails past 32 entries along the axis, the fold does not."""
+    n = helper.make_node
+    nodes = [
+        n("GatherElements", ["table", "positions"], ["types"], axis=1),  # [1, 6] of the table
+        n("Cast", ["types"], ["f"], to=TensorProto.FLOAT),
+        n("Add", ["x", "f"], ["y"]),
+    ]
+    table = (np.arange(2 * 512).reshape(2, 512) % 7).astype(np.int64)
+    positions = np.array([[500, 3, -1, 40, 0, 100]], np.int64)
+    model = make(nodes, [const("table", table), const("positions", positions)], [1, 6], ["y"],
+                 opset=17)  # fmt: skip
+    graph = import_model(model)
+    assert [node.op for node in graph.nodes] == ["add"]
+    check(model)
+
+
+def test_flattened_linear_layers_run_on_the_rows_in_place():
+    """Reshape [2, 5, 8] -> [10, 8], Gemm, Reshape back (torch's Linear, GPT-2's Conv1D):
+    one batch_matmul and its bias, no reshape copies, the GELU-style tail fused."""
+    n = helper.make_node
+    nodes = [
+        n("Reshape", ["x", "flat"], ["r"]),
+        n("Gemm", ["r", "w", "b"], ["g"], transB=1),
+        n("Reshape", ["g", "rows"], ["y0"]),
+        n("Pow", ["y0", "three"], ["cube"]),
+        n("Mul", ["y0", "cube"], ["y"]),
+    ]
+    inits = [const("flat", np.array([10, 8], np.int64)), const("w", f32(6, 8)),
+             const("b", f32(6)), const("rows", np.array([2, 5, 6], np.int64)),
+             const("three", np.array(3.0, np.float32))]  # fmt: skip
+    model = make(nodes, inits, [2, 5, 8], ["y"], opset=17)
+    graph = import_model(model)
+    assert [node.op for node in graph.nodes] == ["batch_matmul", "bias_add", "power", "multiply"]
+    net = compile_network(graph)
+    assert [s.ops for s in net.partition.subgraphs] == [
+        ("batch_matmul", "bias_add", "power", "multiply")
+    ]
+    check(model)

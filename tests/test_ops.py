@@ -119,6 +119,16 @@ def test_binary_with_python_scalars_on_either_side(name):
     close(run(build(3, x), (x, xv)), ref(3.0, xv.astype(np.float64)))
 
 
+@pytest.mark.parametrize("exponent", [1.0, 2.0, 3.0, 4.0, 2.5])
+def test_power_of_a_small_integer_constant_is_products(exponent):
+    """x ** 3 (GPT-2's GELU) as multiplies: a vector pow is a libm call per lane."""
+    x = te.placeholder((3, 5), name="x")
+    xv = rand(3, 5, lo=-2, hi=2) if exponent != 2.5 else rand(3, 5, lo=0.5, hi=2)
+    out = ops.power(x, exponent)
+    assert ("pow" in repr(out.body).lower()) == (exponent == 2.5)
+    close(run(out, (x, xv)), np.power(xv.astype(np.float64), exponent))
+
+
 def test_same_shape_binary_reads_are_plain_even_with_unit_dims():
     a, b = te.placeholder((1, 4, 1), name="a"), te.placeholder((1, 4, 1), name="b")
     out = ops.add(a, b)

@@ -1,4 +1,5 @@
-"""Math calls: LLVM intrinsics where they exist, libm otherwise; float32 vectors of
+"""Math calls: LLVM intrinsics where they exist, libm otherwise (tanh, erf, the
+trigonometric and hyperbolic functions; vectors lane by lane); float32 vectors of
 exp, tanh, erf and sigmoid use the polynomials of `vecmath`."""
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ _FAST_VECTOR: dict[MathFunc, Callable[[ir.IRBuilder, ir.Value], ir.Value]] = {
 }
 # (float32 name, float64 name) in libm
 _LIBM = {MathFunc.TANH: ("tanhf", "tanh"), MathFunc.ERF: ("erff", "erf")}
+_LIBM.update({f: (f"{f.value}f", f.value) for f in (
+    MathFunc.SIN, MathFunc.COS, MathFunc.TAN, MathFunc.ASIN, MathFunc.ACOS, MathFunc.ATAN,
+    MathFunc.SINH, MathFunc.COSH, MathFunc.ASINH, MathFunc.ACOSH, MathFunc.ATANH,
+)})  # fmt: skip
 
 
 def emit_call(ctx: FnContext, func: MathFunc, args: list[ir.Value]) -> ir.Value:
@@ -57,8 +62,8 @@ def emit_call(ctx: FnContext, func: MathFunc, args: list[ir.Value]) -> ir.Value:
             return b.fdiv(one, b.fadd(one, e, flags=FAST), flags=FAST)
         case MathFunc.RSQRT:
             return b.fdiv(_float_like(x, 1.0), _intrinsic_call(ctx, "llvm.sqrt", [x]), flags=FAST)
-        case MathFunc.TANH | MathFunc.ERF:
-            return _libm_call(ctx, func, x)
+    if func in _LIBM:
+        return _libm_call(ctx, func, x)
     name = _INTRINSICS.get(func)
     if name is None:
         raise CodegenError(f"no code generation for math function {func.value}")

@@ -46,6 +46,17 @@ _MATH = {
     MathFunc.ABS: abs,
     MathFunc.FLOOR: math.floor,
     MathFunc.CEIL: math.ceil,
+    MathFunc.SIN: math.sin,
+    MathFunc.COS: math.cos,
+    MathFunc.TAN: math.tan,
+    MathFunc.ASIN: math.asin,
+    MathFunc.ACOS: math.acos,
+    MathFunc.ATAN: math.atan,
+    MathFunc.SINH: math.sinh,
+    MathFunc.COSH: math.cosh,
+    MathFunc.ASINH: math.asinh,
+    MathFunc.ACOSH: math.acosh,
+    MathFunc.ATANH: math.atanh,
 }
 
 

@@ -37,6 +37,7 @@ from compiler.ops.elementwise import (
     sqrt,
     subtract,
     tanh,
+    trig,
 )
 from compiler.ops.errors import OpError
 from compiler.ops.gather import gather, gather_elements, gather_nd
@@ -168,6 +169,7 @@ __all__ = [
     "tile",
     "transform_conv_weight",
     "transpose",
+    "trig",
     "trilu",
     "where",
 ]

@@ -101,6 +101,18 @@ def negative(x: Tensor) -> Tensor:
     return _unary("neg", x, lambda v: -v, float_only=False)
 
 
+TRIG_FUNCTIONS = ("sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh",
+                  "acosh", "atanh")  # fmt: skip
+
+
+def trig(x: Tensor, func: str = "sin") -> Tensor:
+    """A trigonometric or hyperbolic function of TRIG_FUNCTIONS (libm per element).
+    Example: `y = trig(x, "cos")`."""
+    if func not in TRIG_FUNCTIONS:
+        raise OpError(f"trig: func must be one of {', '.join(TRIG_FUNCTIONS)}, got {func!r}")
+    return _unary(func, x, getattr(te, func))
+
+
 def erf(x: Tensor) -> Tensor:
     """The error function. Example: `y = erf(x)`."""
     return _unary("erf", x, te.erf)
@@ -188,7 +200,21 @@ def power(a: Operand, b: Operand) -> Tensor:
     float64, the result of a's dtype, like ONNX Pow). Example: `y = power(x, 2.0)`."""
     if any(isinstance(v, Tensor) and v.dtype in INT_DTYPES for v in (a, b)):
         return int_power(a, b)
+    if isinstance(a, Tensor) and not isinstance(b, Tensor) and float(b) in SMALL_POWERS:
+        n = int(b)  # GPT-2's GELU: x ** 3
+        return _float_binary("power", a, b, lambda x, _: _product(x, n))
     return _float_binary("power", a, b, te.power)
+
+
+SMALL_POWERS = (1.0, 2.0, 3.0, 4.0)  # as products: a vector pow is a libm call per lane
+
+
+def _product(x: Expr, n: int) -> Expr:
+    """x ** n as n - 1 multiplies."""
+    out = x
+    for _ in range(n - 1):
+        out = out * x
+    return out
 
 
 def maximum(a: Operand, b: Operand) -> Tensor:

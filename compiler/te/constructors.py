@@ -116,6 +116,17 @@ sigmoid = _math(MathFunc.SIGMOID)
 fabs = _math(MathFunc.ABS)
 floor = _math(MathFunc.FLOOR)
 ceil = _math(MathFunc.CEIL)
+sin = _math(MathFunc.SIN)
+cos = _math(MathFunc.COS)
+tan = _math(MathFunc.TAN)
+asin = _math(MathFunc.ASIN)
+acos = _math(MathFunc.ACOS)
+atan = _math(MathFunc.ATAN)
+sinh = _math(MathFunc.SINH)
+cosh = _math(MathFunc.COSH)
+asinh = _math(MathFunc.ASINH)
+acosh = _math(MathFunc.ACOSH)
+atanh = _math(MathFunc.ATANH)
 
 
 def power(x: ExprLike, y: ExprLike) -> Expr:

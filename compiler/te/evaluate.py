@@ -116,6 +116,17 @@ _MATH: dict[MathFunc, NumpyFn] = {
     MathFunc.ABS: np.abs,
     MathFunc.FLOOR: np.floor,
     MathFunc.CEIL: np.ceil,
+    MathFunc.SIN: np.sin,
+    MathFunc.COS: np.cos,
+    MathFunc.TAN: np.tan,
+    MathFunc.ASIN: np.arcsin,
+    MathFunc.ACOS: np.arccos,
+    MathFunc.ATAN: np.arctan,
+    MathFunc.SINH: np.sinh,
+    MathFunc.COSH: np.cosh,
+    MathFunc.ASINH: np.arcsinh,
+    MathFunc.ACOSH: np.arccosh,
+    MathFunc.ATANH: np.arctanh,
 }
 
 _REDUCERS: dict[ReduceKind, NumpyFn] = {

@@ -45,6 +45,18 @@ class MathFunc(enum.Enum):
     ABS = "fabs"
     FLOOR = "floor"
     CEIL = "ceil"
+    # trigonometric and hyperbolic functions (libm, lane by lane in vectors)
+    SIN = "sin"
+    COS = "cos"
+    TAN = "tan"
+    ASIN = "asin"
+    ACOS = "acos"
+    ATAN = "atan"
+    SINH = "sinh"
+    COSH = "cosh"
+    ASINH = "asinh"
+    ACOSH = "acosh"
+    ATANH = "atanh"
 
 
 class ReduceKind(enum.Enum):

@@ -35,6 +35,7 @@ from models.onnx_import.loader import (
     read_model,
 )
 from models.onnx_import.table import CONVERTERS, FOLD_ONLY
+from models.onnx_import.unflatten import unflatten_linear_layers
 
 __all__ = ["ModelError", "import_model", "known_op"]
 
@@ -65,7 +66,7 @@ def import_model(
         ctx.constants[init.name] = numpy_helper.to_array(init)
     for index, node in enumerate(proto.graph.node):
         _convert_node(ctx, node, index)
-    return _finish(ctx, proto, shapes)
+    return unflatten_linear_layers(_finish(ctx, proto, shapes))
 
 
 def _opset(proto: onnx.ModelProto) -> int:

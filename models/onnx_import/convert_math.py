@@ -79,6 +79,14 @@ def convert_unary(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> lis
     return [ctx.emit(UNARY[node.op_type], [node.input[0]])]
 
 
+TRIG = {op: op.lower() for op in ("Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh",
+                                  "Asinh", "Acosh", "Atanh")}  # fmt: skip
+
+
+def convert_trig(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
+    return [ctx.emit("trig", [node.input[0]], {"func": TRIG[node.op_type]})]
+
+
 def convert_mod(ctx: ImportContext, node: onnx.NodeProto, attrs: Attrs) -> list[str]:
     a, b = node.input[0], node.input[1]
     a_op, b_op = operand(ctx, a, len(ctx.shape(b))), operand(ctx, b, len(ctx.shape(a)))

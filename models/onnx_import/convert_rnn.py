@@ -52,6 +52,15 @@ class Cell:
         ]
         self.clip = attrs.get("clip")
         self.input_forget = bool(attrs.get("input_forget", 0))
+        self.r_parts: dict[tuple[int, int], str] = {}
+
+    def r_part(self, start: int, end: int) -> str:
+        """The recurrent weight's columns [start, end) as a constant (made once)."""
+        key = (start, end)
+        if key not in self.r_parts:
+            self.r_parts[key] = self.ctx.add_const(_cols_const(self.ctx, self.r_t, start, end),
+                                                   "rnn_r")  # fmt: skip
+        return self.r_parts[key]
 
     def const(self, array: np.ndarray) -> str:
         return self.ctx.add_const(array.astype(np.float32), "rnn_b")
@@ -207,25 +216,25 @@ def _lstm_step(
 def _gru_step(ctx: ImportContext, cell: Cell, xt: str, h: str, node: onnx.NodeProto) -> str:
     n = cell.hidden
     before = bool(next((a.i for a in node.attribute if a.name == "linear_before_reset"), 0))
-    rec = ctx.emit("matmul", [h, cell.r_t])
-    zr = _add_bias(
-        ctx, cell, ctx.emit("add", [_cols(ctx, xt, 0, 2 * n), _cols(ctx, rec, 0, 2 * n)]), 0, 2
-    )
+    # the update and reset gates' product and the candidate's apart: each matmul's
+    # output has one reader, so the adds fuse into it as its epilogue
+    rec_zr = ctx.emit("matmul", [h, cell.r_part(0, 2 * n)])
+    zr = _add_bias(ctx, cell, ctx.emit("add", [rec_zr, _cols(ctx, xt, 0, 2 * n)]), 0, 2)
     z = cell.act(0, _gate(ctx, zr, 0, n))
     r = cell.act(0, _gate(ctx, zr, 1, n))
     wb, rb = cell.const(cell.w_bias[2 * n :]), cell.const(cell.r_bias[2 * n :])
     xh = ctx.emit("add", [_cols(ctx, xt, 2 * n, 3 * n), wb])
     if before:
-        rh = ctx.emit("add", [_cols(ctx, rec, 2 * n, 3 * n), rb])
+        rh = ctx.emit("add", [ctx.emit("matmul", [h, cell.r_part(2 * n, 3 * n)]), rb])
         cand = ctx.emit("add", [xh, ctx.emit("multiply", [r, rh])])
     else:
-        r_t = ctx.add_const(_cols_const(ctx, cell.r_t, 2 * n, 3 * n), "rnn_rh")
-        rh = ctx.emit("add", [ctx.emit("matmul", [ctx.emit("multiply", [r, h]), r_t]), rb])
+        rh = ctx.emit(
+            "add",
+            [ctx.emit("matmul", [ctx.emit("multiply", [r, h]), cell.r_part(2 * n, 3 * n)]), rb],
+        )
         cand = ctx.emit("add", [xh, rh])
-    hh = cell.act(1, cand)
-    keep = ctx.emit("multiply", [z, h])
-    fresh = ctx.emit("multiply", [ctx.emit("subtract", [1.0, z], arg_names=("a", "b")), hh])
-    return ctx.emit("add", [fresh, keep])
+    hh = cell.act(1, cand)  # (1 - z) * hh + z * h, as one chain reading z once
+    return ctx.emit("add", [hh, ctx.emit("multiply", [z, ctx.emit("subtract", [h, hh])])])
 
 
 def _cols(ctx: ImportContext, name: str, start: int, end: int) -> str:

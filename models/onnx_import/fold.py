@@ -37,6 +37,8 @@ def fold(ctx: ImportContext, node: onnx.NodeProto) -> list[np.ndarray]:
     """The node's outputs computed from constant inputs (or from a static shape)."""
     if node.op_type in SHAPE_OPS:
         return [_shape_op(ctx, node)]
+    if node.op_type == "GatherElements":
+        return [_gather_elements(ctx, node)]
     feeds = {n: ctx.const(n) for n in node.input if n}
     predicted = _predicted_output(node, [ctx.const(n) if n else None for n in node.input])
     if predicted is not None and node.output and node.output[0]:
@@ -111,6 +113,23 @@ def _shape_op(ctx: ImportContext, node: onnx.NodeProto) -> np.ndarray:
     start, end = int(attrs.get("start", 0)), attrs.get("end")
     dims = shape[start:] if end is None else shape[start : int(end)]
     return np.array(dims, dtype=np.int64)
+
+
+def _gather_elements(ctx: ImportContext, node: onnx.NodeProto) -> np.ndarray:
+    """onnx's reference GatherElements fails past 32 entries along the axis (np.choose):
+    BERT's buffered token type ids (512 of them) gathered by positions."""
+    data, indices = (np.asarray(ctx.const(n)) for n in node.input[:2])
+    axis = next((a.i for a in node.attribute if a.name == "axis"), 0) % max(data.ndim, 1)
+    others = [k for k in range(data.ndim) if k != axis]
+    if indices.ndim != data.ndim or any(indices.shape[k] > data.shape[k] for k in others):
+        raise ctx.fail(f"GatherElements indices of shape {list(indices.shape)} do not fit "
+                       f"data of shape {list(data.shape)}")  # fmt: skip
+    if np.any((indices < -data.shape[axis]) | (indices >= data.shape[axis])):
+        raise ctx.fail("GatherElements indices out of range")
+    ctx.check_size(node.output[0], indices.shape, data.itemsize)
+    window = tuple(slice(None) if k == axis else slice(0, n) for k, n in enumerate(indices.shape))
+    positive = np.where(indices < 0, indices + data.shape[axis], indices)
+    return np.take_along_axis(data[window], positive, axis=axis)
 
 
 def _single_node_model(

@@ -21,6 +21,7 @@ Converter = Callable[[ImportContext, onnx.NodeProto, dict[str, object]], list[st
 CONVERTERS: dict[str, Converter] = {
     **{op: m.convert_binary for op in m.BINARY},
     **{op: m.convert_unary for op in m.UNARY},
+    **{op: m.convert_trig for op in m.TRIG},
     **{op: m.convert_reduce for op in m.REDUCE},
     "Reciprocal": m.convert_reciprocal,
     "LeakyRelu": m.convert_leaky_relu,
