@@ -25,6 +25,10 @@ SEARCH_AHEAD = typer.Option(
     S.search_ahead, "--search-ahead/--no-search-ahead",
     help="Search the next round while this one is timed (when a core is idle).",
 )  # fmt: skip
+WARM_START = typer.Option(
+    S.warm_start, "--warm-start/--no-warm-start",
+    help="Start the cost model from every workload measured on this CPU (DB.features.npz).",
+)  # fmt: skip
 SCHEDULER = typer.Option(T.scheduler, "--scheduler", help="gradient or round-robin.")
 JSON = typer.Option(False, "--json", help="Print one JSON summary on stdout.")
 

@@ -41,6 +41,7 @@ def register(app: typer.Typer) -> None:
             D.baseline, "--baseline/--no-baseline", help="Measure the default schedule first."
         ),
         search_ahead: bool = o.SEARCH_AHEAD,
+        warm_start: bool = o.WARM_START,
         as_json: bool = o.JSON,
     ) -> None:
         """Tune one op into the records database and print the best schedule."""
@@ -50,6 +51,7 @@ def register(app: typer.Typer) -> None:
             op=op, shape=shape, trials=trials, records=records, policy=policy, tuner=tuner,
             threads=threads, devices=devices, seed=seed, per_round=per_round,
             early_stopping=early_stopping, baseline=baseline, search_ahead=search_ahead,
+            warm_start=warm_start,
         )  # fmt: skip
         emit(tune_op_command(options), as_json)
 

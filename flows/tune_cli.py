@@ -38,6 +38,7 @@ def tune(
     per_round: int = o.per_round(D.per_round),
     early_stopping: int | None = o.EARLY_STOPPING,
     search_ahead: bool = o.SEARCH_AHEAD,
+    warm_start: bool = o.WARM_START,
     task_runner: str = typer.Option(D.task_runner, "--task-runner", help="threads or dask."),
     dask_address: str | None = typer.Option(
         D.dask_address, "--dask-address", help="An existing Dask scheduler (tcp://host:8786)."
@@ -46,6 +47,9 @@ def tune(
         D.dask_workers, "--dask-workers", help="LocalCluster workers."
     ),
     check: bool = typer.Option(D.check, "--check/--no-check", help="Compile and check at the end."),
+    artifact: bool = typer.Option(
+        D.artifact, "--artifact/--no-artifact", help="Also write the deployable artifact."
+    ),
     retime: int = typer.Option(
         D.retime,
         "--retime",
@@ -62,6 +66,7 @@ def tune(
         scheduler=scheduler, threads=threads, devices=devices, seed=seed, per_round=per_round,
         early_stopping=early_stopping, search_ahead=search_ahead, task_runner=task_runner,
         dask_address=dask_address, dask_workers=dask_workers, check=check, retime=retime,
+        artifact=artifact, warm_start=warm_start,
     )  # fmt: skip
     precheck(options)
     with ExitStack() as stack:
@@ -144,7 +149,7 @@ def nightly(
     options = TuneOptions(
         model=model, trials=trials, records=str(Path(records).resolve()), out_dir=str(out_dir),
         policy=policy, tuner=tuner, scheduler=scheduler, threads=threads, dated=True,
-        trend=str(out_dir / "trend.csv"),
+        trend=str(out_dir / "trend.csv"), artifact=True,
     )  # fmt: skip
     precheck(options)
     deployment = nightly_deployment(options, cron=cron, name=name)

@@ -43,6 +43,7 @@ from tasks.partition_cache import model_digest
 from tasks.prefect_measure import PrefectBuilder, PrefectRunner
 from tasks.tune_tasks import (
     compile_and_check,
+    export_artifact,
     generate_sketches,
     import_and_partition,
     profile_tasks,
@@ -189,6 +190,8 @@ def _finish(session: TuningSession, run_dir: Path) -> dict:
                                                "max_abs_err", "max_rel_err", "tuned_tasks",
                                                "untuned_tasks")})  # fmt: skip
         profile_tasks(o.model, o.records, o.threads, str(run_dir))
+    if o.artifact:
+        summary["artifact"] = export_artifact(o.model, o.records, str(run_dir))["out_dir"]
     with phase_clock.phase("reports"):
         summary["reports"] = run_artifacts.publish(session, run_dir, summary, o.trend)
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)

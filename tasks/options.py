@@ -45,6 +45,9 @@ class SearchOptions:
     per_round: int = 64  # candidates per round (at most)
     early_stopping: int | None = None  # stop a task after this many trials without a 1 % gain
     search_ahead: bool = True  # search the next round while this one is timed
+    # the cost model starts from (and adds to) the training data beside the records
+    # database: every workload measured on this CPU (docs/search.md#warm-start)
+    warm_start: bool = True
 
     def __post_init__(self) -> None:
         _at_least("--trials", self.trials, 0)
@@ -90,6 +93,7 @@ class TuneOptions(SearchOptions):
     scheduler: str = "gradient"
     check: bool = True  # compile the tuned network and check it against onnxruntime
     retime: int = 2  # finalists per task re-timed side by side with its default (0: off)
+    artifact: bool = False  # also write the deployable artifact into DIR/artifact
     dated: bool = False  # write into OUT_DIR/<UTC timestamp> (nightly runs)
     trend: str | None = None  # the trend table each run appends to (nightly runs)
     task_runner: str = "threads"

@@ -69,7 +69,8 @@ def tune_op_command(o: OpTuneOptions) -> dict[str, object]:
     task = op_task(o.op, o.shape)
     o.check_records()
     store = create_store("sqlite", path=o.records)
-    policy = search_policy(o.policy, task, tuner=o.tuner, seed=o.seed, store=store)
+    policy = search_policy(o.policy, task, tuner=o.tuner, seed=o.seed, store=store,
+                           warm_start=o.warm_start)  # fmt: skip
     baseline = default_baseline(task) if o.baseline and o.policy != "template" else None
     sched = TaskScheduler([task], [policy], per_round=o.per_round,
                           early_stopping=o.early_stopping, seed=o.seed,
@@ -82,6 +83,9 @@ def tune_op_command(o: OpTuneOptions) -> dict[str, object]:
         measurer = Measurer(builder=builder, runner=runner, store=store)
         result = sched.tune(measurer, o.trials, _progress(task),
                             ahead=None if o.search_ahead else False)  # fmt: skip
+    warm = getattr(getattr(policy, "model", None), "warm", None)
+    if warm is not None:
+        _say(warm.save(policy.model))  # the cost model's training data, for the next run
     store.close()
     return _summary(o, policy, result)
 
@@ -94,13 +98,23 @@ def default_baseline(task: SearchTask) -> State | None:
         return None
 
 
-def search_policy(kind: str, task: SearchTask, *, tuner: str, seed: int, store=None):
+def search_policy(
+    kind: str, task: SearchTask, *, tuner: str, seed: int, store=None, warm_start: bool = False
+):
     """The task's policy (`template` falls back to `sketch` for an op without one,
     saying so on stderr); a template policy learns from the store's records of other
-    workloads of its template (transfer learning)."""
+    workloads of its template (transfer learning). With `warm_start` (and a store), the
+    sketch policy's cost model starts from the training data beside the store's
+    database (every workload measured on this CPU; `model.warm.save` adds to it)."""
+    model = cost_model("xgb")
     pol = policy_for_task(
-        kind, task.dag, model=cost_model("xgb"), tuner=tuner, seed=seed, warn=_say, name=task.name
+        kind, task.dag, model=model, tuner=tuner, seed=seed, warn=_say, name=task.name
     )
+    if warm_start and store is not None and getattr(pol, "model", None) is model:
+        from compiler.cost_model.warm_start import attach
+        from compiler.records import host_target_info
+
+        _say(attach(model, store.path, host_target_info().target).start_line())
     if store is not None and hasattr(pol, "transfer_from"):
         used = pol.transfer_from(store.records())
         if used:

@@ -97,6 +97,15 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr)
 
 
+@task(name="export-artifact", cache_policy=NO_CACHE)
+def export_artifact(model: str, records: str, out_dir: str) -> dict:
+    """The deployable artifact of the tuned network into DIR/artifact (docs/deploy.md)."""
+    from models.artifact import export_artifact as export
+
+    with phase("artifact"):
+        return export(model, records, Path(out_dir, "artifact")).summary()
+
+
 @task(name="compile-and-check", cache_policy=NO_CACHE)
 def compile_and_check(model: str, records: str, threads: int, out_dir: str) -> dict:
     """Compile the network from the best records, check it against onnxruntime, time both."""

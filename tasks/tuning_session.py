@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from compiler.cost_model import create as create_model
+from compiler.cost_model import warm_start
 from compiler.measure import Measurer
 from compiler.records import SQLiteStore, host_target_info
 from compiler.search.policy import SearchPolicy
@@ -54,6 +55,11 @@ class TuningSession:
         self.target = host_target_info()
         self.tasks = [SearchTask(task_name(t), t.dag, t.weight) for t in part.tasks]
         self.cost_model = create_model("random" if options.policy == "random" else "xgb")
+        # the model starts from every workload measured on this CPU (DB.features.npz)
+        self.warm: warm_start.WarmStart | None = None
+        if options.warm_start and options.policy != "random":
+            self.warm = warm_start.attach(self.cost_model, options.records, self.target.target)
+            print(self.warm.start_line(), file=sys.stderr)
         self.policies: list[SearchPolicy | None] = [None] * len(self.tasks)
         self.scheduler: TaskScheduler | None = None
         self.new_trials = 0
@@ -155,6 +161,8 @@ class TuningSession:
                 self.cost_model.save(self.out_dir / "cost_model.json")
             except (OSError, ValueError, TypeError) as err:
                 print(f"warning: cost model not saved: {err}", file=sys.stderr)
+        if self.warm is not None:  # its training data, for the next run on this CPU
+            print(self.warm.save(self.cost_model), file=sys.stderr)
         self.store.close()
         SESSIONS.pop(self.key, None)
 

@@ -105,5 +105,6 @@ def test_nightly_serves_a_cron_deployment_and_a_triggered_run_completes(tmp_path
     dated = [d for d in out.iterdir() if d.is_dir()]
     assert len(dated) == 1 and dated[0].name[:4].isdigit()  # YYYY-MM-DDTHHMMSS
     assert (dated[0] / "report.html").is_file() and (dated[0] / "run.json").is_file()
+    assert (dated[0] / "artifact" / "network.json").is_file()  # the night's deployable network
     trend = (out / "trend.csv").read_text().splitlines()
     assert len(trend) >= 2 and str(dated[0]) in "\n".join(trend[1:])

@@ -6,8 +6,13 @@ that score schedule states (higher = predicted faster).
     >>> model.update(measured_states, costs_s)
     >>> scores = model.predict(candidates)
     >>> rows = cost_model.extract_features(candidates)  # [n_stores, N_FEATURES] each
+    >>> warm = cost_model.warm_start.attach(model, "runs/records.db", target)  # doctest: +SKIP
+
+`warm_start` starts a model from the training data every earlier run on this CPU
+left beside the records database (`<db>.features.npz`, training_file.py).
 """
 
+from compiler.cost_model import warm_start
 from compiler.cost_model.features import (
     clear_cache,
     extract_features,
@@ -29,4 +34,5 @@ __all__ = [
     "load",
     "state_features",
     "state_key",
+    "warm_start",
 ]

@@ -1,10 +1,16 @@
 """Training data of the cost model: per task, each measured program's feature rows
-and mean cost; labels are normalized throughput within the task."""
+and mean cost; labels are normalized throughput within the task.
+
+Programs may carry an id (the steps hash): a program added again under its id
+replaces the earlier entry instead of counting twice. Programs added as `prior`
+(a warm start: measured by earlier runs, training_file.py) count in `len` but not
+in `n_live`, the measurements of this run; the same program measured again
+(a resumed run's records) turns live."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,6 +39,9 @@ class TaskData:
 
     features: list[np.ndarray] = field(default_factory=list)
     costs_s: list[float] = field(default_factory=list)
+    ids: list[str | None] = field(default_factory=list)  # None: no id (never merged)
+    live: list[bool] = field(default_factory=list)  # False: prior data (a warm start)
+    where: dict[str, int] = field(default_factory=dict)  # id -> index
 
     @property
     def best_s(self) -> float:
@@ -71,15 +80,50 @@ class Dataset:
 
     def __init__(self) -> None:
         self.tasks: dict[str, TaskData] = {}
+        self.n_live = 0  # programs measured by this run (not prior data)
 
     def __len__(self) -> int:
         return sum(len(t.costs_s) for t in self.tasks.values())
 
-    def add(self, task_key: str, features: Iterable[np.ndarray], costs: Iterable[Cost]) -> None:
+    def add(
+        self,
+        task_key: str,
+        features: Iterable[np.ndarray],
+        costs: Iterable[Cost],
+        ids: Iterable[str | None] | None = None,
+        *,
+        prior: bool = False,
+    ) -> int:
+        """Add measured programs; how many were new. A program whose id is known
+        replaces the entry (prior data never replaces a live one)."""
         task = self.tasks.setdefault(task_key, TaskData())
-        for f, c in zip(features, costs):
+        new = 0
+        for f, c, pid in zip(features, costs, ids if ids is not None else _nones()):
+            i = task.where.get(pid) if pid is not None else None
+            if i is not None:
+                if prior and task.live[i]:
+                    continue
+                task.features[i], task.costs_s[i] = f, mean_cost_s(c)
+                if not prior and not task.live[i]:
+                    task.live[i] = True
+                    self.n_live += 1
+                continue
+            if pid is not None:
+                task.where[pid] = len(task.ids)
             task.features.append(f)
             task.costs_s.append(mean_cost_s(c))
+            task.ids.append(pid)
+            task.live.append(not prior)
+            self.n_live += not prior
+            new += 1
+        return new
+
+    def live_programs(self) -> Iterator[tuple[str, str, float, np.ndarray]]:
+        """(task key, id, mean seconds, rows) of every live program that has an id."""
+        for key, task in self.tasks.items():
+            for f, c, pid, live in zip(task.features, task.costs_s, task.ids, task.live):
+                if live and pid is not None:
+                    yield key, pid, c, f
 
     def pack(self) -> Packed:
         """Every program that has feature rows, with its task-normalized label."""
@@ -96,3 +140,8 @@ class Dataset:
             empty = np.zeros((0, N_FEATURES), np.float32)
             return Packed(empty, np.zeros(0, np.int64), np.zeros(0), 0)
         return Packed(np.concatenate(rows), np.concatenate(ids), np.array(labels), len(labels))
+
+
+def _nones() -> Iterator[None]:
+    while True:
+        yield None

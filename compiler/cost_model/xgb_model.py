@@ -12,9 +12,12 @@ pull their scores down a little (Ansor's pure label weight ignores them).
 
 One model serves every task; labels are normalized per task (workload key).
 Until `warmup_samples` measurements exist it predicts random scores. It
-retrains from scratch when the data grew by at least 20 % since the last fit,
+retrains from scratch when this run's own measurements grew by at least 20 %
+since the last fit (at least 20 % of `warmup_samples`, after a warm start),
 holding out `valid_fraction` of the programs for early stopping (on the
 training loss while that would be fewer than MIN_VALID_PROGRAMS programs).
+`warm_start` adds earlier runs' programs (training_file.py) and fits at once:
+every later fit trains on them and this run's measurements together.
 One thread by default (`nthread`): the data are small (192 programs of a conv
 task, 988 rows: 0.08 s to fit on one core, 0.06 s on two) and with two OpenMP
 threads on a machine where anything else runs, each boosting round waits on a
@@ -25,8 +28,8 @@ preempted thread: the same task's first 3 fits took 21 s beside another benchmar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xgboost as xgb
@@ -35,7 +38,12 @@ from compiler.cost_model.dataset import Cost, Dataset, Packed
 from compiler.cost_model.features import extract_features
 from compiler.cost_model.layout import N_FEATURES
 from compiler.cost_model.model import CostModel
+from compiler.records.record import steps_hash
 from compiler.schedule.state import State
+from compiler.schedule.steps import steps_to_json
+
+if TYPE_CHECKING:
+    from compiler.cost_model.warm_start import WarmStart
 
 XGB_PARAMS = {
     "max_depth": 10,
@@ -78,6 +86,9 @@ class XGBModel(CostModel):
         self.data = Dataset()
         self.booster: xgb.Booster | None = None
         self.trained_on = 0  # samples in the data at the last fit
+        self.trained_live = 0  # of which measured by this run (not a warm start's)
+        self.prior_programs = 0  # programs of earlier runs it started from (warm_start)
+        self.warm: WarmStart | None = None  # keeps the training data on disk (warm_start.py)
 
     # ------------------------------------------------------------ interface
 
@@ -89,9 +100,25 @@ class XGBModel(CostModel):
             by_task.setdefault(s.dag.workload_key, []).append(i)
         for key, idx in by_task.items():
             feats = extract_features([states[i] for i in idx])
-            self.data.add(key, feats, [costs_s[i] for i in idx])
+            ids = [steps_hash(steps_to_json(states[i].steps)) for i in idx]
+            self.data.add(key, feats, [costs_s[i] for i in idx], ids)
         if self._should_retrain():
             self.fit()
+        if self.warm is not None:
+            self.warm.after_update(self)
+
+    def warm_start(self, workloads: Iterable[tuple[str, Sequence[str], Sequence, Sequence]]) -> int:
+        """Learn from earlier runs' programs, (workload key, ids, costs_s, feature rows)
+        per workload, and fit at once if there are `warmup_samples` programs in all;
+        how many programs were added. This run's measurements of the same programs
+        replace them."""
+        added = 0
+        for key, ids, costs, rows in workloads:
+            added += self.data.add(key, rows, costs, ids, prior=True)
+        self.prior_programs += added
+        if added and len(self.data) >= self.warmup_samples:
+            self.fit()
+        return added
 
     def predict(self, states: Sequence[State]) -> np.ndarray:
         if self.booster is None:
@@ -123,10 +150,12 @@ class XGBModel(CostModel):
     # ------------------------------------------------------------- training
 
     def _should_retrain(self) -> bool:
-        n = len(self.data)
-        if n < self.warmup_samples:
+        if len(self.data) < self.warmup_samples:
             return False
-        return self.booster is None or n - self.trained_on >= RETRAIN_GROWTH * self.trained_on
+        if self.booster is None:
+            return True
+        grown = self.data.n_live - self.trained_live
+        return grown > 0 and grown >= RETRAIN_GROWTH * max(self.trained_live, self.warmup_samples)
 
     def fit(self) -> None:
         """Train from scratch on all data (a no-op without any program that ran)."""
@@ -141,6 +170,7 @@ class XGBModel(CostModel):
         valid = packed.subset(np.sort(order[:n_valid])) if n_valid else train
         self.booster = _train(train, valid, self._params(), self.min_weight)
         self.trained_on = len(self.data)
+        self.trained_live = self.data.n_live
 
     def _params(self) -> dict[str, Any]:
         params = dict(XGB_PARAMS, seed=self.seed)
