@@ -17,6 +17,7 @@ from pathlib import Path
 import typer
 
 from flows import cli_options as o
+from flows.model_cli import InputShapes
 from tasks.options import TuneOptions
 
 # the commands import their logic when they run: `--help` and typos stay quick
@@ -55,6 +56,7 @@ def tune(
         "--retime",
         help="Finalists per task re-timed side by side with its default schedule (0: off).",
     ),
+    input_shape: InputShapes = None,
     as_json: bool = o.JSON,
 ) -> None:
     """Tune a whole model with the Prefect flow; resumes from --records."""
@@ -66,7 +68,7 @@ def tune(
         scheduler=scheduler, threads=threads, devices=devices, seed=seed, per_round=per_round,
         early_stopping=early_stopping, search_ahead=search_ahead, task_runner=task_runner,
         dask_address=dask_address, dask_workers=dask_workers, check=check, retime=retime,
-        artifact=artifact, warm_start=warm_start,
+        artifact=artifact, warm_start=warm_start, input_shapes=tuple(input_shape or ()),
     )  # fmt: skip
     precheck(options)
     with ExitStack() as stack:
@@ -88,7 +90,8 @@ def precheck(options: TuneOptions) -> None:
     from tasks.partition_cache import cached_partition, model_digest
 
     options.check_records()
-    cached_partition(options.model, model_digest(options.model))
+    shapes = options.input_shapes
+    cached_partition(options.model, model_digest(options.model, shapes), shapes)
 
 
 def _with_dask(flow, address: str):
@@ -140,6 +143,7 @@ def nightly(
     tuner: str = o.TUNER,
     scheduler: str = o.SCHEDULER,
     threads: int = o.THREADS,
+    input_shape: InputShapes = None,
     name: str | None = typer.Option(None, "--name", help="Deployment name."),
 ) -> None:
     """Serve a Prefect deployment of the tuning flow on a cron schedule (needs a server)."""
@@ -149,7 +153,7 @@ def nightly(
     options = TuneOptions(
         model=model, trials=trials, records=str(Path(records).resolve()), out_dir=str(out_dir),
         policy=policy, tuner=tuner, scheduler=scheduler, threads=threads, dated=True,
-        trend=str(out_dir / "trend.csv"), artifact=True,
+        trend=str(out_dir / "trend.csv"), artifact=True, input_shapes=tuple(input_shape or ()),
     )  # fmt: skip
     precheck(options)
     deployment = nightly_deployment(options, cron=cron, name=name)

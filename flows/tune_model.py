@@ -70,10 +70,12 @@ def tune_model(options: TuneOptions) -> dict:
     options = dataclasses.replace(options, out_dir=str(run_dir))
     model = options.model
     with phase_clock.phase("setup"):
-        digest = model_digest(model)
-    part_path = import_and_partition(model, digest)
+        digest = model_digest(model, options.input_shapes)
+    part_path = import_and_partition(model, digest, options.input_shapes)
     if not Path(part_path).is_file():  # the cache file went away: import again
-        part_path = import_and_partition.with_options(refresh_cache=True)(model, digest)
+        part_path = import_and_partition.with_options(refresh_cache=True)(
+            model, digest, options.input_shapes
+        )
     with phase_clock.phase("setup"):
         session = open_session(options, part_path, digest)
     session.listeners.extend(LISTENERS)
@@ -185,13 +187,14 @@ def _finish(session: TuningSession, run_dir: Path) -> dict:
         "task_table": session.table(),
     }  # fmt: skip
     if o.check:
-        bench = compile_and_check(o.model, o.records, o.threads, str(run_dir))
+        bench = compile_and_check(o.model, o.records, o.threads, str(run_dir), o.input_shapes)
         summary.update({k: bench[k] for k in ("latency_ms", "onnxruntime_latency_ms",
                                                "max_abs_err", "max_rel_err", "tuned_tasks",
                                                "untuned_tasks")})  # fmt: skip
-        profile_tasks(o.model, o.records, o.threads, str(run_dir))
+        profile_tasks(o.model, o.records, o.threads, str(run_dir), o.input_shapes)
     if o.artifact:
-        summary["artifact"] = export_artifact(o.model, o.records, str(run_dir))["out_dir"]
+        got = export_artifact(o.model, o.records, str(run_dir), o.input_shapes)
+        summary["artifact"] = got["out_dir"]
     with phase_clock.phase("reports"):
         summary["reports"] = run_artifacts.publish(session, run_dir, summary, o.trend)
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)

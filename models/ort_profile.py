@@ -79,13 +79,14 @@ def compared(runs: int) -> str:
 
 
 def profile_network(
-    model_source: str, records_path: str | Path | None, threads: int
-) -> dict[str, object]:
+    model_source: str, records_path: str | Path | None, threads: int,
+    input_shapes: dict[str, tuple[int, ...]] | None = None,
+) -> dict[str, object]:  # fmt: skip
     """profile.json's content for `model_source` (a path or zoo:NAME); see the module doc."""
     passive_thread_wait()
     set_num_threads(threads)
     proto = load_proto(model_source)
-    part = partition(import_model(proto, label=model_source))
+    part = partition(import_model(proto, input_shapes=input_shapes, label=model_source))
     schedules = record_schedules(records_path) if records_path else None
     kernels = [task_kernels(t, schedules) for t in part.tasks]
     tasks = [task_times(t, schedules, k) for t, k in zip(part.tasks, kernels)]

@@ -94,6 +94,7 @@ class TuneOptions(SearchOptions):
     check: bool = True  # compile the tuned network and check it against onnxruntime
     retime: int = 2  # finalists per task re-timed side by side with its default (0: off)
     artifact: bool = False  # also write the deployable artifact into DIR/artifact
+    input_shapes: tuple[str, ...] = ()  # NAME=1,128 per input with dynamic dims
     dated: bool = False  # write into OUT_DIR/<UTC timestamp> (nightly runs)
     trend: str | None = None  # the trend table each run appends to (nightly runs)
     task_runner: str = "threads"

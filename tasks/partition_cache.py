@@ -22,6 +22,7 @@ import hashlib
 import pickle
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from compiler.private_cache import (
@@ -34,7 +35,7 @@ from compiler.private_cache import (
 )
 from compiler.records.record import tool_version
 from compiler.settings import settings
-from models.load import load_graph, load_proto
+from models.load import load_graph, load_proto, parse_input_shapes
 from models.partition import Partition, partition
 
 __all__ = [  # the cache's errors and digests are part of this module's interface
@@ -59,20 +60,24 @@ def code_digest() -> str:
     return package_digest("compiler", "models")
 
 
-def model_digest(spec: str) -> str:
-    """sha256 of the model's serialized bytes (a zoo model is built in code first), the
-    tool version and the code that partitions it, so a changed file or a changed
-    partitioner misses the cache."""
+def model_digest(spec: str, input_shapes: Sequence[str] = ()) -> str:
+    """sha256 of the model's serialized bytes (a zoo model is built in code first), its
+    --input-shape bindings, the tool version and the code that partitions it, so a
+    changed file, shape or partitioner misses the cache."""
     h = hashlib.sha256(load_proto(spec).SerializeToString(deterministic=True))
+    h.update(repr(sorted(input_shapes)).encode())
     h.update(tool_version().encode())
     h.update(code_digest().encode())
     return h.hexdigest()
 
 
-def cached_partition(spec: str, digest: str | None = None) -> Path:
-    """The path of the pickled partition of `spec`, importing it on a cache miss (or
-    when the file there is not one we can trust, which is replaced)."""
-    digest = digest or model_digest(spec)
+def cached_partition(
+    spec: str, digest: str | None = None, input_shapes: Sequence[str] = ()
+) -> Path:
+    """The path of the pickled partition of `spec` (its dynamic dims bound by
+    `input_shapes`, NAME=1,128 each), importing it on a cache miss (or when the file
+    there is not one we can trust, which is replaced)."""
+    digest = digest or model_digest(spec, input_shapes)
     if not re.fullmatch(r"[0-9a-f]{64}", digest):  # it names a file: no "../"
         raise ValueError(f"not a sha256 digest: {digest!r}")
     name = f"{digest}.pkl"
@@ -83,7 +88,7 @@ def cached_partition(spec: str, digest: str | None = None) -> Path:
         if problem != "missing":
             print(f"warning: ignoring cache file {parts.path / name}: {problem}; rebuilding it",
                   file=sys.stderr)  # fmt: skip
-        part = partition(load_graph(spec))
+        part = partition(load_graph(spec, parse_input_shapes(list(input_shapes))))
         parts.write(name, pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL))
         return parts.path / name
 

@@ -27,6 +27,7 @@ from compiler.measure import (
     RunRequest,
 )
 from compiler.measure.runner import OnResult
+from models.load import parse_input_shapes
 from tasks.device import build_chunk_here, run_here
 from tasks.partition_cache import cached_partition
 from tasks.phase_clock import phase
@@ -38,10 +39,10 @@ def _partition_key(_context: Any, parameters: dict[str, Any]) -> str:
 
 
 @task(name="import-and-partition", cache_key_fn=_partition_key, persist_result=True)
-def import_and_partition(model: str, digest: str) -> str:
+def import_and_partition(model: str, digest: str, input_shapes: tuple[str, ...] = ()) -> str:
     """Import and partition `model` (cached by `digest`); the partition file's path."""
     with phase("partition"):
-        return str(cached_partition(model, digest))
+        return str(cached_partition(model, digest, input_shapes))
 
 
 @task(name="generate-sketches", cache_policy=NO_CACHE)
@@ -98,29 +99,37 @@ def _say(line: str) -> None:
 
 
 @task(name="export-artifact", cache_policy=NO_CACHE)
-def export_artifact(model: str, records: str, out_dir: str) -> dict:
+def export_artifact(
+    model: str, records: str, out_dir: str, input_shapes: tuple[str, ...] = ()
+) -> dict:
     """The deployable artifact of the tuned network into DIR/artifact (docs/deploy.md)."""
     from models.artifact import export_artifact as export
 
     with phase("artifact"):
-        return export(model, records, Path(out_dir, "artifact")).summary()
+        shapes = parse_input_shapes(list(input_shapes))
+        return export(model, records, Path(out_dir, "artifact"), input_shapes=shapes).summary()
 
 
 @task(name="compile-and-check", cache_policy=NO_CACHE)
-def compile_and_check(model: str, records: str, threads: int, out_dir: str) -> dict:
+def compile_and_check(
+    model: str, records: str, threads: int, out_dir: str, input_shapes: tuple[str, ...] = ()
+) -> dict:
     """Compile the network from the best records, check it against onnxruntime, time both."""
     import json
 
     from tasks.model_commands import bench_command
 
     with phase("check"):
-        summary = bench_command(model, threads=threads, records=records)
+        summary = bench_command(model, threads=threads, records=records,
+                                input_shapes=list(input_shapes))  # fmt: skip
     Path(out_dir, "bench.json").write_text(json.dumps(summary, indent=1))
     return summary
 
 
 @task(name="profile-network", cache_policy=NO_CACHE)
-def profile_tasks(model: str, records: str, threads: int, out_dir: str) -> str:
+def profile_tasks(
+    model: str, records: str, threads: int, out_dir: str, input_shapes: tuple[str, ...] = ()
+) -> str:
     """Per-task times (tuned, default schedule, onnxruntime's nodes) into DIR/profile.json."""
     import json
 
@@ -128,5 +137,7 @@ def profile_tasks(model: str, records: str, threads: int, out_dir: str) -> str:
 
     path = Path(out_dir, "profile.json")
     with phase("profile"):
-        path.write_text(json.dumps(profile_network(model, records, threads), indent=1))
+        shapes = parse_input_shapes(list(input_shapes))
+        got = profile_network(model, records, threads, input_shapes=shapes)
+        path.write_text(json.dumps(got, indent=1))
     return str(path)

@@ -1,6 +1,6 @@
-"""`sketchtune tune` on exported models (tests/data): the flow tunes a small budget on a
-language model and a UNet and writes its records. The models are given static input
-shapes first (`tune` has no --input-shape option yet)."""
+"""`sketchtune tune` on exported models (tests/data): the flow tunes a small budget on
+every family of fixture, its dynamic dims bound by --input-shape, and writes its
+records (one family in the default run, the others marked slow)."""
 
 from __future__ import annotations
 
@@ -15,17 +15,18 @@ from typer.testing import CliRunner
 from flows.cli import app
 
 sys.path.insert(0, str(Path(__file__).parent / "data"))
-from exported_fixtures import static_copy
+from exported_fixtures import FIXTURES, load
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 TRIALS, PER_ROUND = 16, 8
 
 
 def tune(name: str, tmp_path: Path) -> dict:
-    model = static_copy(name, tmp_path / f"{name}.onnx")
-    args = ["tune", str(model), "--trials", str(TRIALS), "--per-round", str(PER_ROUND),
-            "--no-check", "--records", str(tmp_path / "records.db"),
-            "--out", str(tmp_path / "run"), "--json"]  # fmt: skip
+    fixture = load(name)
+    args = ["tune", str(fixture.path), *fixture.input_shape_args(), "--trials", str(TRIALS),
+            "--per-round", str(PER_ROUND), "--no-check", "--retime", "0",
+            "--records", str(tmp_path / "records.db"), "--out", str(tmp_path / "run"),
+            "--json"]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout)
@@ -35,7 +36,7 @@ SLOW = pytest.mark.slow
 
 
 @pytest.mark.parametrize(
-    "name", ["tiny_gpt2", pytest.param("tiny_unet", marks=SLOW), pytest.param("gru_lm", marks=SLOW)]
+    "name", ["tiny_gpt2"] + [pytest.param(n, marks=SLOW) for n in FIXTURES if n != "tiny_gpt2"]
 )
 def test_tune_spends_the_budget_on_an_exported_model(name, tmp_path):
     summary = tune(name, tmp_path)

@@ -62,16 +62,3 @@ def load(name: str) -> Exported:
     inputs = {i.name: saved[i.name] for i in model.graph.input}
     outputs = {o.name: saved[o.name] for o in model.graph.output}
     return Exported(name, path, inputs, outputs)
-
-
-def static_copy(name: str, path: Path) -> Path:
-    """The fixture with its inputs' dynamic dimensions fixed to the saved input's shapes,
-    saved at `path` (for commands without --input-shape)."""
-    fixture = load(name)
-    model = fixture.proto()
-    for inp in model.graph.input:
-        dims = inp.type.tensor_type.shape.dim
-        for d, size in zip(dims, fixture.inputs[inp.name].shape, strict=True):
-            d.dim_value = size
-    onnx.save(model, str(path))
-    return path
