@@ -1,8 +1,9 @@
 """The artifact's shared library through ctypes: its C interface (deploy/include/sketchtune.h).
 
-Loading the library loads libgomp and libm with it (they are its dependencies);
-every kernel, the network function and the C runtime (deploy/csrc/runtime.c) are
-inside it, so the Python runtime and a C program run the same code.
+Loading the library loads libm with it (its dependency besides glibc); every
+kernel, the network function, the C runtime (deploy/csrc/runtime.c) and the thread
+pool of the parallel loops are inside it, so the Python runtime and a C program run
+the same code.
 """
 
 from __future__ import annotations

@@ -37,16 +37,18 @@ SERIAL_BELOW_FLOPS = 1_000_000
 
 
 def passive_thread_wait() -> None:
-    """Idle OpenMP workers sleep at once instead of spinning (OMP_WAIT_POLICY=passive).
+    """Idle OpenMP workers of other libraries in this process sleep at once
+    (OMP_WAIT_POLICY=passive).
 
-    Next to another process whose OpenMP threads spin (a tuner's measurement runner,
-    xgboost), libgomp's default spin makes each parallel loop wait whole scheduler
-    time slices for a preempted worker: inferences 10-100x slower, seen on this
-    shared machine with the default and with a shorter GOMP_SPINCOUNT=100000. Sleeping
-    workers are robust to that; the price is a wake-up per parallel loop, which takes
-    away most of the second thread's gain on networks of short kernels (mobilenet_v2
-    on 2 idle cores: 6.0 ms spinning, 9.3 ms passive, 9.0 ms on one thread). Only
-    effective before libgomp is loaded (the first kernel load); an explicit
+    Generated kernels no longer use OpenMP: their parallel loops run on the runtime's
+    own pool (compiler/runtime/pool.c, docs/threads.md), whose idle workers spin a few
+    microseconds, then yield their core to anyone who wants it, then park, and whose
+    caller never waits for a worker that has not started a chunk, so another process
+    holding a core does not stall an inference. A library that brings a libgomp team
+    into the process (xgboost in the tuning flow) would still spin after each of its
+    calls by default, taking the cores from the next inference; libgomp with its
+    default spin made inferences 10-100x slower next to such threads on this shared
+    machine. Only effective before that library loads libgomp; an explicit
     OMP_WAIT_POLICY or GOMP_SPINCOUNT in the environment wins.
     """
     if "GOMP_SPINCOUNT" not in os.environ:

@@ -222,7 +222,7 @@ def test_nested_parallel_and_heap_allocation():
         run(func, x, o)
     close(o, (x + 1) * 3)
     text = llvm_ir(func)
-    assert text.count('call void @"GOMP_parallel"') == 2  # the two outer loops only
+    assert text.count('call void @"st_parallel_for"') == 2  # the two outer loops only
     assert '@"aligned_alloc"' in text and '@"free"' in text
 
 

@@ -1,16 +1,20 @@
-"""Parallel loops through libgomp: the loop is outlined and run by `GOMP_parallel`.
+"""Parallel loops through the runtime's thread pool: the loop is outlined and run by
+`st_parallel_for` (compiler/runtime/pool.c; docs/threads.md).
 
 For `for i in 0..N parallel: body` in function `f` this emits
 
-    f_par<K>(ptr closure)             ; run by every thread of the team
-        unpack buffers and variables, [start, stop) = this thread's contiguous chunk
-        call f_par<K>_body(noalias buffers..., variables..., start, stop)
+    f_par<K>(ptr closure, i64 begin, i64 end)   ; one chunk, on whichever thread took it
+        unpack buffers and variables
+        call f_par<K>_body(noalias buffers..., variables..., begin, end)
     f_par<K>_body(...)                ; the loop over the chunk; noalias parameters
                                       ; survive inlining as alias scopes
-    f: closure = {buffers, variables}; GOMP_parallel(f_par<K>, closure, 0, 0)
+    f: closure = {buffers, variables}; st_parallel_for(f_par<K>, closure, N)
 
-Both outlined functions are internal. Scratch buffers allocated inside the body
-are allocas of the outlined function, so every thread has its own.
+The pool cuts [0, N) into contiguous chunks and runs each once, on the calling
+thread or a worker; every iteration runs the same code whichever thread runs it,
+so results do not depend on the thread count. Both outlined functions are
+internal. Scratch buffers allocated inside the body are allocas of the outlined
+function, so every thread has its own.
 """
 
 from __future__ import annotations
@@ -24,9 +28,12 @@ from compiler.lower.loop_ir import Allocate, Buffer, For, IfThenElse, Load, Seq,
 from compiler.te.expr import Expr, Var
 from compiler.te.traverse import walk
 
+POOL_ENTRY = "st_parallel_for"  # void (void (*)(ptr, i64, i64), ptr, i64): compiler/runtime/pool.c
+
 
 def emit_parallel(ctx: FnContext, loop: For, emit: EmitStmt) -> None:
-    """Run the iterations of `loop` on the OpenMP team (serially when already inside one)."""
+    """Run the iterations of `loop` on the thread pool (serially when already inside a
+    parallel loop)."""
     if ctx.in_parallel:
         emit_serial(ctx, loop, emit)
         return
@@ -37,11 +44,10 @@ def emit_parallel(ctx: FnContext, loop: For, emit: EmitStmt) -> None:
     scalars = [v for v in live if v not in consts]
     name = f"{ctx.fn.name}_par{ctx.shared.next_outlined()}"
     body_fn = _body_function(ctx, name, loop, bufs, scalars, consts, emit)
-    team_fn = _team_function(ctx, name, loop.extent, body_fn, len(bufs), len(scalars))
+    chunk_fn = _chunk_function(ctx, name, body_fn, len(bufs), len(scalars))
     closure = _pack(ctx, [ctx.buffers[buf] for buf in bufs] + [ctx.env[v] for v in scalars])
-    gomp = declare(ctx.module, "GOMP_parallel", VOID, [PTR, PTR, I32, I32])
-    zero = ir.Constant(I32, 0)
-    ctx.builder.call(gomp, [team_fn, closure, zero, zero])  # 0 threads: the ICV default
+    pool_for = declare(ctx.module, POOL_ENTRY, VOID, [PTR, PTR, I64])
+    ctx.builder.call(pool_for, [chunk_fn, closure, ir.Constant(I64, loop.extent)])
 
 
 def _closure_type(n_ptrs: int, n_ints: int) -> ir.LiteralStructType:
@@ -58,11 +64,11 @@ def _pack(ctx: FnContext, values: list[ir.Value]) -> ir.Value:
     return closure
 
 
-def _team_function(
-    ctx: FnContext, name: str, extent: int, body_fn: ir.Function, n_ptrs: int, n_ints: int
+def _chunk_function(
+    ctx: FnContext, name: str, body_fn: ir.Function, n_ptrs: int, n_ints: int
 ) -> ir.Function:
-    """`void name(ptr closure)`: unpack, take this thread's chunk, run the body."""
-    fn = ir.Function(ctx.module, ir.FunctionType(VOID, [PTR]), name)
+    """`void name(ptr closure, i64 begin, i64 end)`: unpack, run the body on the chunk."""
+    fn = ir.Function(ctx.module, ir.FunctionType(VOID, [PTR, I64, I64]), name)
     fn.linkage = "internal"
     fn.attributes.add("nounwind")
     b = ir.IRBuilder(fn.append_basic_block("entry"))
@@ -71,12 +77,7 @@ def _team_function(
     for i in range(n_ptrs + n_ints):
         slot = b.gep(fn.args[0], [_i32(0), _i32(i)], inbounds=True, source_etype=ty)
         args.append(b.load(slot, typ=PTR if i < n_ptrs else I64))
-    tid = b.zext(b.call(declare(ctx.module, "omp_get_thread_num", I32, []), []), I64)
-    nth = b.zext(b.call(declare(ctx.module, "omp_get_num_threads", I32, []), []), I64)
-    total = ir.Constant(I64, extent)
-    start = b.udiv(b.mul(tid, total), nth)  # balanced contiguous chunks
-    stop = b.udiv(b.mul(b.add(tid, ir.Constant(I64, 1)), total), nth)
-    b.call(body_fn, [*args, start, stop])
+    b.call(body_fn, [*args, fn.args[1], fn.args[2]])
     b.ret_void()
     return fn
 

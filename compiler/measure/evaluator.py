@@ -20,7 +20,9 @@ OVERRUN = 4  # a repeat stops after this many times min_repeat_ms
 
 
 def init_runner(cores: tuple[int, ...], threads: int) -> None:
-    """Pin this process to the device's cores and set the kernels' thread count."""
+    """Pin this process to the device's cores and set the kernels' thread count (the
+    thread pool's, compiler/runtime/pool.c: its workers start at the first parallel
+    loop, after the pinning, so they run on the device's cores too)."""
     from compiler.runtime import set_num_threads
 
     if cores:

@@ -1,7 +1,8 @@
 """Load an `Artifact`'s object code into this process and call it on numpy arrays.
 
 Each kernel owns a small MCJIT engine (an empty module plus the object file);
-libm and libgomp symbols are resolved from the process; the first load keeps
+libm symbols are resolved from the process, the thread pool's `st_parallel_for`
+(compiler/runtime/pool.py) from the symbol added for it; the first load keeps
 kernels' scratch in the heap between calls (compiler/runtime/heap.py). Arguments are checked
 against the parameter specs; arrays that are not C-contiguous or not 64-byte
 aligned (the generated code assumes both) go through an aligned temporary.
@@ -20,7 +21,7 @@ from compiler.codegen.build import Artifact, ParamSpec
 from compiler.codegen.target import new_target_machine
 from compiler.errors import UserError
 from compiler.runtime.heap import keep_scratch_in_heap
-from compiler.runtime.threads import libgomp
+from compiler.runtime.pool import pool
 from compiler.target import host_target
 
 ALIGN_BYTES = 64
@@ -123,7 +124,7 @@ class Kernel:
 
 def load(artifact: Artifact) -> Kernel:
     """Link `artifact`'s object code into this process and return the callable kernel."""
-    libgomp()  # GOMP_* symbols must be resolvable before the object is linked
+    pool()  # st_parallel_for must be resolvable before the object is linked
     keep_scratch_in_heap()  # scratch blocks are not faulted in again at every call
     tm = new_target_machine(host_target())  # the engine owns and frees it
     engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), tm)

@@ -1,43 +1,28 @@
-"""The OpenMP thread count used by parallel loops of generated kernels (libgomp's ICV).
+"""The thread count of generated kernels' parallel loops (the pool's, compiler/runtime/pool.c).
 
-The setting belongs to the calling thread's OpenMP environment: call it from the
-thread that runs the kernels.
+The setting belongs to the calling thread, as OpenMP's `omp_set_num_threads` does:
+call it from the thread that runs the kernels. A thread that never set it uses the
+process default: `OMP_NUM_THREADS`, else the CPUs the process may run on.
 """
 
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 
-import llvmlite.binding as llvm
-
-LIBGOMP = "libgomp.so.1"
-
-
-@cache
-def libgomp() -> ctypes.CDLL:
-    """libgomp, loaded once, globally, and made visible to JIT-linked code."""
-    llvm.load_library_permanently(LIBGOMP)
-    lib = ctypes.CDLL(LIBGOMP, mode=ctypes.RTLD_GLOBAL)
-    lib.omp_set_num_threads.argtypes = [ctypes.c_int]
-    lib.omp_set_num_threads.restype = None
-    lib.omp_get_max_threads.argtypes = []
-    lib.omp_get_max_threads.restype = ctypes.c_int
-    return lib
+from compiler.runtime.pool import pool
 
 
 def set_num_threads(n: int) -> None:
-    """Run later parallel loops on `n` threads (n >= 1)."""
+    """Run this thread's later parallel loops on `n` threads, itself included (n >= 1)."""
     if n < 1:
         raise ValueError(f"number of threads must be at least 1, got {n}")
-    libgomp().omp_set_num_threads(n)
+    pool().set_num_threads(n)
 
 
 def get_num_threads() -> int:
-    """How many threads the next parallel loop will use."""
-    return int(libgomp().omp_get_max_threads())
+    """How many threads this thread's next parallel loop will use (at most)."""
+    return pool().get_num_threads()
 
 
 @contextmanager

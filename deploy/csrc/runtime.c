@@ -1,5 +1,6 @@
 /* The C runtime compiled into every artifact's model.so: load (CPU check, weights
- * mapped, arena), run (staging of unaligned buffers, the thread count), free.
+ * mapped, arena), run (staging of unaligned buffers, the thread count), free. The
+ * parallel loops run on the thread pool linked beside it (compiler/runtime/pool.c).
  * The Python runtime (deploy/session.py) calls these same functions. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -24,8 +25,9 @@
 #define MMAP_THRESHOLD_BYTES (32 << 20)
 #define TRIM_THRESHOLD_BYTES (256 << 20)
 
-int omp_get_max_threads(void);
-void omp_set_num_threads(int);
+/* the thread pool's (compiler/runtime/pool.c): the calling thread's count, 0 = default;
+ * returns the previous setting */
+int st_set_num_threads(int n);
 
 struct sketchtune_model {
     const st_artifact *info;
@@ -242,10 +244,9 @@ int sketchtune_run(sketchtune_model *m, const void *const *inputs, void *const *
         }
         if (k < n_in && m->pointers[k] != given) memcpy(m->pointers[k], given, t->nbytes);
     }
-    int old = m->threads ? omp_get_max_threads() : 0;
-    if (m->threads) omp_set_num_threads(m->threads);
+    int old = m->threads ? st_set_num_threads(m->threads) : 0;
     sketchtune_network((const void *const *)in, out, m->weights, m->arena);
-    if (m->threads) omp_set_num_threads(old);
+    if (m->threads) st_set_num_threads(old);
     for (uint32_t o = 0; o < n_out; o++)
         if (out[o] != outputs[o]) memcpy(outputs[o], out[o], info->outputs[o].nbytes);
     m->error[0] = '\0';

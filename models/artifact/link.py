@@ -2,9 +2,12 @@
 
 Into model.so go: each task's position-independent object, the network function's
 object (compiler/codegen/build.py `build_sequence`), the C runtime
-(deploy/csrc/runtime.c) and a generated C file describing this network (meta.c:
-inputs, outputs, sizes, the CPU flags the code needs). libgomp and libm are its
-dependencies. A version script exports only the C interface of
+(deploy/csrc/runtime.c), the thread pool that runs the parallel loops
+(compiler/runtime/pool.c, the in-process runtime's own) and a generated C file
+describing this network (meta.c: inputs, outputs, sizes, the CPU flags the code
+needs). libm, libpthread and libdl are its dependencies; `-z nodelete` keeps it
+mapped after a dlclose, since the pool's workers run its code for the rest of the
+process. A version script exports only the C interface of
 deploy/include/sketchtune.h; the kernels and the description stay local, so calls to
 them are direct and never clash with the host program's symbols.
 """
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import deploy
 from compiler.errors import UserError
+from compiler.runtime.pool import POOL_C
 from deploy.manifest import TensorSpec
 
 DEPLOY_DIR = Path(deploy.__file__).parent
@@ -32,8 +36,9 @@ EXPORTS = (
 )  # fmt: skip
 CC = os.environ.get("CC", "gcc")
 CFLAGS = ("-O2", "-std=c11", "-fPIC")
-LDFLAGS = ("-shared", "-Wl,-Bsymbolic", "-Wl,-z,noexecstack", "-Wl,-z,now", "-Wl,--no-undefined")
-LIBS = ("-lgomp", "-lm", "-lpthread", "-ldl")
+LDFLAGS = ("-shared", "-Wl,-Bsymbolic", "-Wl,-z,noexecstack", "-Wl,-z,now", "-Wl,--no-undefined",
+           "-Wl,-z,nodelete")  # fmt: skip
+LIBS = ("-lm", "-lpthread", "-ldl")
 
 
 class LinkError(UserError):
@@ -66,7 +71,7 @@ def link_library(objects: Mapping[str, bytes], info: NetworkInfo, out: Path, wor
     )
     includes = [f"-I{HEADER.parent}", f"-I{RUNTIME_C.parent}"]
     command = [CC, *CFLAGS, *LDFLAGS, *includes, f"-Wl,--version-script={work / 'exports.map'}",
-               "-o", str(out), str(RUNTIME_C), str(work / "meta.c"),
+               "-o", str(out), str(RUNTIME_C), str(POOL_C), str(work / "meta.c"),
                *(str(work / n) for n in objects), *LIBS]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:

@@ -8,8 +8,12 @@ The schedule is written in the same step language the tuner searches, on
   C.local    an 8x32 register tile computed at i.1: [k, i (unrolled), j (vector)]
 Timed against numpy's sgemm on the same thread count (threadpoolctl), rounds
 interleaved, median of per-round ratios; also the compile time of the kernel
-and the per-call overhead of the parallel runtime (an empty parallel loop
-minus an empty kernel).
+and the per-call overhead of the parallel runtime (compiler/runtime/pool.c) on 2
+threads: `parallel_call_overhead_us`, an empty parallel loop minus an empty kernel,
+and `parallel_split_overhead_us`, a parallel loop of about 20 us of work (tanh over
+64 rows of 2048 floats) on 2 threads minus half its time on 1: what handing half of
+a loop to the other thread costs (waking or reaching the worker, the imbalance at
+the end).
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python tests/bench/bench_matmul.py [--json]
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import time
 
 import numpy as np
 from output import human_output, print_json
@@ -27,6 +32,7 @@ from timing import call_overhead_us, interleaved, median_ratio
 
 from compiler import ops, te
 from compiler.codegen import build
+from compiler.lower.loop_ir import Buffer, For, ForKind, Load, PrimFunc, Store
 from compiler.lower.lower import lower
 from compiler.runtime import Kernel, empty, load, num_threads
 from compiler.schedule.state import State
@@ -39,7 +45,9 @@ from compiler.schedule.steps import (
     Reorder,
     Split,
 )
+from compiler.te.constructors import tanh
 from compiler.te.dag import ComputeDAG
+from compiler.te.expr import Var
 
 PAR, VEC, UNROLL = Annotation.PARALLEL, Annotation.VECTORIZE, Annotation.UNROLL
 
@@ -106,6 +114,7 @@ def run(size: int, rounds: int) -> dict[str, float]:
     figures["compile_ms"] = compile_ms
     with num_threads(2):
         figures["parallel_call_overhead_us"] = call_overhead_us(True) - call_overhead_us(False)
+    figures.update(split_overhead_us())
     print(f"matmul {size}^3 fp32, hand schedule vs numpy (median of {rounds} rounds)")
     print(f"{'threads':>8}{'ours GFLOP/s':>14}{'numpy GFLOP/s':>15}{'ratio':>8}{'max rel err':>13}")
     for t in (1, 2):
@@ -115,8 +124,44 @@ def run(size: int, rounds: int) -> dict[str, float]:
         )
     print(f"compile time per kernel: {compile_ms:.0f} ms")
     overhead = figures["parallel_call_overhead_us"]
-    print(f"parallel runtime per-call overhead (2 threads): {overhead:.1f} us")
+    print(f"parallel runtime per-call overhead (2 threads): {overhead:.2f} us")
+    print(
+        f"a {figures['split_serial_us']:.1f} us parallel loop on 2 threads: "
+        f"{figures['split_parallel_us']:.1f} us, "
+        f"{figures['parallel_split_overhead_us']:.2f} us over half the serial time"
+    )
     return figures
+
+
+def split_overhead_us(
+    rows: int = 64, cols: int = 2048, batches: int = 21, calls: int = 50
+) -> dict[str, float]:
+    """A parallel tanh loop timed on 1 and 2 threads, batches interleaved: the medians
+    of per-call times and the 2-thread time minus half the 1-thread time."""
+    x_buf, y_buf = Buffer("X", (rows, cols)), Buffer("Y", (rows, cols))
+    i, j = Var("i"), Var("j")
+    store = Store(y_buf, i * cols + j, tanh(Load(x_buf, i * cols + j)))
+    body = For(i, rows, ForKind.PARALLEL, For(j, cols, ForKind.VECTORIZED, store))
+    kernel = load(build(PrimFunc("split_tanh", (x_buf, y_buf), body)))
+    x, y = empty((rows, cols)), empty((rows, cols))
+    x[...] = np.random.default_rng(0).uniform(-2, 2, (rows, cols))
+    call = kernel.bind(x, y)
+    per_call: dict[int, list[float]] = {1: [], 2: []}
+    for b in range(batches):
+        for threads in (1, 2) if b % 2 else (2, 1):
+            with num_threads(threads):
+                for _ in range(10):
+                    call()
+                t = time.perf_counter()
+                for _ in range(calls):
+                    call()
+                per_call[threads].append((time.perf_counter() - t) / calls * 1e6)
+    serial, parallel = statistics.median(per_call[1]), statistics.median(per_call[2])
+    return {
+        "split_serial_us": serial,
+        "split_parallel_us": parallel,
+        "parallel_split_overhead_us": parallel - serial / 2,
+    }
 
 
 if __name__ == "__main__":

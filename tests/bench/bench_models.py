@@ -1,33 +1,56 @@
-"""Every zoo model, compiled with default (untuned) schedules, next to onnxruntime.
+"""Every zoo model and every exported-model fixture (tests/data: BERT, GPT-2, ViT, LSTM,
+UNet, ...), compiled with default (untuned) schedules, next to onnxruntime.
 
 onnxruntime runs with every graph optimization on and the same intra-op
-thread count (1, then 2); both contenders get the same seeded input, rounds
-are interleaved with a settle pause before each contender, and the ratio is
-the median of per-round ratios (onnxruntime / ours: > 1 means we are faster).
+thread count (each of `--threads`, default 1 then 2); both contenders get the same
+seeded input, rounds are interleaved with a settle pause before each contender, and
+the ratio is the median of per-round ratios (onnxruntime / ours: > 1 means we are
+faster).
 
-    python tests/bench/bench_models.py [--models resnet18,mlp] [--rounds 7] [--json]
+    python tests/bench/bench_models.py [--models resnet18,tiny_gpt2] [--threads 1,2]
+        [--rounds 7] [--json]
+
+A fixture runs at its saved input's shapes (tests/data/*.npz).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+import onnx
 from output import human_output, print_json
 
 from models import zoo
 from models.compare import compare
+from models.graph import Graph
 from models.network import compile_network, passive_thread_wait
 from models.onnx_import import import_model
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "data"))
+from exported_fixtures import FIXTURES, load
 
 THREADS = (1, 2)
 
 
-def bench_model(name: str, rounds: int) -> dict[str, dict[str, float]]:
+def load_model(name: str) -> tuple[onnx.ModelProto, Graph]:
+    """A zoo model or an exported fixture (at its saved input's shapes)."""
+    if name in FIXTURES:
+        fixture = load(name)
+        proto = fixture.proto()
+        return proto, import_model(proto, input_shapes=fixture.input_shapes, label=name)
     proto = zoo.build(name)
-    net = compile_network(import_model(proto, label=f"zoo:{name}"))
+    return proto, import_model(proto, label=f"zoo:{name}")
+
+
+def bench_model(
+    name: str, rounds: int, thread_counts: tuple[int, ...] = THREADS
+) -> dict[str, dict[str, float]]:
+    proto, graph = load_model(name)
+    net = compile_network(graph)
     out: dict[str, dict[str, float]] = {}
-    for threads in THREADS:
+    for threads in thread_counts:
         r = compare(net, proto, threads=threads, rounds=rounds)
         out[f"{threads}"] = {
             "latency_ms": r.latency_ms,
@@ -39,32 +62,46 @@ def bench_model(name: str, rounds: int) -> dict[str, dict[str, float]]:
     return out
 
 
-def print_table(results: dict[str, dict[str, dict[str, float]]]) -> None:
+def print_table(
+    results: dict[str, dict[str, dict[str, float]]], thread_counts: tuple[int, ...] = THREADS
+) -> None:
     print(
-        f"{'model':<14} {'thr':>3} {'ours ms':>9} {'ort ms':>9} {'ort/ours':>9} {'max rel err':>12}"
+        f"{'model':<18} {'thr':>3} {'ours ms':>9} {'ort ms':>9} {'ort/ours':>9} {'max rel err':>12}"
     )
     for name, per_threads in results.items():
-        for threads in THREADS:
+        for threads in thread_counts:
             r = per_threads[str(threads)]
             print(
-                f"{name:<14} {threads:>3} {r['latency_ms']:>9.3f} "
+                f"{name:<18} {threads:>3} {r['latency_ms']:>9.3f} "
                 f"{r['onnxruntime_latency_ms']:>9.3f} {r['ratio']:>9.2f} {r['max_rel_err']:>12.2e}"
             )
 
 
+def thread_list(text: str) -> tuple[int, ...]:
+    """`1,2` -> (1, 2): positive thread counts."""
+    try:
+        counts = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"thread counts like 1,2, got {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"thread counts must be positive, got {text!r}")
+    return counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=",".join(zoo.ZOO))
+    parser.add_argument("--models", default=",".join([*zoo.ZOO, *FIXTURES]))
+    parser.add_argument("--threads", type=thread_list, default=THREADS, help="e.g. 1,2")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with human_output(args.json):
-        passive_thread_wait()  # before the first kernel loads libgomp
+        passive_thread_wait()  # other OpenMP runtimes in the process sleep when idle
         results = {}
         for name in args.models.split(","):
             print(f"benchmarking {name} ...", file=sys.stderr)
-            results[name] = bench_model(name, args.rounds)
-        print_table(results)
+            results[name] = bench_model(name, args.rounds, args.threads)
+        print_table(results, args.threads)
     if args.json:
         print_json(results)
 
