@@ -52,7 +52,7 @@ class TuningSession:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         Path(options.records).parent.mkdir(parents=True, exist_ok=True)
         self.store = SQLiteStore(options.records)
-        self.target = host_target_info()
+        self.target = host_target_info(options.threads)
         self.tasks = [SearchTask(task_name(t), t.dag, t.weight) for t in part.tasks]
         self.cost_model = create_model("random" if options.policy == "random" else "xgb")
         # the model starts from every workload measured on this CPU (DB.features.npz)
