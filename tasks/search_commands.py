@@ -110,8 +110,9 @@ def search_policy(
     `model.warm.save` adds to it)."""
     model = cost_model("xgb")
     pol = policy_for_task(
-        kind, task.dag, model=model, tuner=tuner, seed=seed, warn=_say, name=task.name
-    )
+        kind, task.dag, model=model, tuner=tuner, seed=seed, warn=_say, name=task.name,
+        cores=threads,
+    )  # fmt: skip
     if warm_start and store is not None and getattr(pol, "model", None) is model:
         from compiler.cost_model.warm_start import attach
         from compiler.records import host_target_info

@@ -78,6 +78,7 @@ class TuningSession:
         policy = policy_for_task(
             o.policy, self.tasks[idx].dag, model=self.cost_model, tuner=o.tuner,
             seed=o.seed + idx, warn=self.fallbacks.append, name=self.tasks[idx].name,
+            cores=o.threads,  # parallel loops sized for the threads candidates run on
         )  # fmt: skip
         self.policies[idx] = policy
         return len(getattr(policy, "sketches", ()) or ())
