@@ -69,12 +69,17 @@ def compile_model(
     ),
     out: str = typer.Option(..., "--out", help="The artifact directory to write."),
     input_shape: InputShapes = None,
+    threads: int = typer.Option(
+        1, "--threads", help="Take the records measured at this many threads per kernel."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
 ) -> None:
     """Compile MODEL into one deployable artifact: model.so, weights.bin, network.json."""
     from tasks.model_commands import compile_command
 
-    emit(compile_command(model, records=records, out=out, input_shapes=input_shape), as_json)
+    summary = compile_command(model, records=records, out=out, input_shapes=input_shape,
+                              threads=threads)  # fmt: skip
+    emit(summary, as_json)
 
 
 def run_artifact(
@@ -83,7 +88,7 @@ def run_artifact(
     output_file: str | None = typer.Option(None, "--output", help="Write the outputs (.npz)."),
     bench: bool = typer.Option(False, "--bench", help="Time repeated runs: median latency."),
     runs: int = typer.Option(50, "--runs", help="Timed runs with --bench."),
-    threads: int = typer.Option(1, "--threads", help="OpenMP threads of the parallel loops."),
+    threads: int = typer.Option(1, "--threads", help="Threads of the parallel loops."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON object."),
 ) -> None:
     """Run a compiled artifact on the arrays of an .npz file (numpy runtime, no compiler)."""

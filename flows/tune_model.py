@@ -193,7 +193,7 @@ def _finish(session: TuningSession, run_dir: Path) -> dict:
                                                "untuned_tasks")})  # fmt: skip
         profile_tasks(o.model, o.records, o.threads, str(run_dir), o.input_shapes)
     if o.artifact:
-        got = export_artifact(o.model, o.records, str(run_dir), o.input_shapes)
+        got = export_artifact(o.model, o.records, str(run_dir), o.input_shapes, o.threads)
         summary["artifact"] = got["out_dir"]
     with phase_clock.phase("reports"):
         summary["reports"] = run_artifacts.publish(session, run_dir, summary, o.trend)

@@ -87,7 +87,7 @@ def profile_network(
     set_num_threads(threads)
     proto = load_proto(model_source)
     part = partition(import_model(proto, input_shapes=input_shapes, label=model_source))
-    schedules = record_schedules(records_path) if records_path else None
+    schedules = record_schedules(records_path, threads) if records_path else None
     kernels = [task_kernels(t, schedules) for t in part.tasks]
     tasks = [task_times(t, schedules, k) for t, k in zip(part.tasks, kernels)]
     for row, task in zip(tasks, part.tasks):

@@ -67,7 +67,7 @@ def retime_tasks(
     say: Callable[[str], None] = lambda line: None,
 ) -> list[Retimed]:
     """Re-time each task that has valid records (see the module docstring)."""
-    target, session = host_target_info(), time.time()
+    target, session = host_target_info(threads), time.time()
     settings = MeasureSettings(threads=threads)
     out = []
     with LocalBuilder() as builder, LocalRunner(settings=settings) as runner:

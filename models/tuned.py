@@ -1,6 +1,6 @@
 """Schedules from a records database: each task's winner of its latest side-by-side
 re-timing (models/retime.py) when nothing was tuned since, else its best valid record
-on this CPU, else the default schedule (also where the record no longer replays)."""
+on this CPU at the thread count asked for, else the default schedule (also where the record no longer replays)."""
 
 from __future__ import annotations
 
@@ -37,12 +37,13 @@ class RecordSchedules:
         return default_schedule_for(task)
 
 
-def record_schedules(path: str | Path) -> RecordSchedules:
-    """The callback over the records database at `path` (ModelError when unusable)."""
+def record_schedules(path: str | Path, threads: int = 1) -> RecordSchedules:
+    """The callback over the records database at `path`, serving records measured on
+    `threads` threads (ModelError when the database is unusable)."""
     if not Path(path).is_file():
         raise ModelError(f"--records {path}: no such records database")
     try:
         store = SQLiteStore(path)
     except RecordError as err:
         raise ModelError(f"--records {path}: {err}") from None
-    return RecordSchedules(store, host_target_info().target)
+    return RecordSchedules(store, host_target_info(threads).target)

@@ -79,7 +79,7 @@ def bench_command(
     proto = load_proto(model)
     graph = load_graph(model, shapes)
     if records:
-        schedules = record_schedules(records)
+        schedules = record_schedules(records, threads)
         net = compile_network(graph, schedule_for=schedules, tuned_keys=schedules.tuned)
     else:
         net = compile_network(graph)
@@ -114,19 +114,23 @@ def _fix_proto_shapes(proto: object, shapes: dict[str, tuple[int, ...]]) -> None
 
 
 def compile_command(
-    model: str, *, records: str | None, out: str, input_shapes: list[str] | None = None
-) -> dict[str, object]:
-    """Compile `model` with each task's best record in `records` (the default schedule
-    where there is none, or everywhere without records) into the deployable artifact
-    OUT: model.so, weights.bin, network.json, sketchtune.h (docs/deploy.md)."""
+    model: str, *, records: str | None, out: str, input_shapes: list[str] | None = None,
+    threads: int = 1,
+) -> dict[str, object]:  # fmt: skip
+    """Compile `model` with each task's best record in `records` measured at `threads`
+    threads (the default schedule where there is none, or everywhere without records)
+    into the deployable artifact OUT: model.so, weights.bin, network.json, sketchtune.h
+    (docs/deploy.md)."""
     from models.artifact import export_artifact
 
+    if threads < 1:
+        raise ModelError(f"--threads {threads}: must be at least 1")
     shapes = parse_input_shapes(input_shapes or [])
-    info = export_artifact(model, records, out, input_shapes=shapes)
+    info = export_artifact(model, records, out, input_shapes=shapes, threads=threads)
     _say(f"{model}: {info.tasks} tasks ({info.tuned_tasks} from records) compiled into {out} "
          f"in {info.compile_s:.1f} s: model.so {info.library_bytes / 1e3:.0f} kB, weights "
          f"{info.weights_bytes / 1e6:.1f} MB, arena {info.arena_bytes / 1e6:.1f} MB")  # fmt: skip
-    return {**info.summary(), "records": records}
+    return {**info.summary(), "records": records, "threads": threads}
 
 
 def run_command(

@@ -70,7 +70,7 @@ def tune_op_command(o: OpTuneOptions) -> dict[str, object]:
     o.check_records()
     store = create_store("sqlite", path=o.records)
     policy = search_policy(o.policy, task, tuner=o.tuner, seed=o.seed, store=store,
-                           warm_start=o.warm_start)  # fmt: skip
+                           warm_start=o.warm_start, threads=o.threads)  # fmt: skip
     baseline = default_baseline(task) if o.baseline and o.policy != "template" else None
     sched = TaskScheduler([task], [policy], per_round=o.per_round,
                           early_stopping=o.early_stopping, seed=o.seed,
@@ -99,22 +99,25 @@ def default_baseline(task: SearchTask) -> State | None:
 
 
 def search_policy(
-    kind: str, task: SearchTask, *, tuner: str, seed: int, store=None, warm_start: bool = False
-):
+    kind: str, task: SearchTask, *, tuner: str, seed: int, store=None, warm_start: bool = False,
+    threads: int = 1,
+):  # fmt: skip
     """The task's policy (`template` falls back to `sketch` for an op without one,
     saying so on stderr); a template policy learns from the store's records of other
     workloads of its template (transfer learning). With `warm_start` (and a store), the
     sketch policy's cost model starts from the training data beside the store's
-    database (every workload measured on this CPU; `model.warm.save` adds to it)."""
+    database (every workload measured on this CPU at `threads` threads;
+    `model.warm.save` adds to it)."""
     model = cost_model("xgb")
     pol = policy_for_task(
-        kind, task.dag, model=model, tuner=tuner, seed=seed, warn=_say, name=task.name
-    )
+        kind, task.dag, model=model, tuner=tuner, seed=seed, warn=_say, name=task.name,
+        cores=threads,
+    )  # fmt: skip
     if warm_start and store is not None and getattr(pol, "model", None) is model:
         from compiler.cost_model.warm_start import attach
         from compiler.records import host_target_info
 
-        _say(attach(model, store.path, host_target_info().target).start_line())
+        _say(attach(model, store.path, host_target_info(threads).target).start_line())
     if store is not None and hasattr(pol, "transfer_from"):
         used = pol.transfer_from(store.records())
         if used:

@@ -100,14 +100,15 @@ def _say(line: str) -> None:
 
 @task(name="export-artifact", cache_policy=NO_CACHE)
 def export_artifact(
-    model: str, records: str, out_dir: str, input_shapes: tuple[str, ...] = ()
+    model: str, records: str, out_dir: str, input_shapes: tuple[str, ...] = (), threads: int = 1
 ) -> dict:
     """The deployable artifact of the tuned network into DIR/artifact (docs/deploy.md)."""
     from models.artifact import export_artifact as export
 
     with phase("artifact"):
         shapes = parse_input_shapes(list(input_shapes))
-        return export(model, records, Path(out_dir, "artifact"), input_shapes=shapes).summary()
+        out = Path(out_dir, "artifact")
+        return export(model, records, out, input_shapes=shapes, threads=threads).summary()
 
 
 @task(name="compile-and-check", cache_policy=NO_CACHE)

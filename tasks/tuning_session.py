@@ -52,7 +52,7 @@ class TuningSession:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         Path(options.records).parent.mkdir(parents=True, exist_ok=True)
         self.store = SQLiteStore(options.records)
-        self.target = host_target_info()
+        self.target = host_target_info(options.threads)
         self.tasks = [SearchTask(task_name(t), t.dag, t.weight) for t in part.tasks]
         self.cost_model = create_model("random" if options.policy == "random" else "xgb")
         # the model starts from every workload measured on this CPU (DB.features.npz)
@@ -78,6 +78,7 @@ class TuningSession:
         policy = policy_for_task(
             o.policy, self.tasks[idx].dag, model=self.cost_model, tuner=o.tuner,
             seed=o.seed + idx, warn=self.fallbacks.append, name=self.tasks[idx].name,
+            cores=o.threads,  # parallel loops sized for the threads candidates run on
         )  # fmt: skip
         self.policies[idx] = policy
         return len(getattr(policy, "sketches", ()) or ())

@@ -17,7 +17,7 @@ from compiler.codegen.build import Artifact
 from compiler.errors import StoppedError
 from compiler.measure.builder import Builder
 from compiler.measure.rescue import Rescue
-from compiler.measure.runner import Runner
+from compiler.measure.runner import Runner, timing_threads
 from compiler.measure.types import BuildResult, MeasureInput, MeasureResult, RunRequest
 from compiler.records import (
     MeasureRecord,
@@ -60,7 +60,7 @@ class Measurer:
         target: TargetInfo | None = None,
     ) -> None:
         self.builder, self.runner, self.store = builder, runner, store
-        self.target = target or host_target_info()
+        self.target = target or host_target_info(timing_threads(runner))
         self.references: dict[str, Artifact | None] = {}
         self.stats = MeasureStats()
         self.rescue: Rescue | None = None  # set when the records database refused a write

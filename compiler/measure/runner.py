@@ -35,6 +35,13 @@ class Runner(Protocol):
     def close(self) -> None: ...
 
 
+def timing_threads(runner: Runner) -> int:
+    """The threads each candidate is timed on: the settings' count, else (0) the first
+    device's cores; 1 when the runner cannot say (remote workers)."""
+    devices = getattr(runner, "devices", None)
+    return runner.settings.threads or (len(devices[0].cores) if devices else 1)
+
+
 class LocalRunner:
     """One runner process per device of this machine, restarted after a crash or hang."""
 

@@ -2,7 +2,7 @@
 
 >>> from compiler import records
 >>> db = records.create("sqlite", path="run/records.db")   # doctest: +SKIP
->>> db.best(workload_key, records.host_target_info().target)  # doctest: +SKIP
+>>> db.best(workload_key, records.host_target_info(threads=1).target)  # doctest: +SKIP
 """
 
 from compiler.records.claims import claim_owner
@@ -13,6 +13,8 @@ from compiler.records.record import (
     TargetInfo,
     host_target_info,
     steps_hash,
+    target_threads,
+    threads_target,
     tool_version,
 )
 from compiler.records.store import RecordStore, SQLiteStore, StoreWriteError, create
@@ -34,5 +36,7 @@ __all__ = [
     "host_target_info",
     "import_jsonl",
     "steps_hash",
+    "target_threads",
+    "threads_target",
     "tool_version",
 ]

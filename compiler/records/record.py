@@ -38,12 +38,40 @@ class TargetInfo:
 
 
 @cache
-def host_target_info() -> TargetInfo:
-    """This machine: `llvm -mcpu=... -mattr=... -num-cores=N` and the full feature string."""
+def host_target_info(threads: int = 1) -> TargetInfo:
+    """This machine at `threads` threads per kernel: `llvm -mcpu=... -mattr=...
+    -num-cores=N`, with ` -threads=T` when T > 1 (`threads_target`), and the full
+    feature string."""
     from compiler.target import host_cores, host_target  # llvmlite only when asked
 
     t, cores = host_target(), host_cores()
-    return TargetInfo(f"{t.describe()} -num-cores={cores}", t.cpu, t.features, cores)
+    key = threads_target(f"{t.describe()} -num-cores={cores}", threads)
+    return TargetInfo(key, t.cpu, t.features, cores)
+
+
+THREADS_FLAG = " -threads="
+
+
+def threads_target(base: str, threads: int) -> str:
+    """The target key of records measured with `threads` threads per kernel. A timing
+    on 2 threads says nothing of a schedule's speed on 1, so the thread count is part
+    of the key every lookup matches on; 1 thread is the bare key (records of before
+    the flag were all measured on 1 thread, or moved by the store's migration)."""
+    return base if threads <= 1 else f"{base}{THREADS_FLAG}{threads}"
+
+
+def keyed_target(record: MeasureRecord) -> str:
+    """`record`'s target key with the thread count its settings name, if it lacks one."""
+    threads = record.settings.get("threads")
+    if THREADS_FLAG in record.target or type(threads) is not int:
+        return record.target
+    return threads_target(record.target, threads)
+
+
+def target_threads(target: str) -> int:
+    """The thread count a target key names (1 when it names none)."""
+    _, flag, rest = target.partition(THREADS_FLAG)
+    return int(rest.split()[0]) if flag and rest.split() and rest.split()[0].isdigit() else 1
 
 
 @cache

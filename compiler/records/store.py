@@ -2,7 +2,8 @@
 
 Every insert commits at once, so a process killed at any moment loses no
 finished measurement; concurrent writers wait on SQLite's busy timeout and
-retry. Exact duplicates (same candidate, target and timestamp) are ignored,
+retry. A record's target key carries the thread count its settings name
+(record.keyed_target: imports of older files too). Exact duplicates (same candidate, target and timestamp) are ignored,
 which makes importing the same file twice harmless.
 
 Concurrent tuning runs on one database split the work through `claims`: a run
@@ -25,14 +26,14 @@ from pathlib import Path
 from typing import Any, Protocol, Self
 
 from compiler.records.claims import Claims
-from compiler.records.record import MeasureRecord, RecordError
+from compiler.records.record import THREADS_FLAG, MeasureRecord, RecordError, keyed_target
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: the thread count in the target key (record.threads_target)
 _COLUMNS = (
     "workload_key, target, steps_hash, steps, costs_s, mean_cost_s, error_kind, error_msg, "
     "build_s, run_s, timestamp, task_name, flop_count, settings, tool_version, cpu, features, cores"
 )
-_SCHEMA = f"""
+_SCHEMA = """
 CREATE TABLE IF NOT EXISTS measurements (
     id INTEGER PRIMARY KEY,
     workload_key TEXT NOT NULL, target TEXT NOT NULL, steps_hash TEXT NOT NULL,
@@ -48,13 +49,18 @@ CREATE INDEX IF NOT EXISTS best_by_workload
 CREATE UNIQUE INDEX IF NOT EXISTS by_candidate
     ON measurements (workload_key, target, steps_hash, timestamp);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
+INSERT OR IGNORE INTO meta VALUES ('schema_version', '1');  -- then _migrate: to SCHEMA_VERSION
 CREATE TABLE IF NOT EXISTS claims (
     workload_key TEXT NOT NULL, target TEXT NOT NULL, steps_hash TEXT NOT NULL,
     owner TEXT NOT NULL,  -- "host:pid:random" (claim_owner)
     since REAL NOT NULL,
     PRIMARY KEY (workload_key, target, steps_hash)
 );
+"""
+_THREADS = "CAST(json_extract(settings, '$.threads') AS INTEGER)"
+_MIGRATE_1_TO_2 = f"""
+UPDATE OR IGNORE measurements SET target = target || '{THREADS_FLAG}' || {_THREADS}
+WHERE json_valid(settings) AND {_THREADS} > 1 AND instr(target, '{THREADS_FLAG}') = 0
 """
 _RETRY_S = 60.0  # on top of the busy timeout: give up on a lock held this long
 
@@ -107,6 +113,7 @@ class SQLiteStore(Claims):
             self._retry(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across process kills
             self._retry(lambda: self._db.executescript(_SCHEMA))
+            self._retry(self._migrate)
         except sqlite3.OperationalError as err:  # read-only, locked, I/O
             self._db.close()
             raise RecordError(
@@ -115,6 +122,23 @@ class SQLiteStore(Claims):
         except sqlite3.DatabaseError as err:
             self._db.close()
             raise RecordError(f"{self.path}: not a records database ({err})") from None
+
+    def _migrate(self) -> None:
+        """Version 1 to 2: a record measured on more than one thread (its settings say)
+        gets the thread count in its target key, so lookups at 1 thread skip it."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'")
+                if row.fetchone()[0] == "1":
+                    self._db.execute(_MIGRATE_1_TO_2)
+                    self._db.execute(
+                        "UPDATE meta SET value=? WHERE key='schema_version'", (SCHEMA_VERSION,)
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def _open_readonly(self, busy_timeout_s: float) -> sqlite3.Connection:
         """`mode=ro`: nothing written to the file. A WAL database needs its -shm file
@@ -310,7 +334,7 @@ class SQLiteStore(Claims):
 def _row(r: MeasureRecord) -> tuple:
     mean = r.mean_cost_s
     return (
-        r.workload_key, r.target, r.steps_hash, json.dumps(r.steps), json.dumps(list(r.costs_s)),
+        r.workload_key, keyed_target(r), r.steps_hash, json.dumps(r.steps), json.dumps(list(r.costs_s)),
         None if mean == float("inf") else mean, r.error_kind, r.error_msg, r.build_s, r.run_s,
         r.timestamp, r.task_name, r.flop_count, json.dumps(r.settings), r.tool_version,
         r.cpu, r.features, r.cores,

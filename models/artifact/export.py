@@ -80,10 +80,12 @@ def export_artifact(
     out_dir: str | Path,
     *,
     input_shapes: Shapes | None = None,
+    threads: int = 1,
 ) -> ArtifactInfo:
     """Compile `model` (a path, `zoo:NAME` or an imported Graph) with each task's best
-    record in `records` (the default schedule where there is none, or for every task
-    when `records` is None) into the artifact directory `out_dir`.
+    record in `records` measured at `threads` threads per kernel (the default schedule
+    where there is none, or for every task when `records` is None) into the artifact
+    directory `out_dir`. The manifest names that thread count.
 
     Example:
         >>> info = export_artifact("zoo:resnet18", "runs/records.db", "runs/r18")  # doctest: +SKIP
@@ -92,7 +94,7 @@ def export_artifact(
     start = time.perf_counter()
     graph = model if isinstance(model, Graph) else load_graph(model, input_shapes)
     label = model if isinstance(model, str) else graph.name
-    schedules = record_schedules(records) if records is not None else None
+    schedules = record_schedules(records, threads) if records is not None else None
     try:
         part = partition(graph)
         builds = [_build_task(t, schedules) for t in part.tasks]
@@ -105,7 +107,11 @@ def export_artifact(
     weights = _write_weights(out, part.graph, plan)
     for header in header_files():
         shutil.copyfile(header, out / header.name)
-    provenance = None if schedules is None else {"path": str(records), "target": schedules.target}
+    provenance = (
+        None
+        if schedules is None
+        else {"path": str(records), "target": schedules.target, "threads": threads}
+    )
     data = manifest(model=label, part=part, plan=plan, builds=builds, target=host_target(),
                     library=library, weights=weights, records=provenance)  # fmt: skip
     _write_json(out / MANIFEST_FILE, data)
