@@ -47,8 +47,8 @@ class NodeArg:
 
 
 class Session:
-    """A loaded artifact. `threads`: OpenMP threads of its parallel loops (None or 0:
-    libgomp's default, which OMP_NUM_THREADS sets)."""
+    """A loaded artifact. `threads`: threads of its parallel loops (None or 0: the
+    runtime pool's default, OMP_NUM_THREADS if set, else every CPU the process may use)."""
 
     def __init__(self, path: str | Path, threads: int | None = None) -> None:
         manifest = read_manifest(path)

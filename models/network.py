@@ -10,6 +10,7 @@ arrays, so an inference is a list of argument-less ctypes calls.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -30,10 +31,11 @@ from models.partition import Partition, TuningTask, partition
 
 ScheduleFor = Callable[[TuningTask], State]
 
-# Below this many FLOPs a task runs on one thread: a fork-join of the OpenMP team
-# costs microseconds when the cores are free, and a whole scheduler time slice
-# (milliseconds) when another process holds the second core.
-SERIAL_BELOW_FLOPS = 1_000_000
+# Below this much work (FLOPs plus elements read and written) a task runs on one
+# thread. On the runtime's pool a parallel loop costs about a microsecond of hand-off
+# (docs/threads.md): measured on 2 threads against 1, zoo tasks of 8,000 units ran no
+# faster (0.5-1 us), of 76,000 and more 1.6-2x faster (5-9 us on one thread).
+SERIAL_BELOW_WORK = 32_000
 
 
 def passive_thread_wait() -> None:
@@ -58,7 +60,14 @@ def passive_thread_wait() -> None:
 def default_schedule_for(task: TuningTask) -> State:
     """The default schedule, serial for small tasks."""
     state = default_schedule(task.dag)
-    return without_parallel(state) if task.flops < SERIAL_BELOW_FLOPS else state
+    return without_parallel(state) if task_work(task) < SERIAL_BELOW_WORK else state
+
+
+def task_work(task: TuningTask) -> int:
+    """FLOPs plus the elements of every input and output: a proxy for the time of
+    tasks that move data (concats, pools, reshapes) as much as of those that compute."""
+    tensors = [*task.dag.placeholders, *task.dag.outputs]
+    return task.flops + sum(math.prod(t.shape) for t in tensors)
 
 
 def without_parallel(state: State) -> State:

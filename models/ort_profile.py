@@ -14,7 +14,7 @@ mapped to our tasks.
 
 - `tuned_s` / `default_s` (models.kernel_times): one call of the task's kernel (its
   best record on this CPU, else the default schedule; and the default schedule), on
-  seeded random inputs, `threads` OpenMP threads, the two timed round by round
+  seeded random inputs, `threads` threads, the two timed round by round
   (interleaved), the best round's mean per call: the fastest the kernel runs alone, with
   warm caches. Per occurrence: weight x tuned_s is the task's share of `latency_ms`.
 - `network_s` and `onnxruntime_s`, the like-with-like pair the report compares (both

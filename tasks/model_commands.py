@@ -155,7 +155,7 @@ def run_command(
 
     if threads < 1 or runs < 1:
         raise ModelError(f"--threads {threads} --runs {runs}: both must be at least 1")
-    passive_thread_wait()  # as bench does: sleeping OpenMP workers (docs/networks.md)
+    passive_thread_wait()  # as bench does: other libraries' OpenMP workers sleep when idle
     feed = _read_npz(input_file)
     start = time.perf_counter()
     session = Session(artifact, threads=threads)

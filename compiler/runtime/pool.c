@@ -178,9 +178,29 @@ static int64_t take_chunks(uint32_t seq, job_slot *slot, int is_worker) {
     return ran;
 }
 
+/* A worker on its caller's core (where a new thread starts, where a wake-up put it, or
+ * after a migration) would only take time from the caller: the scheduler does not
+ * always move it to an idle core (on virtual machines, a woken thread is often placed
+ * on its waker's core and stays there). It moves itself: its affinity becomes the
+ * CPUs it was started with (`allowed`, the process's or a runner's device's) less the
+ * caller's, which migrates it at once. Returns whether it is now off that core; with
+ * no other CPU allowed, it sleeps a microsecond (the caller runs the chunks). */
+static int move_off(const cpu_set_t *allowed, int caller_cpu) {
+    atomic_fetch_add_explicit(&n_moves, 1, memory_order_relaxed);
+    cpu_set_t set;
+    memcpy(&set, allowed, sizeof set);
+    if (caller_cpu >= 0 && caller_cpu < CPU_SETSIZE) CPU_CLR(caller_cpu, &set);
+    if (CPU_COUNT(&set) > 0 && sched_setaffinity(0, sizeof set, &set) == 0)
+        return sched_getcpu() != caller_cpu;
+    nanosleep(&(struct timespec){0, 1000}, NULL);
+    return 0;
+}
+
 static void *worker_main(void *arg) {
     worker *self = arg;
     in_worker = 1;
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) CPU_ZERO(&allowed);
     uint32_t seen = self->start_seq;
     int64_t idle_since = now_ns();
     for (unsigned k = 1;; k++) {
@@ -191,12 +211,8 @@ static void *worker_main(void *arg) {
             int threads = atomic_load_explicit(&slot->threads, memory_order_acquire);
             if (self->index >= threads - 1 || atomic_load_explicit(&hold, memory_order_relaxed))
                 continue;
-            if (sched_getcpu() == atomic_load_explicit(&slot->caller_cpu, memory_order_acquire)) {
-                /* on the caller's core (where a new thread starts, or after a migration):
-                 * working there only takes time from the caller; a short sleep lets the
-                 * scheduler wake this thread on an idle core */
-                atomic_fetch_add_explicit(&n_moves, 1, memory_order_relaxed);
-                nanosleep(&(struct timespec){0, 1000}, NULL);
+            int caller_cpu = atomic_load_explicit(&slot->caller_cpu, memory_order_acquire);
+            if (sched_getcpu() == caller_cpu && !move_off(&allowed, caller_cpu)) {
                 idle_since = now_ns();
                 continue;
             }

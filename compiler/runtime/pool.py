@@ -58,7 +58,7 @@ class PoolStats:
     wait_spin_ns: int  # a caller waiting for taken chunks spins, then yields, then sleeps
     wait_yield_ns: int
     chunking: int  # n > 0: n fixed chunks per thread; -g: guided, remaining / (g threads)
-    moves: int  # times a worker found itself on its caller's core and slept to move
+    moves: int  # times a worker found itself on its caller's core and moved off it
 
 
 class Pool:

@@ -2,7 +2,7 @@
 
     DIR/model.so      every kernel (position-independent), `sketchtune_network` (the
                       whole inference: each kernel called on pointers at planned
-                      offsets), the C runtime; needs libgomp and libm
+                      offsets), the C runtime and the thread pool; needs libm and libc only
     DIR/weights.bin   the constants, each at a 64-byte aligned offset (memory-mapped)
     DIR/network.json  the manifest (models/artifact/manifest.py)
     DIR/sketchtune.h  the C interface

@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with human_output(args.json), tempfile.TemporaryDirectory() as tmp:
-        passive_thread_wait()  # before the first kernel loads libgomp
+        passive_thread_wait()  # before a library of the process loads libgomp
         set_num_threads(1)
         work = Path(tmp)
         figures: dict[str, object] = {"threads": 1}

@@ -5,7 +5,9 @@ onnxruntime runs with every graph optimization on and the same intra-op
 thread count (each of `--threads`, default 1 then 2); both contenders get the same
 seeded input, rounds are interleaved with a settle pause before each contender, and
 the ratio is the median of per-round ratios (onnxruntime / ours: > 1 means we are
-faster).
+faster). With several thread counts, `speedup` is our network on each count against the
+first, timed interleaved in one more set of rounds (median of per-round ratios: the
+figure the multi-core target is about, robust to the load drifting between counts).
 
     python tests/bench/bench_models.py [--models resnet18,tiny_gpt2] [--threads 1,2]
         [--rounds 7] [--json]
@@ -16,12 +18,15 @@ A fixture runs at its saved input's shapes (tests/data/*.npz).
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from pathlib import Path
 
 import onnx
 from output import human_output, print_json
 
+from compiler.measure.interleave import interleaved_all
+from compiler.runtime import set_num_threads
 from models import zoo
 from models.compare import compare
 from models.graph import Graph
@@ -58,22 +63,41 @@ def bench_model(
             "ratio": r.ratio,
             "max_rel_err": r.max_rel_err,
         }
+    if len(thread_counts) > 1:
+        for threads, speedup in zip(thread_counts, speedups(net, thread_counts, rounds)):
+            out[f"{threads}"]["speedup"] = speedup
     out["compile_s"] = {"seconds": net.compile_s, "tasks": len(net.tasks)}
     return out
+
+
+def speedups(net, thread_counts: tuple[int, ...], rounds: int) -> list[float]:
+    """Each count's latency against the first's, interleaved: median per-round ratio."""
+
+    def at(threads: int):
+        def run() -> None:
+            set_num_threads(threads)
+            net.run_bound()
+
+        return run
+
+    times = interleaved_all([at(t) for t in thread_counts], rounds, repeat=5)
+    return [statistics.median(a / b for a, b in zip(times[0], ts)) for ts in times]
 
 
 def print_table(
     results: dict[str, dict[str, dict[str, float]]], thread_counts: tuple[int, ...] = THREADS
 ) -> None:
     print(
-        f"{'model':<18} {'thr':>3} {'ours ms':>9} {'ort ms':>9} {'ort/ours':>9} {'max rel err':>12}"
+        f"{'model':<18} {'thr':>3} {'ours ms':>9} {'ort ms':>9} {'ort/ours':>9} "
+        f"{'speedup':>8} {'max rel err':>12}"
     )
     for name, per_threads in results.items():
         for threads in thread_counts:
             r = per_threads[str(threads)]
             print(
                 f"{name:<18} {threads:>3} {r['latency_ms']:>9.3f} "
-                f"{r['onnxruntime_latency_ms']:>9.3f} {r['ratio']:>9.2f} {r['max_rel_err']:>12.2e}"
+                f"{r['onnxruntime_latency_ms']:>9.3f} {r['ratio']:>9.2f} "
+                f"{r.get('speedup', 1.0):>8.2f} {r['max_rel_err']:>12.2e}"
             )
 
 
