@@ -37,8 +37,25 @@ def trials(default: int, what: str = "New measurements this run.") -> typer.mode
     return typer.Option(default, "--trials", help=what)
 
 
+def trials_or_minutes(
+    default: int, what: str = "New measurements this run"
+) -> typer.models.OptionInfo:
+    """`--trials` of the commands that also take `--minutes` (not given: None)."""
+    return typer.Option(
+        None, "--trials", help=f"{what} (default {default}; no limit with --minutes).",
+        show_default=False,
+    )  # fmt: skip
+
+
+MINUTES = typer.Option(
+    S.minutes, "--minutes",
+    help="Start no round after this many minutes of tuning (then check and report).",
+)  # fmt: skip
+
+
 def per_round(default: int) -> typer.models.OptionInfo:
     return typer.Option(default, "--per-round", help="Candidates per round (at most).")
 
 
-TUNE_TRIALS, OP_TRIALS = trials(T.trials), trials(OpTuneOptions.trials)
+TUNE_TRIALS = trials_or_minutes(T.trials)
+OP_TRIALS = trials_or_minutes(OpTuneOptions.trials)

@@ -14,6 +14,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from tasks.options import NO_TRIAL_LIMIT
 from tasks.tuning_session import TuningSession
 
 
@@ -33,10 +34,20 @@ def tuning_table(session: TuningSession) -> Group:
     est = session.estimated_ms
     footer = Text(
         f"Estimated total latency: {'-' if est is None else f'{est:.3f} ms'} | "
-        f"Trials: {session.new_trials}/{session.options.trials} (+{session.resumed} resumed) | "
+        f"Trials: {spent(session)} (+{session.resumed} resumed) | "
         f"Elapsed: {time.time() - session.started:.0f} s"
     )
     return Group(table, footer)
+
+
+def spent(session: TuningSession) -> str:
+    """Trials spent of the budget (`37/256`, or `37` without a trial limit), and the
+    minutes of a time box (`37 | 2.1/30 min`)."""
+    o = session.options
+    text = f"{session.new_trials}" + ("" if o.trials == NO_TRIAL_LIMIT else f"/{o.trials}")
+    if o.minutes is not None:
+        text += f" | {(time.time() - session.started) / 60:.1f}/{o.minutes:g} min"
+    return text
 
 
 def progress_line(session: TuningSession, line: dict) -> str:
@@ -46,7 +57,7 @@ def progress_line(session: TuningSession, line: dict) -> str:
     return (
         f"round {line['round']}: {line['task_name']}: {line['trials']} trials"
         f" (best {'-' if best is None else f'{best * 1e3:.4f} ms'}) | "
-        f"trials {session.new_trials}/{session.options.trials} | estimated "
+        f"trials {spent(session)} | estimated "
         f"{'-' if est is None else f'{est:.3f} ms'} | elapsed {time.time() - session.started:.0f} s"
     )
 

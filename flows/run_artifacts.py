@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from pathlib import Path
 
 from prefect.artifacts import (
@@ -44,8 +45,10 @@ class Progress:
         self.artifact_id = create_progress_artifact(0.0, key=self.key, description="trials spent")
 
     def update(self, session: TuningSession) -> None:
-        total = max(1, session.options.trials)
-        pct = min(100.0, 100.0 * session.new_trials / total)
+        o = session.options
+        pct = min(100.0, 100.0 * session.new_trials / max(1, o.trials))
+        if o.minutes is not None:  # the time budget's share, if further along
+            pct = max(pct, min(100.0, (time.time() - session.started) / (o.minutes * 0.6)))
         update_progress_artifact(self.artifact_id, pct)
 
 

@@ -8,7 +8,7 @@ import typer
 
 from flows import cli_options as o
 from flows.output import emit
-from tasks.options import OpTuneOptions
+from tasks.options import OpTuneOptions, trial_budget
 
 # the commands import their logic when they run: `--help` and typos stay quick
 D = OpTuneOptions  # the defaults live in the options class
@@ -28,7 +28,8 @@ def register(app: typer.Typer) -> None:
     def tune_op(
         op: str = typer.Argument(..., help=OPS_HELP),
         shape: str = typer.Option(..., "--shape", help=SHAPE_HELP),
-        trials: int = o.OP_TRIALS,
+        trials: int | None = o.OP_TRIALS,
+        minutes: float | None = o.MINUTES,
         records: str = o.RECORDS,
         policy: str = o.POLICY,
         tuner: str = o.TUNER,
@@ -48,7 +49,8 @@ def register(app: typer.Typer) -> None:
         from tasks.search_commands import tune_op_command
 
         options = OpTuneOptions(
-            op=op, shape=shape, trials=trials, records=records, policy=policy, tuner=tuner,
+            op=op, shape=shape, trials=trial_budget(trials, minutes, D.trials), minutes=minutes,
+            records=records, policy=policy, tuner=tuner,
             threads=threads, devices=devices, seed=seed, per_round=per_round,
             early_stopping=early_stopping, baseline=baseline, search_ahead=search_ahead,
             warm_start=warm_start,

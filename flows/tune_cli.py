@@ -18,7 +18,7 @@ import typer
 
 from flows import cli_options as o
 from flows.model_cli import InputShapes
-from tasks.options import TuneOptions
+from tasks.options import TuneOptions, trial_budget
 
 # the commands import their logic when they run: `--help` and typos stay quick
 D = TuneOptions  # the defaults live in the options class (tasks/options.py)
@@ -27,7 +27,8 @@ NIGHTLY_OUT = "runs/nightly"
 
 def tune(
     model: str = o.MODEL,
-    trials: int = o.TUNE_TRIALS,
+    trials: int | None = o.TUNE_TRIALS,
+    minutes: float | None = o.MINUTES,
     records: str = o.RECORDS,
     out: str = typer.Option(D.out_dir, "--out", help="Run directory (reports)."),
     policy: str = o.POLICY,
@@ -64,7 +65,8 @@ def tune(
     from flows.progress import show_progress
 
     options = TuneOptions(
-        model=model, trials=trials, records=records, out_dir=out, policy=policy, tuner=tuner,
+        model=model, trials=trial_budget(trials, minutes, D.trials), minutes=minutes,
+        records=records, out_dir=out, policy=policy, tuner=tuner,
         scheduler=scheduler, threads=threads, devices=devices, seed=seed, per_round=per_round,
         early_stopping=early_stopping, search_ahead=search_ahead, task_runner=task_runner,
         dask_address=dask_address, dask_workers=dask_workers, check=check, retime=retime,
@@ -136,7 +138,8 @@ def _dask_cluster(options: TuneOptions) -> _DaskCluster:
 def nightly(
     model: str = o.MODEL,
     cron: str = typer.Option("0 2 * * *", "--cron", help="When to run (cron, server time)."),
-    trials: int = o.trials(D.trials, "New measurements per night."),
+    trials: int | None = o.trials_or_minutes(D.trials, "New measurements per night"),
+    minutes: float | None = o.MINUTES,
     records: str = o.RECORDS,
     out: str = typer.Option(NIGHTLY_OUT, "--out", help="Dated run directories go here."),
     policy: str = o.POLICY,
@@ -151,7 +154,8 @@ def nightly(
 
     out_dir = Path(out).resolve()
     options = TuneOptions(
-        model=model, trials=trials, records=str(Path(records).resolve()), out_dir=str(out_dir),
+        model=model, trials=trial_budget(trials, minutes, D.trials), minutes=minutes,
+        records=str(Path(records).resolve()), out_dir=str(out_dir),
         policy=policy, tuner=tuner, scheduler=scheduler, threads=threads, dated=True,
         trend=str(out_dir / "trend.csv"), artifact=True, input_shapes=tuple(input_shape or ()),
     )  # fmt: skip

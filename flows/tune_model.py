@@ -85,7 +85,8 @@ def tune_model(options: TuneOptions) -> dict:
         progress = run_artifacts.Progress(model)
         session.listeners.append(lambda s, line: progress.update(s))
         with _stop_on_interrupt(session):
-            rounds = len(_tune_rounds(session).rounds)
+            result = _tune_rounds(session)
+            rounds, session.stop_reason = len(result.rounds), result.stop_reason
             if options.retime:  # before the network is compiled from the records
                 retime_finalists(session.key)
         session.write_run_json(finished=True)
@@ -183,6 +184,7 @@ def _finish(session: TuningSession, run_dir: Path) -> dict:
         "model": o.model, "trials": session.new_trials, "resumed_trials": session.resumed,
         "tasks": len(session.tasks), "records": o.records, "out_dir": str(run_dir),
         "estimated_ms": session.estimated_ms, "stopped": session.stop_requested,
+        "stop_reason": session.stop_reason,
         "policy": o.policy, "scheduler": o.scheduler, "threads": o.threads,
         "task_table": session.table(),
     }  # fmt: skip

@@ -22,10 +22,12 @@ class RecordSchedules:
     store: SQLiteStore
     target: str
     tuned: set[str] = field(default_factory=set)
+    until: float | None = None  # only records measured by then (a Unix time; no re-timing)
 
     def __call__(self, task: TuningTask) -> State:
         key = task.workload_key
-        record = self.store.retimed(key, self.target) or self.store.best(key, self.target)
+        retimed = self.store.retimed(key, self.target) if self.until is None else None
+        record = retimed or self.store.best(key, self.target, self.until)
         if record is not None:
             try:
                 state = State.replay(task.dag, steps_from_json(record.steps))
@@ -37,13 +39,16 @@ class RecordSchedules:
         return default_schedule_for(task)
 
 
-def record_schedules(path: str | Path, threads: int = 1) -> RecordSchedules:
+def record_schedules(
+    path: str | Path, threads: int = 1, *, until: float | None = None
+) -> RecordSchedules:
     """The callback over the records database at `path`, serving records measured on
-    `threads` threads (ModelError when the database is unusable)."""
+    `threads` threads (and, with `until`, by that Unix time: the network a run had
+    tuned so far). ModelError when the database is unusable."""
     if not Path(path).is_file():
         raise ModelError(f"--records {path}: no such records database")
     try:
         store = SQLiteStore(path)
     except RecordError as err:
         raise ModelError(f"--records {path}: {err}") from None
-    return RecordSchedules(store, host_target_info(threads).target)
+    return RecordSchedules(store, host_target_info(threads).target, until=until)

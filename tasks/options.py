@@ -14,6 +14,7 @@ stores it. The defaults live here and nowhere else (the CLI reads them).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -31,11 +32,22 @@ class OptionError(UserError):
     """A bad command-line option (the message names it)."""
 
 
+NO_TRIAL_LIMIT = 2**31 - 1  # `--minutes` without `--trials`: the time is the budget
+
+
+def trial_budget(trials: int | None, minutes: float | None, default: int) -> int:
+    """`--trials` as given; not given: no limit with `--minutes`, else `default`."""
+    if trials is not None:
+        return trials
+    return NO_TRIAL_LIMIT if minutes is not None else default
+
+
 @dataclass(frozen=True, kw_only=True)
 class SearchOptions:
     """How candidates are searched, built and timed, and where records go."""
 
-    trials: int = 256  # new measurements this run
+    trials: int = 256  # new measurements this run (NO_TRIAL_LIMIT: none)
+    minutes: float | None = None  # no round starts after this many minutes of tuning
     records: str = "runs/records.db"
     policy: str = "sketch"
     tuner: str = "xgb"  # with policy "template"
@@ -51,6 +63,10 @@ class SearchOptions:
 
     def __post_init__(self) -> None:
         _at_least("--trials", self.trials, 0)
+        if self.minutes is not None and not (
+            isinstance(self.minutes, int | float) and 0 < self.minutes < math.inf
+        ):
+            raise OptionError(f"--minutes must be a positive number, got {self.minutes!r}")
         _at_least("--per-round", self.per_round, 1)
         _at_least("--threads", self.threads, 1)
         _at_least("--seed", self.seed, 0)

@@ -81,8 +81,10 @@ def tune_op_command(o: OpTuneOptions) -> dict[str, object]:
         create_runner("local", settings=settings, devices=o.devices) as runner,
     ):
         measurer = Measurer(builder=builder, runner=runner, store=store)
-        result = sched.tune(measurer, o.trials, _progress(task),
-                            ahead=None if o.search_ahead else False)  # fmt: skip
+        result = sched.tune(
+            measurer, o.trials, _progress(task), ahead=None if o.search_ahead else False,
+            time_budget_s=None if o.minutes is None else o.minutes * 60,
+        )  # fmt: skip
     warm = getattr(getattr(policy, "model", None), "warm", None)
     if warm is not None:
         _say(warm.save(policy.model))  # the cost model's training data, for the next run

@@ -31,7 +31,7 @@ from compiler.task_scheduler import SchedulerResult, TaskScheduler, round_size
 from models.network import default_schedule_for
 from models.partition import Partition, TuningTask
 from tasks import phase_clock
-from tasks.options import TuneOptions
+from tasks.options import NO_TRIAL_LIMIT, TuneOptions
 
 # Ansor's round size is min(per_round, trials / tasks); at least this many candidates,
 # since smaller rounds cost more in model retraining and Prefect task runs than they save
@@ -66,6 +66,7 @@ class TuningSession:
         self.resumed = 0
         self.started = time.time()
         self.stop_requested = False
+        self.stop_reason = ""  # why the tuning loop ended (loop.SchedulerResult)
         self.listeners: list[Callable[[TuningSession, dict], None]] = []
         self.fallbacks: list[str] = []
 
@@ -114,6 +115,7 @@ class TuningSession:
         return self.scheduler.tune(
             measurer, self.options.trials, on_round, ahead=ahead,
             should_stop=lambda: self.stop_requested, clock=phase_clock.phase,
+            time_budget_s=None if self.options.minutes is None else self.options.minutes * 60,
         )  # fmt: skip
 
     # ---------------------------------------------------------------- views
@@ -143,7 +145,9 @@ class TuningSession:
             "model": o.model, "model_sha256": self.model_digest,
             "records": str(Path(o.records).resolve()), "target": self.target.target,
             "policy": o.policy, "scheduler": o.scheduler, "threads": o.threads,
-            "trials": self.new_trials, "trials_requested": o.trials, "resumed": self.resumed,
+            "trials": self.new_trials, "resumed": self.resumed,
+            "trials_requested": None if o.trials == NO_TRIAL_LIMIT else o.trials,
+            "minutes": o.minutes,
             "options": asdict(o),
             "started": _iso(self.started), "finished": _iso(time.time()) if finished else None,
             "tasks": [

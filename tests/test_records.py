@@ -3,6 +3,7 @@ writers and a tuning process killed mid-batch."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -57,6 +58,16 @@ def test_best_per_workload_and_target(tmp_path):
         assert len(db.measured("a", "llvm -mcpu=x")) == 3
         summary = {row["workload_key"]: row for row in db.summary() if row["target"].endswith("x")}
         assert (summary["a"]["records"], summary["a"]["errors"]) == (3, 1)
+
+
+def test_best_until_a_time_is_the_best_measured_by_then(tmp_path):
+    early, late = rec("a", 3.0, n=1), rec("a", 1.0, n=2)
+    late = dataclasses.replace(late, timestamp=early.timestamp + 60)
+    with SQLiteStore(tmp_path / "r.db") as db:
+        db.add([early, late])
+        assert db.best("a", "llvm -mcpu=x").costs_s[0] == 1.0
+        assert db.best("a", "llvm -mcpu=x", until=early.timestamp + 30).costs_s[0] == 3.0
+        assert db.best("a", "llvm -mcpu=x", until=early.timestamp - 1) is None
 
 
 def test_records_keep_every_field(tmp_path):

@@ -43,7 +43,9 @@ def test_tune_missing_model(tmp_path):
      ("--task-runner", "ray-tracing", "--task-runner"),
      ("--per-round", "0", "--per-round"), ("--tuner", "bogus", "--tuner"),
      ("--devices", "bogus", "--devices"), ("--early-stopping", "0", "--early-stopping"),
-     ("--seed", "-1", "--seed"), ("--dask-workers", "0", "--dask-workers")],
+     ("--seed", "-1", "--seed"), ("--dask-workers", "0", "--dask-workers"),
+     ("--minutes", "0", "--minutes"), ("--minutes", "-5", "--minutes"),
+     ("--minutes", "inf", "--minutes")],
 )  # fmt: skip
 def test_tune_bad_option(tmp_path, option, value, fragment):
     assert_bad(["tune", "zoo:mlp", option, value, "--records", str(tmp_path / "r.db")], fragment)
@@ -77,3 +79,11 @@ def test_user_errors_of_every_command_are_one_line(tmp_path):
     assert_bad(["records", "show", str(tmp_path)], str(tmp_path))
     assert_bad(["tune-op", "matmul", "--shape", "4,4", "--records", str(tmp_path / "r.db")],
                "--shape for matmul")  # fmt: skip
+
+
+def test_minutes_without_trials_is_a_time_box():
+    from tasks.options import NO_TRIAL_LIMIT, TuneOptions, trial_budget
+
+    boxed = TuneOptions(model="zoo:mlp", trials=trial_budget(None, 30, 256), minutes=30)
+    assert boxed.trials == NO_TRIAL_LIMIT and boxed.minutes == 30
+    assert trial_budget(100, 30, 256) == 100 and trial_budget(None, None, 256) == 256

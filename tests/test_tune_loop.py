@@ -5,6 +5,7 @@ records, resume, nothing measured twice."""
 
 import json
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -77,6 +78,18 @@ def test_budget_counts_new_measurements_and_best_is_the_cheapest():
     assert result.trials == 20 and [r["trials"] for r in result.rounds] == [8, 8, 4]
     assert result.best_costs_s[0] == pytest.approx(1 / 20) and pol.best(1)
     assert result.stop_reason == "trial budget spent"
+
+
+def test_a_time_budget_starts_no_round_after_it(monkeypatch):
+    from compiler.task_scheduler import loop
+
+    ticks = iter(range(0, 10_000, 10))  # each look at the clock is 10 s later
+    monkeypatch.setattr(loop, "time", SimpleNamespace(monotonic=lambda: next(ticks)))
+    t = task()
+    sched = TaskScheduler([t], [policy(t)], per_round=8)
+    result = sched.tune(ScriptedMeasurer(lambda k: 1.0 / k), 1000, time_budget_s=25)
+    assert [r["trials"] for r in result.rounds] == [8, 8]  # rounds at 10 s and 20 s
+    assert result.trials == 16 and result.stop_reason == "time budget spent"
 
 
 def test_early_stopping_after_trials_without_gain():

@@ -51,6 +51,16 @@ def _default_steps(op: str, shape: str):
     return steps_to_json(default_schedule(op_workload(op, shape)).steps)
 
 
+def test_tune_op_minutes_without_trials_is_a_time_box(tmp_path):
+    db = tmp_path / "records.db"
+    args = ["tune-op", "matmul", "--shape", "32,48,16", "--records", str(db), "--threads", "1"]
+    got = run_cli(*args, "--minutes", "0.001", "--per-round", "4", "--json")
+    assert got.returncode == 0, got.stderr
+    summary = json.loads(got.stdout)
+    # the first round starts at once; none starts after 0.06 s (a round takes longer)
+    assert summary["stop_reason"] == "time budget spent" and summary["trials"] == 4
+
+
 def test_tune_op_without_baseline_searches_only(tmp_path):
     db = tmp_path / "records.db"
     args = ["tune-op", "matmul", "--shape", "32,48,16", "--records", str(db), "--threads", "1"]

@@ -17,6 +17,7 @@ file raises RecordError naming it, and `check()` looks for damage up front.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 import time
@@ -77,7 +78,9 @@ class RecordStore(Protocol):
 
     def measured(self, workload_key: str, target: str) -> set[str]: ...
 
-    def best(self, workload_key: str, target: str) -> MeasureRecord | None: ...
+    def best(
+        self, workload_key: str, target: str, until: float | None = None
+    ) -> MeasureRecord | None: ...
 
     def retimed(self, workload_key: str, target: str) -> MeasureRecord | None: ...
 
@@ -223,13 +226,16 @@ class SQLiteStore(Claims):
         sql = "SELECT DISTINCT steps_hash FROM measurements WHERE workload_key=? AND target=?"
         return {h for (h,) in self._query(sql, (workload_key, target))}
 
-    def best(self, workload_key: str, target: str) -> MeasureRecord | None:
-        """The valid record with the lowest mean cost for this workload on this target."""
+    def best(
+        self, workload_key: str, target: str, until: float | None = None
+    ) -> MeasureRecord | None:
+        """The valid record with the lowest mean cost for this workload on this target
+        (among those measured at or before `until`, a Unix time, if given)."""
         sql = (
             f"SELECT {_COLUMNS} FROM measurements WHERE workload_key=? AND target=?"
-            " AND mean_cost_s IS NOT NULL ORDER BY mean_cost_s LIMIT 1"
+            " AND mean_cost_s IS NOT NULL AND timestamp <= ? ORDER BY mean_cost_s LIMIT 1"
         )
-        rows = self._query(sql, (workload_key, target))
+        rows = self._query(sql, (workload_key, target, math.inf if until is None else until))
         return self._record(rows[0]) if rows else None
 
     def retimed(self, workload_key: str, target: str) -> MeasureRecord | None:

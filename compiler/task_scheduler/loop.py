@@ -18,6 +18,7 @@ searches its next round.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -61,10 +62,12 @@ def tune(
     ahead: bool | None = None,
     should_stop: Callable[[], bool] | None = None,
     clock: Clock | None = None,
+    time_budget_s: float | None = None,
 ) -> SchedulerResult:
     """Rounds of next_task / propose / measure / record until `trials` new
-    measurements are made, `max_rounds` rounds are done, every task is done, or
-    `should_stop()` says so (checked before each round: Ctrl-C in the flow).
+    measurements are made, `max_rounds` rounds are done, every task is done,
+    `should_stop()` says so (checked before each round: Ctrl-C in the flow), or
+    `time_budget_s` seconds have passed since the call (no round starts after it).
 
     The first call resumes from `measurer.store` (if any, and unless `resume`
     was called), so a killed run continues where it stopped. `on_round(line)`
@@ -77,9 +80,13 @@ def tune(
     if ahead is None:
         ahead = leaves_a_core_idle(getattr(measurer, "runner", None))
     new, lines, stop = 0, [], ""
+    started = time.monotonic()
     while new < trials and (max_rounds is None or len(lines) < max_rounds):
         if should_stop is not None and should_stop():
             stop = "stopped on request"
+            break
+        if time_budget_s is not None and time.monotonic() - started >= time_budget_s:
+            stop = "time budget spent"
             break
         idx = sched.next_task()
         if idx is None:

@@ -355,7 +355,7 @@ class TaskScheduler:
     ) -> SchedulerResult:
         """The tuning loop (loop.tune) on this scheduler: rounds until `trials` new
         measurements are made or every task is done; options `max_rounds`, `ahead`,
-        `should_stop`, `clock`.
+        `should_stop`, `clock`, `time_budget_s`.
 
         `max_rounds=len(tasks)` on a fresh scheduler runs exactly the warm-up
         round of every task (a round may measure fewer than per_round
