@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from itertools import pairwise
 from pathlib import Path
 
@@ -103,11 +104,12 @@ def test_workers_take_chunks():
 
     def body(_ctx: object, begin: int, end: int) -> None:
         seen.add(threading.get_native_id())
-        for _ in range(20):
-            os.sched_yield()  # releases the GIL (a Python body holds it while running)
+        # releases the GIL (a Python body holds it while running) and the core: a worker
+        # that moved off the caller's core to a busy one still gets its turn meanwhile
+        time.sleep(0.001)
 
     with num_threads(2):
-        for _ in range(50):
+        for _ in range(200):
             p.parallel_for(BODY_FN(body), 8)
             if len(seen) > 1:
                 break
