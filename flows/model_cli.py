@@ -15,7 +15,10 @@ from flows.output import emit
 
 # the commands import their logic (onnx, onnxruntime, the compiler) when they run
 
-INPUT_SHAPE_HELP = "Static shape for an input with dynamic dims: NAME=1,3,224,224 (repeatable)."
+INPUT_SHAPE_HELP = (
+    "Static shape for an input with dynamic dims: NAME=1,3,224,224 (repeatable, or several"
+    ' in one quoted argument: "ids=1,128 mask=1,128").'
+)
 InputShapes = Annotated[list[str] | None, typer.Option("--input-shape", help=INPUT_SHAPE_HELP)]
 
 

@@ -23,11 +23,12 @@ def load_graph(spec: str, input_shapes: Shapes | None = None) -> Graph:
 
 def parse_input_shapes(items: list[str]) -> Shapes:
     """`["x=1,3,224,224", "ids=1,128", ...]` -> {"x": (1, 3, 224, 224), "ids": (1, 128)}
-    (one item per input, token inputs included; the importer binds the symbolic dims
-    they name in every input); a ModelError for a bad or repeated item or for a shape
-    over the size limit (compiler/settings.py)."""
+    (one binding per input, token inputs included; an item may hold several, separated
+    by spaces: `--input-shape "ids=1,128 mask=1,128"`; the importer binds the symbolic
+    dims they name in every input); a ModelError for a bad or repeated binding or for
+    a shape over the size limit (compiler/settings.py)."""
     out: Shapes = {}
-    for item in items:
+    for item in (binding for text in items for binding in text.split()):
         name, sep, dims = item.partition("=")
         try:
             shape = tuple(int(d) for d in dims.split(","))

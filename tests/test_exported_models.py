@@ -149,10 +149,15 @@ def test_recurrent_steps_are_few_kernels_of_shared_workloads(name, most):
     assert runs <= most * steps * directions_layers
 
 
-def test_tiny_bert_tasks_command_with_several_input_shapes():
+@pytest.mark.parametrize("one_argument", [False, True])
+def test_tiny_bert_tasks_command_with_several_input_shapes(one_argument):
+    bindings = [f"{name}=1,8" for name in TOKENS]
     args = ["tasks", str(BERT), "--json"]
-    for name in TOKENS:
-        args += ["--input-shape", f"{name}=1,8"]
+    if one_argument:  # --input-shape "input_ids=1,8 attention_mask=1,8 ..."
+        args += ["--input-shape", " ".join(bindings)]
+    else:
+        for binding in bindings:
+            args += ["--input-shape", binding]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.stderr
     tasks = json.loads(result.stdout)["tasks"]
