@@ -20,7 +20,7 @@ import numpy as np
 
 from compiler.codegen import build
 from compiler.lower.lower import lower
-from compiler.runtime import Kernel, load
+from compiler.runtime import Kernel, load, num_threads
 from compiler.schedule.default import default_schedule
 from compiler.schedule.state import State
 from compiler.schedule.steps import Annotate, Annotation
@@ -91,6 +91,9 @@ class Network:
     calls: list[Callable[[], None]]
     compile_s: float
     tuned_keys: set[str] = field(default_factory=set)
+    # threads of this network's parallel loops (None: the calling thread's setting,
+    # compiler.runtime.set_num_threads); the caller's setting is restored after a run
+    threads: int | None = None
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """One inference: copy the inputs in, call every kernel, copy the outputs out."""
@@ -109,14 +112,18 @@ class Network:
                     f"got {array.dtype}"
                 )
             np.copyto(self.buffers[value.name], array, casting="same_kind")
-        for call in self.calls:
-            call()
+        self.run_bound()
         return {v.name: self.buffers[v.name].copy() for v in self.graph.outputs}
 
     def run_bound(self) -> None:
         """The kernels alone on the inputs already in place (for timing loops)."""
-        for call in self.calls:
-            call()
+        if self.threads is None:
+            for call in self.calls:
+                call()
+            return
+        with num_threads(self.threads):
+            for call in self.calls:
+                call()
 
     @property
     def tasks(self) -> list[TuningTask]:
@@ -128,13 +135,18 @@ def compile_network(
     *,
     schedule_for: ScheduleFor = default_schedule_for,
     tuned_keys: set[str] | None = None,
+    threads: int | None = None,
 ) -> Network:
     """Partition `graph`, compile one kernel per distinct workload, bind every call.
+    `threads`: the network's parallel loops run on that many threads (None: the
+    calling thread's setting).
 
     Example:
         >>> net = compile_network(import_model("model.onnx"))   # doctest: +SKIP
         >>> outputs = net.run({"input": x})                      # doctest: +SKIP
     """
+    if threads is not None and threads < 1:
+        raise ModelError(f"threads must be at least 1, got {threads}")
     start = time.perf_counter()
     part = partition(graph)
     kernels = {t.workload_key: _compile_task(t, schedule_for) for t in part.tasks}
@@ -144,7 +156,9 @@ def compile_network(
         args = [buffers[name] for name in sub.params] + [buffers[sub.output]]
         calls.append(kernels[sub.workload_key].bind(*args))
     elapsed = time.perf_counter() - start
-    return Network(part.graph, part, kernels, buffers, calls, elapsed, set(tuned_keys or ()))
+    return Network(
+        part.graph, part, kernels, buffers, calls, elapsed, set(tuned_keys or ()), threads
+    )
 
 
 def _compile_task(task: TuningTask, schedule_for: ScheduleFor) -> Kernel:

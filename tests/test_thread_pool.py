@@ -30,6 +30,7 @@ from compiler.runtime.pool import BODY_FN, POOL_C, cache_key, pool
 from compiler.schedule.default import default_schedule
 from compiler.te.dag import ComputeDAG
 from models.compare import seeded_inputs
+from models.errors import ModelError
 from models.network import compile_network
 from models.onnx_import import import_model
 from models.zoo.cnn import mobilenet_v2
@@ -197,6 +198,27 @@ def test_networks_give_the_same_bits_on_one_and_two_threads(make):
             parallel = net.run(inputs)
             for name in serial:
                 np.testing.assert_array_equal(parallel[name], serial[name])
+
+
+def test_a_network_runs_on_its_own_thread_count_and_restores_the_callers():
+    net = compile_network(import_model(bert_encoder()), threads=2)
+    inputs = seeded_inputs(net, seed=3)
+    p = pool()
+    with num_threads(1):
+        before = p.stats()
+        parallel = net.run(inputs)
+        after = p.stats()
+        assert get_num_threads() == 1  # the caller's setting is back
+    assert after.parallel_loops > before.parallel_loops  # its loops ran on 2 threads
+    net.threads = None  # the calling thread's setting again: 1, every loop inline
+    with num_threads(1):
+        before = p.stats()
+        serial = net.run(inputs)
+        assert p.stats().parallel_loops == before.parallel_loops
+    for name in serial:
+        np.testing.assert_array_equal(parallel[name], serial[name])
+    with pytest.raises(ModelError, match="threads"):
+        compile_network(import_model(bert_encoder()), threads=0)
 
 
 def test_concurrent_callers_get_correct_results():
