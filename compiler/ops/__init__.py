@@ -10,7 +10,16 @@ message naming the op, the argument and the shapes. Stage tags are in `tags`.
 """
 
 from compiler.ops import tags
-from compiler.ops.conv_packed import conv2d_nchwc, pack_conv_weight
+from compiler.ops.conv_packed import (
+    conv2d_blocked,
+    conv2d_nchwc,
+    depthwise_conv2d_blocked,
+    pack_channel_vector,
+    pack_conv_weight,
+    pack_conv_weight_blocked,
+    pack_depthwise_weight,
+    unblock_channels,
+)
 from compiler.ops.einsum import einsum
 from compiler.ops.elementwise import (
     abs,
@@ -93,11 +102,13 @@ __all__ = [
     "ceil",
     "clip",
     "concat",
+    "conv2d_blocked",
     "conv2d_nchw",
     "conv2d_nchwc",
     "conv2d_winograd",
     "cumsum",
     "dense",
+    "depthwise_conv2d_blocked",
     "depthwise_conv2d_nchw",
     "dequantize_linear",
     "dilate_pad",
@@ -141,7 +152,10 @@ __all__ = [
     "negative",
     "not_equal",
     "one_hot",
+    "pack_channel_vector",
     "pack_conv_weight",
+    "pack_conv_weight_blocked",
+    "pack_depthwise_weight",
     "pad",
     "power",
     "quantize_linear",
@@ -171,5 +185,6 @@ __all__ = [
     "transpose",
     "trig",
     "trilu",
+    "unblock_channels",
     "where",
 ]

@@ -71,11 +71,13 @@ def _pad_widths(arg: str, widths: Sequence[int], ndim: int) -> tuple[int, ...]:
 
 
 def _pad_spatial(data: Tensor, pads: tuple[int, int, int, int]) -> Tensor:
-    """NCHW data padded by (top, left, bottom, right) with zeros; unchanged when all are 0."""
+    """NCHW data (or blocked NCHWc: axes past the fourth are not padded) padded by (top,
+    left, bottom, right) with zeros; unchanged when all are 0."""
     top, left, bottom, right = pads
     if not any(pads):
         return data
-    return pad(data, (0, 0, top, left), (0, 0, bottom, right))
+    rest = (0,) * (data.ndim - 4)
+    return pad(data, (0, 0, top, left, *rest), (0, 0, bottom, right, *rest))
 
 
 def conv_out_extent(op: str, dim: str, padded: int, kernel: int, stride: int, dil: int) -> int:

@@ -1,4 +1,5 @@
-"""2-D pooling on NCHW data: max, average (one reduction stage each) and global average.
+"""2-D pooling on NCHW data (or blocked NCHWc [N, C/b, H, W, b]): max, average (one
+reduction stage each) and global average.
 
 Padding is never a separate stage here: out-of-input taps are masked with a
 select (-inf for max, 0 for average), and only on the sides where a window
@@ -19,7 +20,7 @@ from compiler.ops.errors import OpError
 from compiler.ops.shapes import (
     IntOrPair,
     check_float,
-    check_ndim,
+    check_tensor,
     padding4,
     positive_ints,
     window_index,
@@ -105,18 +106,25 @@ def _windows(
     ceil_mode: bool,
 ) -> tuple[Window, Window, dict[str, object]]:
     """Checked (height window, width window, attrs) of a 2-D pool."""
-    check_ndim(op, "data", data, 4)
+    check_pool_data(op, data)
     if op != "max_pool2d" or data.dtype not in MAX_POOL_INT_DTYPES:
         check_float(op, "data", data)
     kernels = positive_ints(op, "kernel", kernel, 2)
     strides = kernels if stride is None else positive_ints(op, "stride", stride, 2)
     dilations = positive_ints(op, "dilation", dilation, 2)
     top, left, bottom, right = pads = padding4(op, padding)
-    h, w = data.shape[2:]
+    h, w = data.shape[2:4]
     wh = window(op, "height", h, kernels[0], strides[0], dilations[0], (top, bottom), ceil_mode)
     ww = window(op, "width", w, kernels[1], strides[1], dilations[1], (left, right), ceil_mode)
     attrs = {"kernel": kernels, "stride": strides, "padding": pads, "dilation": dilations}
     return wh, ww, attrs | {"ceil_mode": bool(ceil_mode)}
+
+
+def check_pool_data(op: str, data: Tensor) -> None:
+    """NCHW data, or blocked NCHWc [N, C/b, H, W, b] (pooled over H and W alike)."""
+    check_tensor(op, "data", data)
+    if data.ndim not in (4, 5):
+        raise OpError(f"{op}: data must be 4-D (NCHW) or 5-D (NCHWc), got shape {data.shape}")
 
 
 # integer data a max pool takes, with its padding value: those whose smallest value the
@@ -141,14 +149,15 @@ def max_pool2d(
     ry, rx = te.reduce_axis(wh.kernel, name="ry"), te.reduce_axis(ww.kernel, name="rx")
     lowest = te.const(MAX_POOL_INT_DTYPES.get(data.dtype, float("-inf")), data.dtype)
 
-    def body(n: Expr, c: Expr, y: Expr, x: Expr) -> Expr:
+    def body(*index: Expr) -> Expr:  # n, c, y, x and, blocked, the lane in the block
+        n, c, y, x, *block = index
         iy, ix = wh.tap(y, ry.var), ww.tap(x, rx.var)
         inside = wh.inside(iy) + ww.inside(ix)
-        read = data[n, c, iy, ix]
+        read = data[n, c, iy, ix, *block]
         value = te.select(te.logical_and(*inside), read, lowest) if inside else read
         return te.max(value, axis=(ry, rx))
 
-    shape = data.shape[:2] + (wh.out, ww.out)
+    shape = data.shape[:2] + (wh.out, ww.out) + data.shape[4:]
     return te.compute(shape, body, name="max_pool2d", tag=tags.POOL_MAX, attrs=attrs)
 
 
@@ -171,15 +180,16 @@ def avg_pool2d(
     attrs["count_include_pad"] = bool(count_include_pad)
     ry, rx = te.reduce_axis(wh.kernel, name="ry"), te.reduce_axis(ww.kernel, name="rx")
 
-    def body(n: Expr, c: Expr, y: Expr, x: Expr) -> Expr:
+    def body(*index: Expr) -> Expr:  # n, c, y, x and, blocked, the lane in the block
+        n, c, y, x, *block = index
         iy, ix = wh.tap(y, ry.var), ww.tap(x, rx.var)
         inside = wh.inside(iy) + ww.inside(ix)
-        read = data[n, c, iy, ix]
+        read = data[n, c, iy, ix, *block]
         value = te.select(te.logical_and(*inside), read, 0.0) if inside else read
         count = wh.count(y, count_include_pad) * ww.count(x, count_include_pad)
         return te.sum(_scaled(value, count, data.dtype), axis=(ry, rx))
 
-    shape = data.shape[:2] + (wh.out, ww.out)
+    shape = data.shape[:2] + (wh.out, ww.out) + data.shape[4:]
     return te.compute(shape, body, name="avg_pool2d", tag=tags.POOL_AVG, attrs=attrs)
 
 
@@ -195,13 +205,15 @@ def global_avg_pool2d(data: Tensor) -> Tensor:
 
     Example: `y = global_avg_pool2d(x)`.
     """
-    check_ndim("global_avg_pool2d", "data", data, 4)
+    check_pool_data("global_avg_pool2d", data)
     check_float("global_avg_pool2d", "data", data)
-    h, w = data.shape[2:]
+    h, w = data.shape[2:4]
     ry, rx = te.reduce_axis(h, name="ry"), te.reduce_axis(w, name="rx")
 
-    def body(n: Expr, c: Expr, y: Expr, x: Expr) -> Expr:
-        return te.sum(_scaled(data[n, c, ry.var, rx.var], h * w, data.dtype), axis=(ry, rx))
+    def body(*index: Expr) -> Expr:  # n, c, y, x and, blocked, the lane in the block
+        n, c, _, _, *block = index
+        read = data[n, c, ry.var, rx.var, *block]
+        return te.sum(_scaled(read, h * w, data.dtype), axis=(ry, rx))
 
-    shape = data.shape[:2] + (1, 1)
+    shape = data.shape[:2] + (1, 1) + data.shape[4:]
     return te.compute(shape, body, name="global_avg_pool2d", tag=tags.GLOBAL_POOL_AVG)

@@ -16,9 +16,11 @@ GATHER = "injective,gather"  # reads data at indices loaded from another tensor
 
 CONV2D_NCHW = "conv2d_nchw"
 CONV2D_NCHWC = "conv2d_nchwc"  # weight packed in output-channel blocks
+CONV2D_BLOCKED = "conv2d_blocked"  # output (and maybe input) in channel blocks [N, C/b, H, W, b]
 WINOGRAD_GEMM = "conv2d_winograd"  # the batched GEMM of a Winograd conv (compiler/ops/winograd.py)
 WINOGRAD_TRANSFORM = "winograd_transform"  # sums over constant matrices: const_axes unrolled
 DEPTHWISE_CONV2D_NCHW = "depthwise_conv2d_nchw"
+DEPTHWISE_CONV2D_BLOCKED = "depthwise_conv2d_blocked"  # [N, C/b, H, W, b] in and out
 MATMUL = "matmul"
 BATCH_MATMUL = "batch_matmul"
 DENSE = "dense"
