@@ -41,6 +41,11 @@ def nchwc_bias_relu():
     return ComputeDAG([ops.relu(ops.bias_add(y, ph((20,), "b")))])
 
 
+def blocked_conv_add_relu():
+    y = ops.conv2d_blocked(ph((1, 2, 9, 9, 16), "x"), ph((3, 2, 3, 3, 16, 16), "w"), 1, 1)
+    return ComputeDAG([ops.relu(ops.add(y, ph((1, 3, 1, 1, 16), "b")))])
+
+
 DAGS = {  # name -> (DAG builder, the template that must match)
     "matmul": (lambda: ComputeDAG([ops.matmul(ph((12, 18), "A"), ph((18, 20), "B"))]), "matmul"),
     "matmul_bias_relu": (matmul_bias_relu, "matmul"),
@@ -76,6 +81,27 @@ DAGS = {  # name -> (DAG builder, the template that must match)
     "global_pool": (
         lambda: ComputeDAG([ops.global_avg_pool2d(ph((1, 24, 5, 5), "x"))]),
         "global_pool2d",
+    ),
+    "blocked_conv_add_relu": (blocked_conv_add_relu, "blocked"),
+    "blocked_stem": (
+        lambda: ComputeDAG(
+            [ops.conv2d_blocked(ph((1, 3, 11, 11), "x"), ph((2, 3, 3, 3, 16), "w"), 2)]
+        ),
+        "blocked",
+    ),
+    "blocked_depthwise": (
+        lambda: ComputeDAG(
+            [ops.depthwise_conv2d_blocked(ph((1, 2, 9, 9, 16), "x"), ph((2, 3, 3, 16), "w"), 2, 1)]
+        ),
+        "blocked",
+    ),
+    "blocked_max_pool": (
+        lambda: ComputeDAG([ops.max_pool2d(ph((1, 2, 9, 9, 16), "x"), 3, 2, 1)]),
+        "blocked",
+    ),
+    "blocked_global_pool": (
+        lambda: ComputeDAG([ops.global_avg_pool2d(ph((1, 2, 5, 5, 16), "x"))]),
+        "blocked",
     ),
 }
 

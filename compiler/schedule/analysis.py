@@ -3,7 +3,7 @@ and the sketch rules (docs/search.md#sketch-rules)."""
 
 from __future__ import annotations
 
-from compiler.ops.tags import CONV2D_NCHWC, WINOGRAD_TRANSFORM, has_tag
+from compiler.ops.tags import CONV2D_BLOCKED, CONV2D_NCHWC, WINOGRAD_TRANSFORM, has_tag
 from compiler.schedule.stage import Attach
 from compiler.schedule.state import State
 from compiler.te.dag import is_strictly_inlineable, needs_multi_level_tiling, needs_rfactor
@@ -41,7 +41,8 @@ def pads_wide_conv(s: State, k: int) -> bool:
     st = s.stages[k]
     if st.is_placeholder or not has_tag(st.op, "pad"):
         return False
-    convs = [s.stages[c].op for c in s.consumers(k) if s.stages[c].op.tag == CONV2D_NCHWC]
+    blocked = (CONV2D_NCHWC, CONV2D_BLOCKED)
+    convs = [s.stages[c].op for c in s.consumers(k) if s.stages[c].op.tag in blocked]
     return any(max(a.extent for a in op.reduce_axes[1:]) > INLINE_PAD_MAX_KERNEL for op in convs)
 
 

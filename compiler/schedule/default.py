@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from functools import cache
 
-from compiler.ops.tags import DEPTHWISE_CONV2D_NCHW
+from compiler.ops.tags import CONV2D_BLOCKED, DEPTHWISE_CONV2D_BLOCKED, DEPTHWISE_CONV2D_NCHW
 from compiler.schedule.analysis import (
     blocked_consumer,
     const_axes,
@@ -143,6 +143,8 @@ def tile_into_consumer(s: State, p: int, c: int) -> State:
     rows = row_factor(shape[-2]) if n >= 2 else 1
     if s.stages[p].op.tag == DEPTHWISE_CONV2D_NCHW and shape[-1] >= 14:
         return tile_depthwise(s, p, c)
+    if s.stages[p].op.tag in (CONV2D_BLOCKED, DEPTHWISE_CONV2D_BLOCKED):
+        return tile_blocked_output(s, p, c)
     if rows == 1 and shape[-1] // vec >= 2:
         return tile_row_vectors(s, p, c, vec)
     # consumer: [outer..., a.o, b.o, a.i, b.i]
@@ -234,6 +236,45 @@ def tile_blocked_conv(s: State, p: int, c: int) -> State:
     s = s.apply(Annotate(p, 7, Annotation.UNROLL))
     s = s.apply(Annotate(p, 8, Annotation.UNROLL))
     s = s.apply(Annotate(p, 9, Annotation.VECTORIZE))
+    return s.apply(ComputeAt(p, c, 0))
+
+
+def tile_blocked_output(s: State, p: int, c: int) -> State:
+    """Register tile of a conv writing blocked data [N, F/b, OH, OW, b] (conv2d_blocked,
+    depthwise_conv2d_blocked): `rows` x `width` output pixels x `mult` blocks of b
+    channels.
+
+    Per reduction step the tile loads `mult` weight vectors and broadcasts each input
+    pixel into them (a depthwise conv: one block, one input vector per pixel); the
+    epilogue c stores whole vectors. The pixels lie along one row, or, when the row's
+    width has no divisor near the register budget (111 = 3 x 37), in a few rows.
+    """
+    _, blocks, oh, ow, _ = s.stages[c].op.shape
+    pixels, accumulators = conv_register_budget()
+    depthwise = s.stages[p].op.tag == DEPTHWISE_CONV2D_BLOCKED
+    width, rows = row_factor(ow, pixels), 1
+    if width < max(2, pixels // 2):
+        rows = row_factor(oh, pixels // width)
+    if depthwise:
+        mult = 1
+    elif rows == 1:
+        width, mult = conv_tile_shape(ow, blocks)
+    else:
+        mult = conv_block_multiple(width * rows, blocks, accumulators)
+    n_reduce = len(s.stages[p].op.reduce_axes)
+    for k in (c, p):
+        s = s.apply(Split(k, 3, (width,)))  # [n, fo, y, x.o, x.i, fi, red...]
+        s = s.apply(Split(k, 2, (rows,)))  # [n, fo, y.o, y.i, x.o, x.i, fi, red...]
+        s = s.apply(Split(k, 1, (mult,)))  # [n, fo.o, fo.i, y.o, y.i, x.o, x.i, fi, red...]
+        reduce = list(range(8, 8 + n_reduce)) if k == p else []
+        s = s.apply(Reorder(k, (0, 1, 3, 5, *reduce, 2, 4, 6, 7)))
+    s = s.apply(Fuse(c, (0, 1, 2, 3)))  # [tile, fo.i, y.i, x.i, fi]
+    s = s.apply(Annotate(c, 0, Annotation.PARALLEL))
+    s = s.apply(Annotate(c, 4, Annotation.VECTORIZE))
+    last = len(s.stages[p].iters) - 1
+    for i in (last - 3, last - 2, last - 1):
+        s = s.apply(Annotate(p, i, Annotation.UNROLL))
+    s = s.apply(Annotate(p, last, Annotation.VECTORIZE))
     return s.apply(ComputeAt(p, c, 0))
 
 

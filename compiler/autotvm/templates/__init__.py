@@ -1,11 +1,12 @@
 """AutoTVM-style schedule templates: the registry and the built-in templates.
 
 Built-in: matmul (matmul, dense, batch_matmul), conv2d_nchw, conv2d_nchwc,
-depthwise_conv2d, pool2d (max / avg) and global_pool2d, each with the fused
+depthwise_conv2d, pool2d (max / avg), global_pool2d and blocked (convs and pools
+writing the blocked channel layout), each with the fused
 element-wise epilogue the network partition produces.
 """
 
-from compiler.autotvm.templates import conv, linalg, pool  # noqa: F401  (registers them)
+from compiler.autotvm.templates import blocked, conv, linalg, pool  # noqa: F401  (registers them)
 from compiler.autotvm.templates.helpers import Sched, anchor_setup, find_anchor, matches
 from compiler.autotvm.templates.registry import (
     TEMPLATES,

@@ -15,6 +15,8 @@ from compiler.autotvm.templates.helpers import (
     anchor_setup,
     at_most,
     define_pad_knob,
+    find_anchor,
+    matches,
     schedule_pad_root,
     vector_width,
 )
@@ -191,6 +193,14 @@ def depthwise_template(cfg: Config, dag: ComputeDAG) -> State:
     return window_template(cfg, dag, (DEPTHWISE_CONV2D_NCHW,))
 
 
-@register_template("pool2d", (POOL_MAX, POOL_AVG))
+def _nchw_pool(dag: ComputeDAG) -> bool:
+    """A pool of NCHW data (a blocked one is the blocked template's)."""
+    tags = (POOL_MAX, POOL_AVG)
+    s = State.initial(dag)
+    k = find_anchor(s, tags)
+    return k is not None and len(s.stages[k].op.shape) == 4 and matches(dag, tags)
+
+
+@register_template("pool2d", _nchw_pool)
 def pool_template(cfg: Config, dag: ComputeDAG) -> State:
     return window_template(cfg, dag, (POOL_MAX, POOL_AVG))
