@@ -25,7 +25,14 @@ BLOCK = 16  # float32 lanes of an AVX-512 register
 # schedule (docs/benchmarks.md#winograd), 56x56 and 28x28 ran fastest with m = 4 (196 and 49
 # tiles), 14x14 with m = 2 (49 tiles; m = 4 gives 16), 7x7 direct (m = 2 gives 16).
 WINOGRAD_MIN_TILES = 32
-WINOGRAD_MIN_CHANNELS = 16
+# With activations kept blocked between direct convs (models/blocked_layout.py), a
+# direct conv of few input channels beats its Winograd form (whose NCHW input and
+# output also cut the blocked region): on Zen 4, 1 thread, SqueezeNet 1.1 ran 7.72 ms
+# with Winograd from 16 channels, 7.10 from 64 and 6.59 with F(2, 3) only from 128
+# (its 64-channel convs at 13x13), while ResNet-18 needs its 64-channel F(4, 3) convs
+# at 56x56 (25.1 ms; 28.5 direct).
+WINOGRAD_MIN_CHANNELS = 64
+WINOGRAD_SMALL_TILE_MIN_CHANNELS = 128  # for F(2, 3), the tile of small images
 
 
 def pack_conv_weights(graph: Graph, *, winograd: bool = True) -> Graph:
@@ -55,7 +62,7 @@ def winograd_tile(node: Node, data_shape: tuple[int, ...], weight_shape: tuple[i
     oh, ow = h + top + bottom - 2, w + left + right - 2
     for m in sorted(TILES, reverse=True):
         if n * -(-oh // m) * -(-ow // m) >= WINOGRAD_MIN_TILES:
-            return m
+            return m if m > 2 or data_shape[1] >= WINOGRAD_SMALL_TILE_MIN_CHANNELS else 0
     return 0
 
 

@@ -32,18 +32,20 @@ from functools import cached_property
 
 from compiler import te
 from compiler.te.dag import ComputeDAG
+from models.blocked_layout import propagate_blocked_layout
 from models.graph import Graph, Node
-from models.layout import pack_conv_weights
+from models.layout import BLOCK, pack_conv_weights
 
 ANCHOR_OPS = {
-    "conv2d_nchw", "conv2d_nchwc", "conv2d_winograd", "depthwise_conv2d_nchw", "matmul", "matmul_packed", "batch_matmul", "dense",
+    "conv2d_nchw", "conv2d_nchwc", "conv2d_blocked", "conv2d_winograd", "depthwise_conv2d_nchw",
+    "depthwise_conv2d_blocked", "matmul", "matmul_packed", "batch_matmul", "dense",
     "max_pool2d", "avg_pool2d", "global_avg_pool2d", "reduce_sum", "reduce_mean", "reduce_max",
     "reduce_min", "softmax", "layer_norm", "argmax", "argmin", "cumsum", "einsum",
     "resize",
 }  # fmt: skip
 REMAP_OPS = {
     "transpose", "reshape", "flatten", "squeeze", "expand_dims", "slice", "strided_slice", "take",
-    "broadcast_to", "tile",
+    "broadcast_to", "tile", "unblock_channels",
 }  # fmt: skip
 # anchors that inline an injective prologue too: they read each input element once (a
 # reduction: T5's RMS norm squares) or a few times (normalizations: BERT's embeddings)
@@ -131,15 +133,21 @@ class Partition:
         return next(t for t in self.tasks if sub.id in t.subgraphs)
 
 
-def partition(graph: Graph, *, pack_weights: bool = True, winograd: bool = True) -> Partition:
+def partition(
+    graph: Graph, *, pack_weights: bool = True, winograd: bool = True, blocked: bool = True
+) -> Partition:
     """Fused subgraphs in execution order, and the deduplicated tuning tasks.
 
     With `pack_weights`, constant conv weights are first rewritten into the
     layout the schedules read (models/layout.py): blocked, or Winograd-transformed
-    for the 3x3 stride-1 convs where that pays (unless `winograd` is False).
+    for the 3x3 stride-1 convs where that pays (unless `winograd` is False); then,
+    with `blocked`, the activations between direct convs are kept in channel blocks
+    (models/blocked_layout.py).
     """
     if pack_weights:
         graph = pack_conv_weights(graph, winograd=winograd)
+        if blocked:
+            graph = propagate_blocked_layout(graph, BLOCK)
     groups = fuse_groups(graph)
     subgraphs = [build_subgraph(k, g, graph) for k, g in enumerate(groups)]
     by_key: dict[str, list[Subgraph]] = {}
