@@ -119,3 +119,15 @@ def test_blocked_ops_refuse_mismatched_operands():
         ops.unblock_channels(xb, 40)
     with pytest.raises(OpError, match="4-D .NCHW. or 5-D"):
         ops.max_pool2d(te.placeholder((8, 8), name="x"), 2)
+
+
+def test_tune_op_workloads_of_the_blocked_ops():
+    from compiler.ops.workloads import op_workload
+
+    conv = op_workload("conv2d_blocked", "1,24,56,56,144,1,1,1,0")  # PAD may be 0
+    assert conv.outputs[0].shape == (1, 9, 56, 56, B)
+    assert [p.shape for p in conv.placeholders] == [(1, 2, 56, 56, B), (9, 2, 1, 1, B, B)]
+    depthwise = op_workload("depthwise_conv2d_blocked", "1,96,112,112,3,3,2,1")
+    assert depthwise.outputs[0].shape == (1, 6, 56, 56, B)
+    with pytest.raises(OpError, match="M must be positive"):
+        op_workload("matmul", "0,4,4")

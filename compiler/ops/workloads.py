@@ -2,7 +2,9 @@
 
 Shapes are comma-separated integers (docs/architecture.md#op-shapes): matmul `M,N,K`; dense
 `BATCH,IN,OUT`; conv2d `N,C,H,W,F,KH,KW,STRIDE,PAD[,DILATION,GROUPS]`; conv2d_nchwc (the weight
-packed in 16-filter blocks, as networks run convs) `N,C,H,W,F,KH,KW,STRIDE,PAD`;
+packed in 16-filter blocks) `N,C,H,W,F,KH,KW,STRIDE,PAD`; conv2d_blocked (blocked data in
+and out, as networks run convs between convs) `N,C,H,W,F,KH,KW,STRIDE,PAD`;
+depthwise_conv2d_blocked `N,C,H,W,KH,KW,STRIDE,PAD`;
 conv2d_winograd (3x3 stride 1 by Winograd F(TILE, 3), TILE 2 or 4, default 4)
 `N,C,H,W,F,3,3,1,PAD[,TILE]`;
 depthwise_conv2d `N,C,H,W,KH,KW,STRIDE,PAD`; softmax and layer_norm `ROWS,COLS`.
@@ -14,7 +16,7 @@ from collections.abc import Callable
 
 from compiler import te
 from compiler.ops import conv2d_nchw, dense, depthwise_conv2d_nchw, layer_norm, matmul, softmax
-from compiler.ops.conv_packed import conv2d_nchwc
+from compiler.ops.conv_packed import conv2d_blocked, conv2d_nchwc, depthwise_conv2d_blocked
 from compiler.ops.errors import OpError
 from compiler.ops.winograd import conv2d_winograd
 from compiler.te.dag import ComputeDAG
@@ -42,6 +44,22 @@ def _conv2d_nchwc(n, c, h, w, f, kh, kw, stride, pad) -> ComputeDAG:
     x = te.placeholder((n, c, h, w), name="data")
     k = te.placeholder((-(-f // NCHWC_BLOCK), c, kh, kw, NCHWC_BLOCK), name="weight_packed")
     return ComputeDAG([conv2d_nchwc(x, k, stride, pad, filters=f)])
+
+
+def _conv2d_blocked(n, c, h, w, f, kh, kw, stride, pad) -> ComputeDAG:
+    """conv2d on blocked data [N, C/16, H, W, 16] -> [N, F/16, OH, OW, 16], the weight
+    [F/16, C/16, KH, KW, 16, 16] (models/blocked_layout.py)."""
+    b = NCHWC_BLOCK
+    x = te.placeholder((n, -(-c // b), h, w, b), name="data_blocked")
+    k = te.placeholder((-(-f // b), -(-c // b), kh, kw, b, b), name="weight_blocked")
+    return ComputeDAG([conv2d_blocked(x, k, stride, pad)])
+
+
+def _depthwise_blocked(n, c, h, w, kh, kw, stride, pad) -> ComputeDAG:
+    b = NCHWC_BLOCK
+    x = te.placeholder((n, -(-c // b), h, w, b), name="data_blocked")
+    k = te.placeholder((-(-c // b), kh, kw, b), name="weight_blocked")
+    return ComputeDAG([depthwise_conv2d_blocked(x, k, stride, pad)])
 
 
 def _conv2d_winograd(n, c, h, w, f, kh, kw, stride, pad, tile=4) -> ComputeDAG:
@@ -80,8 +98,10 @@ WORKLOADS: dict[str, tuple[Callable[..., ComputeDAG], tuple[int, ...], str]] = {
     "dense": (_dense, (3,), "BATCH,IN,OUT"),
     "conv2d": (_conv2d, (9, 11), "N,C,H,W,F,KH,KW,STRIDE,PAD[,DILATION,GROUPS]"),
     "conv2d_nchwc": (_conv2d_nchwc, (9,), "N,C,H,W,F,KH,KW,STRIDE,PAD"),
+    "conv2d_blocked": (_conv2d_blocked, (9,), "N,C,H,W,F,KH,KW,STRIDE,PAD"),
     "conv2d_winograd": (_conv2d_winograd, (9, 10), "N,C,H,W,F,3,3,1,PAD[,TILE]"),
     "depthwise_conv2d": (_depthwise, (8,), "N,C,H,W,KH,KW,STRIDE,PAD"),
+    "depthwise_conv2d_blocked": (_depthwise_blocked, (8,), "N,C,H,W,KH,KW,STRIDE,PAD"),
     "softmax": (_softmax, (2,), "ROWS,COLS"),
     "layer_norm": (_layer_norm, (2,), "ROWS,COLS"),
 }
@@ -92,8 +112,8 @@ def parse_shape(text: str) -> tuple[int, ...]:
         values = tuple(int(v) for v in text.split(","))
     except ValueError:
         raise OpError(f"--shape must be comma-separated integers, got {text!r}") from None
-    if any(v <= 0 for v in values):
-        raise OpError(f"--shape values must be positive, got {text!r}")
+    if any(v < 0 for v in values):
+        raise OpError(f"--shape values must not be negative, got {text!r}")
     return values
 
 
@@ -106,4 +126,8 @@ def op_workload(op: str, shape: str | tuple[int, ...]) -> ComputeDAG:
     if len(values) not in counts:
         n = " or ".join(map(str, counts))
         raise OpError(f"--shape for {op} is {fmt} ({n} values), got {len(values)}")
+    names = fmt.replace("[", "").replace("]", "").split(",")
+    zero = [name for name, v in zip(names, values) if v == 0 and name != "PAD"]
+    if zero:
+        raise OpError(f"--shape for {op}: {', '.join(zero)} must be positive (only PAD may be 0)")
     return build(*values)
