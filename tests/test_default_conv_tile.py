@@ -63,11 +63,20 @@ def test_the_chosen_tiles_are_unchanged(target, tiles):
     assert [conv_tile_shape(w, b, target) for w, b in WIDTHS_BLOCKS] == tiles
 
 
-@pytest.mark.parametrize("shape", ["1,128,28,28,128,3,3,1,1", "1,512,7,7,512,3,3,1,1"])
-def test_default_blocked_conv_keeps_its_accumulators_in_registers(shape):
+@pytest.mark.parametrize(
+    ("op", "shape"),
+    [
+        ("conv2d_nchwc", "1,128,28,28,128,3,3,1,1"),
+        ("conv2d_nchwc", "1,512,7,7,512,3,3,1,1"),
+        ("conv2d_blocked", "1,128,28,28,128,3,3,1,1"),
+        ("conv2d_blocked", "1,64,111,111,64,3,3,1,1"),  # a tile of a few rows
+        ("depthwise_conv2d_blocked", "1,96,56,56,3,3,1,1"),
+    ],
+)
+def test_default_blocked_conv_keeps_its_accumulators_in_registers(op, shape):
     if host_target().vector_lanes < 8:
         pytest.skip("no 256-bit vectors on this CPU")
-    asm = assembly(lower(default_schedule(op_workload("conv2d_nchwc", shape))))
+    asm = assembly(lower(default_schedule(op_workload(op, shape))))
     blocks = fma_blocks(asm)
     assert blocks
     assert not [m for block in blocks for m in STACK_STORE.findall(block)]
