@@ -7,7 +7,8 @@ A conv2d_nchw whose weight is a constant (groups 1) becomes
   (`winograd_tile`);
 - otherwise conv2d_nchwc reading the weight packed in output-channel blocks of
   16 (the last block zero-padded): the layout the default schedule's register
-  tile loads as one vector.
+  tile loads as one vector. models/blocked_layout.py then turns most of these into
+  convs on blocked activations.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from compiler.ops.shapes import padding4, positive_ints
 from compiler.ops.winograd import TILES, transform_conv_weight
 from models.graph import Graph, Node, Value
 
-BLOCK = 16  # float32 lanes of an AVX-512 register
+# float32 channels per block: one AVX-512 vector, two AVX2 ones (conv_register_budget
+# counts a block as 16 / lanes registers)
+BLOCK = 16
 # Winograd F(m, 3) pays when each of its (m+2)^2 GEMMs has enough tiles to reuse the
 # transformed weight: measured on ResNet-18's 3x3 convs against the direct default
 # schedule (docs/benchmarks.md#winograd), 56x56 and 28x28 ran fastest with m = 4 (196 and 49
