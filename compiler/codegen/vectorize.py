@@ -9,6 +9,7 @@ from __future__ import annotations
 from math import gcd
 
 from compiler.lower.loop_ir import Allocate, For, ForKind, IfThenElse, Seq, Stmt, Store, seq
+from compiler.lower.passes import substitute_stmt
 from compiler.te.expr import BinOp, Cast, Expr, IntImm, Var
 from compiler.te.kinds import BinOpKind
 from compiler.te.traverse import free_vars, substitute
@@ -87,23 +88,6 @@ def can_vectorize(body: Stmt, v: Var) -> bool:
         case Store(_, index, value):
             return v in free_vars(index) or v not in free_vars(value)
     return False
-
-
-def substitute_stmt(s: Stmt, mapping: dict[Var, Expr]) -> Stmt:
-    """`s` with variables replaced by expressions in every index and value."""
-    match s:
-        case Seq(stmts):
-            return Seq(tuple(substitute_stmt(x, mapping) for x in stmts))
-        case For(var, extent, kind, body):
-            return For(var, extent, kind, substitute_stmt(body, mapping))
-        case Store(buf, index, value):
-            return Store(buf, substitute(index, mapping), substitute(value, mapping))
-        case IfThenElse(cond, then_case, else_case):
-            other = None if else_case is None else substitute_stmt(else_case, mapping)
-            return IfThenElse(substitute(cond, mapping), substitute_stmt(then_case, mapping), other)
-        case Allocate(buf, body):
-            return Allocate(buf, substitute_stmt(body, mapping))
-    raise TypeError(f"not a statement: {s!r}")
 
 
 def strip_mine(loop: For, width: int) -> Stmt:

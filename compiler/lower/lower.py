@@ -25,7 +25,7 @@ from compiler.lower.loop_ir import (
     Store,
     seq,
 )
-from compiler.lower.passes import auto_unroll, simplify_stmt
+from compiler.lower.passes import auto_unroll, partition_ragged_loops, simplify_stmt
 from compiler.schedule.stage import Attach, Iter, IterType, Stage
 from compiler.schedule.state import State
 from compiler.schedule.steps import Annotation
@@ -140,7 +140,7 @@ class Lowering(LayoutPlanner):
             if id(buf) not in param_ids:
                 body = Allocate(buf, body)  # type: ignore[arg-type]
         if simplify:
-            body = simplify_stmt(body, self.simp)
+            body = simplify_stmt(partition_ragged_loops(body, self.simp), self.simp)
         body = auto_unroll(body, self._unroll_limits())
         return PrimFunc(self.name, params, body)
 

@@ -89,6 +89,13 @@ def vector_factor(extent: int, lanes: int = VECTOR_LANES) -> int:
     return max(divisors, key=lambda d: (d % 8 == 0, d))
 
 
+def is_ragged(extent: int) -> bool:
+    """An innermost extent with no divisor worth a vector (197 tokens, 55 pixels): it is
+    vectorized by VECTOR_LANES anyway, the split not dividing it; the lowering runs
+    the last, partial vector apart (compiler/lower/passes.py partition_ragged_loops)."""
+    return extent >= VECTOR_LANES and vector_factor(extent) < 8
+
+
 def row_factor(extent: int, rows: int = TILE_ROWS) -> int:
     return max(d for d in range(1, min(extent, rows) + 1) if extent % d == 0)
 
@@ -145,6 +152,10 @@ def tile_into_consumer(s: State, p: int, c: int) -> State:
         return tile_depthwise(s, p, c)
     if s.stages[p].op.tag in (CONV2D_BLOCKED, DEPTHWISE_CONV2D_BLOCKED):
         return tile_blocked_output(s, p, c)
+    if is_ragged(shape[-1]):
+        return tile_ragged_row(s, p, c)
+    if n >= 2 and rows < TILE_ROWS // 2 and is_ragged(shape[-2]) and vec >= 8:
+        return tile_ragged_rows(s, p, c, vec)
     if rows == 1 and shape[-1] // vec >= 2:
         return tile_row_vectors(s, p, c, vec)
     # consumer: [outer..., a.o, b.o, a.i, b.i]
@@ -213,6 +224,52 @@ def tile_row_vectors(s: State, p: int, c: int, vec: int) -> State:
     s = s.apply(Annotate(p, last - 1, Annotation.UNROLL))
     s = s.apply(Annotate(p, last, Annotation.VECTORIZE))
     return s.apply(ComputeAt(p, c, 0))
+
+
+def tile_ragged_row(s: State, p: int, c: int) -> State:
+    """A row of a ragged width (attention scores over 197 tokens): tiles of up to 4
+    vectors along it, one row each, the last tile partial. The tile loop stays serial
+    inside the parallel rows so the lowering can run the partial tile apart."""
+    n = len(s.stages[c].op.shape)
+    width = s.stages[c].op.shape[-1]
+    vectors = min(4, -(-width // VECTOR_LANES))
+    s = s.apply(Split(c, n - 1, (vectors, VECTOR_LANES)))  # [outer..., j.o, j.u, j.v]
+    if n > 2:
+        s = s.apply(Fuse(c, tuple(range(n - 1))))
+    s = s.apply(Annotate(c, 0, Annotation.PARALLEL))
+    s = s.apply(Annotate(c, len(s.stages[c].iters) - 1, Annotation.VECTORIZE))
+    n_reduce = len(s.stages[p].op.reduce_axes)
+    s = s.apply(Split(p, n - 1, (vectors, VECTOR_LANES)))  # [sp..., j.o, j.u, j.v, red...]
+    reduce_pos = list(range(n + 2, n + 2 + n_reduce))
+    s = s.apply(Reorder(p, (*range(n), *reduce_pos, n, n + 1)))
+    last = len(s.stages[p].iters) - 1
+    s = s.apply(Annotate(p, last - 1, Annotation.UNROLL))
+    s = s.apply(Annotate(p, last, Annotation.VECTORIZE))
+    return s.apply(ComputeAt(p, c, 1))  # inside the consumer's j.o: one tile at a time
+
+
+def tile_ragged_rows(s: State, p: int, c: int, vec: int) -> State:
+    """Rows of a ragged count (197 tokens times a weight): TILE_ROWS x vec tiles, the
+    last row tile partial. Column tiles run in parallel, the row tiles serially inside
+    them (the lowering runs the partial one apart) over a panel of the right operand
+    that stays in cache."""
+    n = len(s.stages[c].op.shape)
+    s = s.apply(Split(c, n - 1, (vec,)))  # [outer..., i, j.o, j.i]
+    s = s.apply(Split(c, n - 2, (TILE_ROWS,)))  # [outer..., i.o, i.i, j.o, j.i]
+    s = s.apply(Reorder(c, (*range(n - 2), n, n - 2, n - 1, n + 1)))  # [.., j.o, i.o, i.i, j.i]
+    if n > 2:
+        s = s.apply(Fuse(c, tuple(range(n - 1))))  # [outer@j.o, i.o, i.i, j.i]
+    s = s.apply(Annotate(c, 0, Annotation.PARALLEL))
+    s = s.apply(Annotate(c, 3, Annotation.VECTORIZE))
+    n_reduce = len(s.stages[p].op.reduce_axes)
+    s = s.apply(Split(p, n - 1, (vec,)))
+    s = s.apply(Split(p, n - 2, (TILE_ROWS,)))  # [outer..., i.o, i.i, j.o, j.i, red...]
+    reduce_pos = list(range(n + 2, n + 2 + n_reduce))
+    s = s.apply(Reorder(p, (*range(n - 2), n, n - 2, *reduce_pos, n - 1, n + 1)))
+    last = len(s.stages[p].iters) - 1
+    s = s.apply(Annotate(p, last - 1, Annotation.UNROLL))
+    s = s.apply(Annotate(p, last, Annotation.VECTORIZE))
+    return s.apply(ComputeAt(p, c, 1))  # inside the consumer's i.o
 
 
 def tile_blocked_conv(s: State, p: int, c: int) -> State:
@@ -344,6 +401,10 @@ def schedule_elementwise(s: State, k: int) -> State:
     n = len(st.op.axes)
     if n == 0:  # a scalar (0-d) stage: no loop at all
         return s
+    if n >= 2 and is_ragged(st.op.shape[-1]):  # [parallel rows, j.o (serial), j.i (SIMD)]
+        s = s.apply(Split(k, n - 1, (VECTOR_LANES,)))
+        s = _fuse_parallel(s, k, n - 1)
+        return s.apply(Annotate(k, len(s.stages[k].iters) - 1, Annotation.VECTORIZE))
     vec = vector_factor(st.op.shape[-1])
     if vec > 1:
         s = s.apply(Split(k, n - 1, (vec,)))

@@ -1,0 +1,96 @@
+"""Extents with no divisor worth a vector (197 tokens of a ViT): the default schedule
+vectorizes them anyway with splits that do not divide, and the lowering runs the last,
+partial tile apart so the others have no per-lane test (partition_ragged_loops)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from compiler import ops, te
+from compiler.codegen import build
+from compiler.lower.loop_ir import For, IfThenElse, Seq
+from compiler.lower.lower import lower
+from compiler.runtime import aligned, empty, load
+from compiler.schedule.default import default_schedule, is_ragged
+from compiler.schedule.steps import Annotation
+from compiler.te.dag import ComputeDAG
+from compiler.te.evaluate import evaluate
+
+
+def ph(shape, name):
+    return te.placeholder(shape, name=name)
+
+
+CASES = {
+    "scores": lambda: ops.batch_matmul(ph((1, 3, 197, 64), "q"), ph((1, 3, 64, 197), "k")),
+    "context": lambda: ops.batch_matmul(ph((1, 3, 197, 197), "p"), ph((1, 3, 197, 64), "v")),
+    "mlp": lambda: ops.relu(ops.batch_matmul(ph((1, 197, 48), "x"), ph((1, 48, 96), "w"))),
+    "both": lambda: ops.matmul(ph((37, 40), "a"), ph((40, 53), "b")),
+    "softmax": lambda: ops.softmax(ph((2, 37, 197), "x"), axis=-1),
+    "elementwise": lambda: ops.sigmoid(ph((3, 37, 37), "x")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_ragged_default_schedules_compute_every_element(name):
+    out = CASES[name]()
+    dag = ComputeDAG([out])
+    rng = np.random.default_rng(0)
+    inputs = [aligned(rng.standard_normal(p.shape).astype(np.float32)) for p in dag.placeholders]
+    (want,) = evaluate([out], dict(zip(dag.placeholders, inputs)))
+    got = empty(out.shape)
+    got[...] = np.nan
+    load(build(lower(default_schedule(dag))))(*inputs, got)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_ragged_extents_are_vectorized():
+    assert is_ragged(197) and is_ragged(37) and not is_ragged(192) and not is_ragged(55)  # 11 lanes
+    dag = ComputeDAG([CASES["scores"]()])
+    state = default_schedule(dag)
+    vectors = [
+        it.extent for st in state.stages for it in st.iters if it.annotation is Annotation.VECTORIZE
+    ]
+    assert vectors and all(v == 16 for v in vectors)
+
+
+def _loops_with_branches(stmt) -> list[tuple[int, bool]]:
+    """(extent, whether its body branches) of every serial loop holding a vector loop."""
+    out = []
+    match stmt:
+        case For(_, extent, _, body):
+            out.append((extent, _branches(body)))
+            out += _loops_with_branches(body)
+        case Seq(stmts):
+            for s in stmts:
+                out += _loops_with_branches(s)
+        case IfThenElse(_, then_case, else_case):
+            out += _loops_with_branches(then_case)
+            if else_case is not None:
+                out += _loops_with_branches(else_case)
+        case _ if hasattr(stmt, "body"):
+            out += _loops_with_branches(stmt.body)
+    return out
+
+
+def _branches(stmt) -> bool:
+    match stmt:
+        case IfThenElse():
+            return True
+        case For(_, _, _, body):
+            return _branches(body)
+        case Seq(stmts):
+            return any(_branches(s) for s in stmts)
+        case _ if hasattr(stmt, "body"):
+            return _branches(stmt.body)
+    return False
+
+
+def test_the_partial_tile_runs_apart_from_the_full_ones():
+    """197 columns in tiles of 64: three full tiles with no branch, then the last."""
+    func = lower(default_schedule(ComputeDAG([CASES["scores"]()])))
+    loops = _loops_with_branches(func.body)
+    assert (3, False) in loops  # the full tiles: j.o over 0..2, no guard left
+    unpartitioned = lower(default_schedule(ComputeDAG([CASES["scores"]()])), simplify=False)
+    assert (4, True) in _loops_with_branches(unpartitioned.body)
