@@ -113,6 +113,19 @@ def pack_channel_vector(vector: np.ndarray, block: int) -> np.ndarray:
     return padded.reshape(1, -1, 1, 1, block)
 
 
+def _window(
+    op: str, data: Tensor, kh: int, kw: int, stride: IntOrPair, padding: IntOrPair,
+    dilation: IntOrPair,
+) -> tuple:  # fmt: skip
+    """A conv's window over NCHW or blocked data: (stride, dilation, pads, output H and
+    W, the padded data, the ry and rx reduce axes)."""
+    geometry = te.placeholder((data.shape[0], 1, *data.shape[2:4]), data.dtype)
+    kernel = te.placeholder((1, 1, kh, kw), data.dtype)
+    strides, dilations, pads, out = _conv_geometry(op, geometry, kernel, stride, padding, dilation)
+    ry, rx = te.reduce_axis(kh, name="ry"), te.reduce_axis(kw, name="rx")
+    return strides, dilations, pads, out, _pad_spatial(data, pads), ry, rx
+
+
 def conv2d_blocked(
     data: Tensor,
     weight: Tensor,
@@ -140,13 +153,8 @@ def conv2d_blocked(
         blocks, in_blocks, kh, kw, block, out_block = weight.shape
         if block != out_block or data.shape[4] != block or data.shape[1] != in_blocks:
             raise OpError(f"{op}: data {data.shape} does not fit the weight {weight.shape}")
-    geometry = te.placeholder((data.shape[0], 1, *data.shape[2:4]), data.dtype)
-    kernel = te.placeholder((1, 1, kh, kw), data.dtype)
-    (sh, sw), (dh, dw), pads, (oh, ow) = _conv_geometry(
-        op, geometry, kernel, stride, padding, dilation
-    )
-    padded = _pad_spatial(data, pads)
-    ry, rx = te.reduce_axis(kh, name="ry"), te.reduce_axis(kw, name="rx")
+    window = _window(op, data, kh, kw, stride, padding, dilation)
+    (sh, sw), (dh, dw), pads, (oh, ow), padded, ry, rx = window
 
     def tap(y: Expr, x: Expr) -> tuple[Expr, Expr]:
         return window_index(y, sh, ry.var, dh), window_index(x, sw, rx.var, dw)
@@ -187,13 +195,8 @@ def depthwise_conv2d_blocked(
     blocks, kh, kw, block = weight.shape
     if data.shape[1] != blocks or data.shape[4] != block:
         raise OpError(f"{op}: data {data.shape} does not fit the weight {weight.shape}")
-    geometry = te.placeholder((data.shape[0], 1, *data.shape[2:4]), data.dtype)
-    kernel = te.placeholder((1, 1, kh, kw), data.dtype)
-    (sh, sw), (dh, dw), pads, (oh, ow) = _conv_geometry(
-        op, geometry, kernel, stride, padding, dilation
-    )
-    padded = _pad_spatial(data, pads)
-    ry, rx = te.reduce_axis(kh, name="ry"), te.reduce_axis(kw, name="rx")
+    window = _window(op, data, kh, kw, stride, padding, dilation)
+    (sh, sw), (dh, dw), pads, (oh, ow), padded, ry, rx = window
 
     def body(n: Expr, c: Expr, y: Expr, x: Expr, i: Expr) -> Expr:
         read = padded[n, c, window_index(y, sh, ry.var, dh), window_index(x, sw, rx.var, dw), i]
