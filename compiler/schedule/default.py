@@ -154,8 +154,9 @@ def tile_into_consumer(s: State, p: int, c: int) -> State:
         return tile_blocked_output(s, p, c)
     if is_ragged(shape[-1]):
         return tile_ragged_row(s, p, c)
-    if n >= 2 and rows < TILE_ROWS // 2 and is_ragged(shape[-2]) and vec >= 8:
-        return tile_ragged_rows(s, p, c, vec)
+    row_axis = max((i for i in range(n - 1) if shape[i] > 1), default=None)
+    if row_axis is not None and vec >= 8 and is_ragged(shape[row_axis]):
+        return tile_ragged_rows(s, p, c, vec, row_axis)
     if rows == 1 and shape[-1] // vec >= 2:
         return tile_row_vectors(s, p, c, vec)
     # consumer: [outer..., a.o, b.o, a.i, b.i]
@@ -248,28 +249,26 @@ def tile_ragged_row(s: State, p: int, c: int) -> State:
     return s.apply(ComputeAt(p, c, 1))  # inside the consumer's j.o: one tile at a time
 
 
-def tile_ragged_rows(s: State, p: int, c: int, vec: int) -> State:
-    """Rows of a ragged count (197 tokens times a weight): TILE_ROWS x vec tiles, the
-    last row tile partial. Column tiles run in parallel, the row tiles serially inside
-    them (the lowering runs the partial one apart) over a panel of the right operand
-    that stays in cache."""
-    n = len(s.stages[c].op.shape)
-    s = s.apply(Split(c, n - 1, (vec,)))  # [outer..., i, j.o, j.i]
-    s = s.apply(Split(c, n - 2, (TILE_ROWS,)))  # [outer..., i.o, i.i, j.o, j.i]
-    s = s.apply(Reorder(c, (*range(n - 2), n, n - 2, n - 1, n + 1)))  # [.., j.o, i.o, i.i, j.i]
-    if n > 2:
-        s = s.apply(Fuse(c, tuple(range(n - 1))))  # [outer@j.o, i.o, i.i, j.i]
+def tile_ragged_rows(s: State, p: int, c: int, vec: int, row_axis: int) -> State:
+    """Rows of a ragged count (197 tokens times a weight; `row_axis`, the last axis but
+    the columns longer than 1): TILE_ROWS x vec tiles, the last row tile partial. Column
+    tiles run in parallel, the row tiles serially inside them (the lowering runs the
+    partial one apart) over a panel of the right operand that stays in cache."""
+    n, r = len(s.stages[c].op.shape), row_axis
+    others = [a if a < r else a + 1 for a in range(n - 1) if a != r]  # after both splits
+    for k in (c, p):
+        s = s.apply(Split(k, n - 1, (vec,)))  # [..., j.o, j.i, red...]
+        s = s.apply(Split(k, r, (TILE_ROWS,)))  # [.., r.o, r.i, .., j.o, j.i, red...]
+        reduce = list(range(n + 2, n + 2 + len(s.stages[k].op.reduce_axes))) if k == p else []
+        s = s.apply(Reorder(k, (*others, n, r, *reduce, r + 1, n + 1)))
+    if others:
+        s = s.apply(Fuse(c, tuple(range(len(others) + 1))))  # [others@j.o, r.o, r.i, j.i]
     s = s.apply(Annotate(c, 0, Annotation.PARALLEL))
     s = s.apply(Annotate(c, 3, Annotation.VECTORIZE))
-    n_reduce = len(s.stages[p].op.reduce_axes)
-    s = s.apply(Split(p, n - 1, (vec,)))
-    s = s.apply(Split(p, n - 2, (TILE_ROWS,)))  # [outer..., i.o, i.i, j.o, j.i, red...]
-    reduce_pos = list(range(n + 2, n + 2 + n_reduce))
-    s = s.apply(Reorder(p, (*range(n - 2), n, n - 2, *reduce_pos, n - 1, n + 1)))
     last = len(s.stages[p].iters) - 1
     s = s.apply(Annotate(p, last - 1, Annotation.UNROLL))
     s = s.apply(Annotate(p, last, Annotation.VECTORIZE))
-    return s.apply(ComputeAt(p, c, 1))  # inside the consumer's i.o
+    return s.apply(ComputeAt(p, c, 1))  # inside the consumer's r.o
 
 
 def tile_blocked_conv(s: State, p: int, c: int) -> State:
