@@ -27,9 +27,10 @@ CASES = {
     "context": lambda: ops.batch_matmul(ph((1, 3, 197, 197), "p"), ph((1, 3, 197, 64), "v")),
     "mlp": lambda: ops.relu(ops.batch_matmul(ph((1, 197, 48), "x"), ph((1, 48, 96), "w"))),
     "both": lambda: ops.matmul(ph((37, 40), "a"), ph((40, 53), "b")),
-    # the rows on an outer axis: a projection read back as [tokens, 1, features]
-    "rows_outer": lambda: ops.relu(
-        ops.transpose(ops.batch_matmul(ph((1, 197, 48), "x"), ph((1, 48, 96), "w")), (1, 0, 2))
+    # the rows on an outer axis: ViT's input projection, [tokens, 1, features]
+    "rows_outer": lambda: ops.add(
+        ops.batch_matmul(ops.transpose(ph((1, 197, 48), "x"), (1, 0, 2)), ph((48, 96), "w")),
+        ph((96,), "b"),
     ),
     "softmax": lambda: ops.softmax(ph((2, 37, 197), "x"), axis=-1),
     "elementwise": lambda: ops.sigmoid(ph((3, 37, 37), "x")),
