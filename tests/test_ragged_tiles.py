@@ -99,3 +99,13 @@ def test_the_partial_tile_runs_apart_from_the_full_ones():
     assert (3, False) in loops  # the full tiles: j.o over 0..2, no guard left
     unpartitioned = lower(default_schedule(ComputeDAG([CASES["scores"]()])), simplify=False)
     assert (4, True) in _loops_with_branches(unpartitioned.body)
+
+
+def test_row_reductions_run_in_vectors_along_the_row():
+    """A softmax's max and sum of exps reduce along contiguous rows: factored into a
+    vector of partial results along the row (the last one masked), then across it."""
+    state = default_schedule(ComputeDAG([CASES["softmax"]()]))
+    factored = [st for st in state.stages if st.name.endswith(".rf")]
+    assert {st.name for st in factored} == {"softmax_max.rf", "softmax_expsum.rf"}
+    for st in factored:
+        assert st.iters[-1].annotation is Annotation.VECTORIZE and st.iters[-1].extent == 16

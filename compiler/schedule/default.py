@@ -38,6 +38,7 @@ from compiler.schedule.steps import (
     ComputeInline,
     Fuse,
     Reorder,
+    Rfactor,
     Split,
 )
 from compiler.target import Target, host_target
@@ -360,6 +361,9 @@ def schedule_reduction(s: State, k: int) -> State:
     if n == 0:
         return s
     inner = st.op.axes[-1]
+    long_row = n_red == 1 and st.op.reduce_axes[0].extent >= 2 * VECTOR_LANES
+    if long_row and _rows_along(s.body(k), st.op.reduce_axes[0].var):
+        return reduce_rows_in_vectors(s, k)
     if n >= 2 and inner.extent >= 4 and _reads_along(s.body(k), inner.var):
         vec = vector_factor(inner.extent)
         s = s.apply(Split(k, n - 1, (vec,)))  # [sp..., in.o, in.i, red...]
@@ -368,6 +372,20 @@ def schedule_reduction(s: State, k: int) -> State:
         s = _fuse_parallel(s, k, n)
         return s.apply(Annotate(k, len(s.stages[k].iters) - 1, Annotation.VECTORIZE))
     return _fuse_parallel(s, k, n)
+
+
+def reduce_rows_in_vectors(s: State, k: int) -> State:
+    """A reduction along contiguous rows (a softmax's max and sum of exps, a mean): the
+    reduction split by VECTOR_LANES and factored (Rfactor), so a vector of partial
+    results runs along the row (a partial last vector is masked), then one short
+    reduction across it; both inside the fused parallel loop over the rows."""
+    n = len(s.stages[k].op.axes)
+    s = s.apply(Split(k, n, (VECTOR_LANES,)))  # [rows..., k.o, k.i]
+    s = s.apply(Rfactor(k, n + 1))  # stage k: [rows..., kf] over kr; k + 1 combines
+    s = s.apply(Reorder(k, (*range(n), n + 1, n)))  # [rows..., kr, kf]
+    s = s.apply(Annotate(k, n + 1, Annotation.VECTORIZE))
+    s = _fuse_parallel(s, k + 1, n)
+    return s.apply(ComputeAt(k, k + 1, 0))
 
 
 def schedule_const_transform(s: State, k: int) -> State:
@@ -418,6 +436,16 @@ def _fuse_parallel(s: State, k: int, count: int) -> State:
     if s.stages[k].iters[0].extent != 1:
         s = s.apply(Annotate(k, 0, Annotation.PARALLEL))
     return s
+
+
+def _rows_along(body: Expr, var: Var) -> bool:
+    """Every input read that uses `var` uses it in its last index only, and one does."""
+    reads = [n for n in walk(body) if isinstance(n, TensorRead)]
+    using = [r for r in reads if var in set(walk(r))]
+    return bool(using) and all(
+        var in set(walk(r.indices[-1])) and all(var not in set(walk(i)) for i in r.indices[:-1])
+        for r in using
+    )
 
 
 def _reads_along(body: Expr, var: Var) -> bool:
