@@ -21,6 +21,7 @@ import numpy as np
 from compiler.codegen import build
 from compiler.lower.lower import lower
 from compiler.runtime import Kernel, load, num_threads
+from compiler.runtime.pool import pool
 from compiler.schedule.default import default_schedule
 from compiler.schedule.state import State
 from compiler.schedule.steps import Annotate, Annotation
@@ -94,6 +95,9 @@ class Network:
     # threads of this network's parallel loops (None: the calling thread's setting,
     # compiler.runtime.set_num_threads); the caller's setting is restored after a run
     threads: int | None = None
+    # every call made from C in one go (compiler/runtime/pool.py call_list), or None:
+    # the calls one by one from Python (no native pool, or a kernel of many arrays)
+    sequence: Callable[[], None] | None = None
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """One inference: copy the inputs in, call every kernel, copy the outputs out."""
@@ -118,12 +122,17 @@ class Network:
     def run_bound(self) -> None:
         """The kernels alone on the inputs already in place (for timing loops)."""
         if self.threads is None:
-            for call in self.calls:
-                call()
+            self._run_calls()
             return
         with num_threads(self.threads):
-            for call in self.calls:
-                call()
+            self._run_calls()
+
+    def _run_calls(self) -> None:
+        if self.sequence is not None:
+            self.sequence()
+            return
+        for call in self.calls:
+            call()
 
     @property
     def tasks(self) -> list[TuningTask]:
@@ -155,10 +164,14 @@ def compile_network(
     for sub in part.subgraphs:
         args = [buffers[name] for name in sub.params] + [buffers[sub.output]]
         calls.append(kernels[sub.workload_key].bind(*args))
+    sequence = pool().call_list(
+        [(call.kernel.address, [a.ctypes.data for a in call.arrays]) for call in calls]
+    )
     elapsed = time.perf_counter() - start
     return Network(
-        part.graph, part, kernels, buffers, calls, elapsed, set(tuned_keys or ()), threads
-    )
+        part.graph, part, kernels, buffers, calls, elapsed, set(tuned_keys or ()), threads,
+        sequence,
+    )  # fmt: skip
 
 
 def _compile_task(task: TuningTask, schedule_for: ScheduleFor) -> Kernel:

@@ -394,3 +394,32 @@ def test_a_runner_measures_on_the_thread_count_it_was_given():
     done = run_python(code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_a_network_runs_its_calls_from_c_with_the_same_bits():
+    """The executor makes every kernel call from one C loop (st_run_calls); calling the
+    same bound kernels one by one from Python gives the same bits."""
+    net = compile_network(import_model(bert_encoder()))
+    assert net.sequence is not None
+    inputs = seeded_inputs(net, seed=5)
+    from_c = net.run(inputs)
+    net.sequence = None
+    from_python = net.run(inputs)
+    for name in from_c:
+        np.testing.assert_array_equal(from_c[name], from_python[name])
+
+
+def test_a_call_list_runs_kernels_in_order():
+    x = te.placeholder((64,), name="x")
+    add_one = load(build(lower(default_schedule(ComputeDAG([ops.add(x, 1.0)])))))
+    double = load(build(lower(default_schedule(ComputeDAG([ops.multiply(x, 2.0)])))))
+    a, b, c = (empty(64) for _ in range(3))
+    a[...] = np.arange(64)
+    ptr = [arr.ctypes.data for arr in (a, b, c)]
+    run = pool().call_list(
+        [(add_one.address, [ptr[0], ptr[1]]), (double.address, [ptr[1], ptr[2]])]
+    )
+    assert run is not None
+    run()
+    np.testing.assert_array_equal(c, (np.arange(64) + 1) * 2)
+    assert pool().call_list([(add_one.address, [ptr[0]] * 17)]) is None  # too many arrays

@@ -79,6 +79,11 @@ class Kernel:
             if copy is not original and original.flags.writeable:
                 original[...] = copy
 
+    @property
+    def address(self) -> int:
+        """The kernel's entry point in this process (every parameter a pointer)."""
+        return int(ctypes.cast(self._cfunc, ctypes.c_void_p).value or 0)
+
     def bind(self, *arrays: np.ndarray) -> Callable[[], None]:
         """A no-argument call of the kernel on `arrays`, checked once: for timing loops,
         where the per-call checks would be measured too. The arrays must already be

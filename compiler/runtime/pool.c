@@ -415,3 +415,42 @@ ST_EXPORT void st_pool_stats(int64_t out[13]) {
     out[11] = atomic_load(&chunking);
     out[12] = atomic_load(&n_moves);
 }
+
+/* A list of kernel calls run in order with no interpreter between them (the in-process
+ * executor's inference: models/network.py). Each call is a generated kernel's address
+ * and its pointer arguments (every parameter of a kernel is a pointer). Returns the
+ * index of the first call with more than ST_MAX_CALL_ARGS arguments (none run from it
+ * on), or -1 when every call ran. */
+#define ST_MAX_CALL_ARGS 16
+typedef struct {
+    void *fn;
+    int64_t nargs;
+    void *const *args;
+} st_call;
+
+ST_EXPORT int64_t st_run_calls(const st_call *calls, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        const st_call *c = &calls[i];
+        void *const *a = c->args;
+        switch (c->nargs) {
+        case 1: ((void (*)(void *))c->fn)(a[0]); break;
+        case 2: ((void (*)(void *, void *))c->fn)(a[0], a[1]); break;
+        case 3: ((void (*)(void *, void *, void *))c->fn)(a[0], a[1], a[2]); break;
+        case 4: ((void (*)(void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3]); break;
+        case 5: ((void (*)(void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4]); break;
+        case 6: ((void (*)(void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5]); break;
+        case 7: ((void (*)(void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6]); break;
+        case 8: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]); break;
+        case 9: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]); break;
+        case 10: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9]); break;
+        case 11: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]); break;
+        case 12: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11]); break;
+        case 13: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12]); break;
+        case 14: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13]); break;
+        case 15: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14]); break;
+        case 16: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]); break;
+        default: return i;
+        }
+    }
+    return -1;
+}

@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import tempfile
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -36,6 +37,19 @@ CFLAGS = ("-O2", "-std=c11", "-fPIC", "-shared", "-pthread", "-fvisibility=hidde
 ENTRY = "st_parallel_for"
 # C type of a loop body: void body(void *ctx, int64_t begin, int64_t end)
 BODY_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
+
+
+MAX_CALL_ARGS = 16  # pool.c's ST_MAX_CALL_ARGS
+
+
+class StCall(ctypes.Structure):
+    """pool.c's `st_call`: a kernel's address and its pointer arguments."""
+
+    _fields_ = [
+        ("fn", ctypes.c_void_p),
+        ("nargs", ctypes.c_int64),
+        ("args", ctypes.POINTER(ctypes.c_void_p)),
+    ]
 
 
 class PoolBuildError(RuntimeError):
@@ -83,6 +97,8 @@ class Pool:
         lib.st_pool_hold_workers.restype = None
         lib.st_pool_stats.argtypes = [ctypes.POINTER(ctypes.c_int64)]
         lib.st_pool_stats.restype = None
+        lib.st_run_calls.argtypes = [ctypes.POINTER(StCall), ctypes.c_int64]
+        lib.st_run_calls.restype = ctypes.c_int64
         self.entry_address = ctypes.cast(lib.st_parallel_for, ctypes.c_void_p).value
         self._threads = 1  # the fallback's answer
 
@@ -118,6 +134,26 @@ class Pool:
         if self.lib is not None:
             self.lib.st_pool_stats(out)
         return PoolStats(*(int(v) for v in out))
+
+    def call_list(self, calls: Sequence[tuple[int, Sequence[int]]]) -> Callable[[], None] | None:
+        """One no-argument callable that makes `calls` ((kernel address, argument
+        addresses), in order) from C, with no interpreter between two kernels; None
+        without the native pool or when a kernel takes more than MAX_CALL_ARGS arrays.
+        The caller keeps the kernels and the arrays alive."""
+        if self.lib is None or any(len(args) > MAX_CALL_ARGS for _, args in calls):
+            return None
+        arrays = [(ctypes.c_void_p * len(args))(*args) for _, args in calls]
+        table = (StCall * len(calls))(*[
+            StCall(fn, len(args), ctypes.cast(array, ctypes.POINTER(ctypes.c_void_p)))
+            for (fn, args), array in zip(calls, arrays)
+        ])  # fmt: skip
+        run, n = self.lib.st_run_calls, len(calls)
+
+        def run_all() -> None:
+            run(table, n)
+
+        run_all.keep = (arrays, table)  # type: ignore[attr-defined]
+        return run_all
 
     def parallel_for(self, body: object, extent: int) -> None:
         """Run a ctypes `BODY_FN` over [0, extent) on the pool (tests)."""
