@@ -22,7 +22,10 @@ those records and timed the same way: `tuned` rows beside the untuned ones, with
 tuning's wall time.
 
     python tests/bench/bench_models.py --models resnet18,/tmp/resnet50.onnx --tuned 20
-        --threads 1
+        --threads 1 [--keep DIR]
+
+`--keep DIR` keeps each tuning's records database and run directory in DIR/MODEL/
+(reports, decision log) instead of a temporary directory.
 """
 
 from __future__ import annotations
@@ -103,6 +106,7 @@ def bench_model(
     rounds: int,
     thread_counts: tuple[int, ...] = THREADS,
     tuned_per_task: int = 0,
+    keep: str | None = None,
 ) -> dict[str, dict[str, float]]:
     proto, graph = load_model(name)
     net = compile_network(graph)
@@ -116,7 +120,11 @@ def bench_model(
     if tuned_per_task:
         threads = thread_counts[0]
         with tempfile.TemporaryDirectory(prefix="sketchtune-bench-") as tmp:
-            records = Path(tmp) / "records.db"
+            where = Path(keep) / model_label(name) if keep else Path(tmp)
+            where.mkdir(parents=True, exist_ok=True)
+            records = where / "records.db"
+            if records.exists():
+                records.unlink()  # a fresh database: the figure is for N trials per task
             wall_s = tune(name, graph, tuned_per_task, threads, records)
             schedules = record_schedules(records, threads)
             tuned = compile_network(graph, schedule_for=schedules, tuned_keys=schedules.tuned)
@@ -187,6 +195,9 @@ def main() -> None:
     parser.add_argument("--threads", type=thread_list, default=THREADS, help="e.g. 1,2")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--tuned", type=int, default=0, help="also tuned, N trials per task")
+    parser.add_argument(
+        "--keep", default=None, help="keep each tuning's records and run in DIR/MODEL/"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with human_output(args.json):
@@ -194,7 +205,9 @@ def main() -> None:
         results = {}
         for name in args.models.split(","):
             print(f"benchmarking {name} ...", file=sys.stderr)
-            results[model_label(name)] = bench_model(name, args.rounds, args.threads, args.tuned)
+            results[model_label(name)] = bench_model(
+                name, args.rounds, args.threads, args.tuned, args.keep
+            )
         print_table(results, args.threads)
     if args.json:
         print_json(results)
