@@ -12,7 +12,8 @@ import pytest
 from compiler.codegen import assembly
 from compiler.lower.lower import lower
 from compiler.ops.workloads import op_workload
-from compiler.schedule.default import conv_register_budget, conv_tile_shape, default_schedule
+from compiler.schedule.conv_tiles import conv_register_budget, conv_tile_shape
+from compiler.schedule.default import default_schedule
 from compiler.target import Target, host_target
 
 TRIPLE = "x86_64-unknown-linux-gnu"

@@ -12,8 +12,9 @@ from compiler.codegen import build
 from compiler.lower.loop_ir import For, IfThenElse, Seq
 from compiler.lower.lower import lower
 from compiler.runtime import aligned, empty, load
-from compiler.schedule.default import default_schedule, is_ragged
+from compiler.schedule.default import default_schedule
 from compiler.schedule.steps import Annotation
+from compiler.schedule.tile_factors import is_ragged
 from compiler.te.dag import ComputeDAG
 from compiler.te.evaluate import evaluate
 

@@ -18,7 +18,6 @@ Rules, applied by analysis of the DAG rather than per op:
 from __future__ import annotations
 
 import os
-from functools import cache
 
 from compiler.ops.tags import CONV2D_BLOCKED, DEPTHWISE_CONV2D_BLOCKED, DEPTHWISE_CONV2D_NCHW
 from compiler.schedule.analysis import (
@@ -28,6 +27,7 @@ from compiler.schedule.analysis import (
     pads_transform,
     pads_wide_conv,
 )
+from compiler.schedule.conv_tiles import tile_blocked_conv, tile_blocked_output, tile_depthwise
 from compiler.schedule.stage import Attach
 from compiler.schedule.state import State
 from compiler.schedule.steps import (
@@ -41,64 +41,16 @@ from compiler.schedule.steps import (
     Rfactor,
     Split,
 )
-from compiler.target import Target, host_target
+from compiler.schedule.tile_factors import (
+    TILE_ROWS,
+    VECTOR_LANES,
+    is_ragged,
+    row_factor,
+    vector_factor,
+)
 from compiler.te.dag import ComputeDAG, needs_multi_level_tiling
 from compiler.te.expr import Expr, TensorRead, Var
 from compiler.te.traverse import walk
-
-# The longest SIMD loop of a default schedule, in floats, on every target: LLVM splits
-# it into native vectors (one zmm with AVX-512, two ymm with AVX2, four xmm with SSE).
-VECTOR_LANES = 16
-TILE_ROWS = 8
-# A blocked conv's register tile (conv_register_budget): accumulators are vectors of
-# CONV_VECTOR_FLOATS floats (16 / lanes native registers each), in at most
-# CONV_ACCUMULATOR_REGISTERS registers (16 independent FMA chains hide the FMA latency);
-# CONV_RESERVED_REGISTERS stay free for the broadcast input pixel, the weight vector (two
-# ymm registers with AVX2) and the loop's other values.
-CONV_VECTOR_FLOATS = 16
-CONV_ACCUMULATOR_REGISTERS = 16
-CONV_RESERVED_REGISTERS = 4
-CONV_TILE_WIDTH = 14  # output pixels per register tile when 14 accumulators fit (AVX-512)
-# Else 3 pixels: with 16-register AVX2 14 pixels (28 ymm registers) spilled; 3 pixels and
-# at most 6 vectors (12 registers) measured fastest there: 2.5-2.7x the AVX-512 tile on
-# the four ResNet-18 3x3 convs (docs/benchmarks.md#codegen).
-CONV_TILE_WIDTH_FEW_REGISTERS = 3
-
-
-@cache
-def conv_register_budget(target: Target | None = None) -> tuple[int, int]:
-    """(most pixels, most accumulator vectors of 16 floats) of a blocked conv's register
-    tile on `target` (default: this host): (14, 16) with AVX-512's 32 registers; with 16
-    registers (3, 6) on AVX2, six 16-float vectors being 12 ymm registers (3, 3 with SSE).
-
-    The accumulators get the target's vector registers but CONV_RESERVED_REGISTERS, at
-    most CONV_ACCUMULATOR_REGISTERS; a 16-float vector takes 16 / lanes of them. A tile
-    is CONV_TILE_WIDTH pixels when that many accumulators fit, else
-    CONV_TILE_WIDTH_FEW_REGISTERS (the measured choice for AVX2)."""
-    target = target or host_target()
-    registers = min(CONV_ACCUMULATOR_REGISTERS, target.vector_registers - CONV_RESERVED_REGISTERS)
-    per_vector = max(1, CONV_VECTOR_FLOATS // target.vector_lanes)
-    vectors = max(1, registers // per_vector)
-    if vectors >= CONV_TILE_WIDTH:
-        return CONV_TILE_WIDTH, vectors
-    return min(CONV_TILE_WIDTH_FEW_REGISTERS, vectors), vectors
-
-
-def vector_factor(extent: int, lanes: int = VECTOR_LANES) -> int:
-    """A divisor of `extent` to vectorize by: a multiple of 8 if one fits, else the largest."""
-    divisors = [d for d in range(1, min(extent, lanes) + 1) if extent % d == 0]
-    return max(divisors, key=lambda d: (d % 8 == 0, d))
-
-
-def is_ragged(extent: int) -> bool:
-    """An innermost extent with no divisor worth a vector (197 tokens, 55 pixels): it is
-    vectorized by VECTOR_LANES anyway, the split not dividing it; the lowering runs
-    the last, partial vector apart (compiler/lower/passes.py partition_ragged_loops)."""
-    return extent >= VECTOR_LANES and vector_factor(extent) < 8
-
-
-def row_factor(extent: int, rows: int = TILE_ROWS) -> int:
-    return max(d for d in range(1, min(extent, rows) + 1) if extent % d == 0)
 
 
 def default_schedule(dag: ComputeDAG, *, cores: int | None = None) -> State:
@@ -189,25 +141,6 @@ def tile_into_consumer(s: State, p: int, c: int) -> State:
     return s.apply(ComputeAt(p, c, 0))
 
 
-def tile_depthwise(s: State, p: int, c: int) -> State:
-    """Depthwise conv on a wide image: the tile is 1 or 2 whole output rows, vectors
-    along them; the taps of each row give every vector independent FMAs."""
-    _, _, oh, ow = s.stages[c].op.shape
-    vec = vector_factor(ow)
-    rows = row_factor(oh, 1 if ow >= 56 else 2)
-    s = s.apply(Split(c, 3, (vec,)))  # [n, ch, y, x.o, x.i]
-    s = s.apply(Split(c, 2, (rows,)))  # [n, ch, y.o, y.i, x.o, x.i]
-    s = s.apply(Fuse(c, (0, 1, 2)))  # [rows tile, y.i, x.o, x.i]
-    s = s.apply(Annotate(c, 0, Annotation.PARALLEL))
-    s = s.apply(Annotate(c, 3, Annotation.VECTORIZE))
-    s = s.apply(Split(p, 3, (vec,)))  # [n, ch, y, x.o, x.i, ry, rx]
-    s = s.apply(Split(p, 2, (rows,)))  # [n, ch, y.o, y.i, x.o, x.i, ry, rx]
-    s = s.apply(Reorder(p, (0, 1, 2, 4, 6, 7, 3, 5)))  # [..., x.o, ry, rx, y.i, x.i]
-    s = s.apply(Annotate(p, 6, Annotation.UNROLL))
-    s = s.apply(Annotate(p, 7, Annotation.VECTORIZE))
-    return s.apply(ComputeAt(p, c, 0))
-
-
 def tile_row_vectors(s: State, p: int, c: int, vec: int) -> State:
     """One output row: a tile of up to 8 vectors along it (matrix-vector products), so
     the reduction has independent accumulators instead of one latency-bound chain."""
@@ -270,88 +203,6 @@ def tile_ragged_rows(s: State, p: int, c: int, vec: int, row_axis: int) -> State
     s = s.apply(Annotate(p, last - 1, Annotation.UNROLL))
     s = s.apply(Annotate(p, last, Annotation.VECTORIZE))
     return s.apply(ComputeAt(p, c, 1))  # inside the consumer's r.o
-
-
-def tile_blocked_conv(s: State, p: int, c: int) -> State:
-    """Register tile of a blocked conv: `width` output pixels x `mult` vectors of b channels.
-
-    Per (rc, ry, rx) the tile loads mult x b weights as vectors and broadcasts each
-    of `width` input pixels into mult FMAs (width x mult accumulators); the epilogue
-    stage c (NCHW) runs its tile loops [n, f.o, y, x.o] fused in parallel, the conv
-    computed inside them.
-    """
-    _, blocks, _, ow, block = s.stages[p].op.shape
-    width, mult = conv_tile_shape(ow, blocks)
-    s = s.apply(Split(c, 3, (width,)))  # [n, f, y, x.o, x.i]
-    s = s.apply(Split(c, 1, (mult * block,)))  # [n, f.o, f.i, y, x.o, x.i]
-    s = s.apply(Reorder(c, (0, 1, 3, 4, 5, 2)))
-    s = s.apply(Fuse(c, (0, 1, 2, 3)))  # [tile, x.i, f.i]
-    s = s.apply(Annotate(c, 0, Annotation.PARALLEL))
-    s = s.apply(Split(p, 3, (width,)))  # [n, fo, y, x.o, x.i, fi, rc, ry, rx]
-    s = s.apply(Split(p, 1, (mult,)))  # [n, fo.o, fo.i, y, x.o, x.i, fi, rc, ry, rx]
-    s = s.apply(Reorder(p, (0, 1, 3, 4, 7, 8, 9, 2, 5, 6)))
-    s = s.apply(Annotate(p, 7, Annotation.UNROLL))
-    s = s.apply(Annotate(p, 8, Annotation.UNROLL))
-    s = s.apply(Annotate(p, 9, Annotation.VECTORIZE))
-    return s.apply(ComputeAt(p, c, 0))
-
-
-def tile_blocked_output(s: State, p: int, c: int) -> State:
-    """Register tile of a conv writing blocked data [N, F/b, OH, OW, b] (conv2d_blocked,
-    depthwise_conv2d_blocked): `rows` x `width` output pixels x `mult` blocks of b
-    channels.
-
-    Per reduction step the tile loads `mult` weight vectors and broadcasts each input
-    pixel into them (a depthwise conv: one block, one input vector per pixel); the
-    epilogue c stores whole vectors. The pixels lie along one row, or, when the row's
-    width has no divisor near the register budget (111 = 3 x 37), in a few rows.
-    """
-    _, blocks, oh, ow, _ = s.stages[c].op.shape
-    pixels, accumulators = conv_register_budget()
-    depthwise = s.stages[p].op.tag == DEPTHWISE_CONV2D_BLOCKED
-    width, rows = row_factor(ow, pixels), 1
-    if width < max(2, pixels // 2):
-        rows = row_factor(oh, pixels // width)
-    if depthwise:
-        mult = 1
-    elif rows == 1:
-        width, mult = conv_tile_shape(ow, blocks)
-    else:
-        mult = conv_block_multiple(width * rows, blocks, accumulators)
-    n_reduce = len(s.stages[p].op.reduce_axes)
-    for k in (c, p):
-        s = s.apply(Split(k, 3, (width,)))  # [n, fo, y, x.o, x.i, fi, red...]
-        s = s.apply(Split(k, 2, (rows,)))  # [n, fo, y.o, y.i, x.o, x.i, fi, red...]
-        s = s.apply(Split(k, 1, (mult,)))  # [n, fo.o, fo.i, y.o, y.i, x.o, x.i, fi, red...]
-        reduce = list(range(8, 8 + n_reduce)) if k == p else []
-        s = s.apply(Reorder(k, (0, 1, 3, 5, *reduce, 2, 4, 6, 7)))
-    s = s.apply(Fuse(c, (0, 1, 2, 3)))  # [tile, fo.i, y.i, x.i, fi]
-    s = s.apply(Annotate(c, 0, Annotation.PARALLEL))
-    s = s.apply(Annotate(c, 4, Annotation.VECTORIZE))
-    last = len(s.stages[p].iters) - 1
-    for i in (last - 3, last - 2, last - 1):
-        s = s.apply(Annotate(p, i, Annotation.UNROLL))
-    s = s.apply(Annotate(p, last, Annotation.VECTORIZE))
-    return s.apply(ComputeAt(p, c, 0))
-
-
-def conv_tile_shape(width: int, blocks: int, target: Target | None = None) -> tuple[int, int]:
-    """(pixels, channel blocks) of a blocked conv's register tile on `target` (default:
-    this host). Few filters (one or two blocks): every block in the tile, so each
-    broadcast input pixel feeds them all; else 14 pixels (3 with 16 vector registers),
-    with 2 or 4 blocks on narrow images."""
-    pixels, accumulators = conv_register_budget(target)
-    if blocks <= 2:
-        return row_factor(width, pixels // 2 + 1), blocks
-    pixels = row_factor(width, pixels)
-    return pixels, conv_block_multiple(pixels, blocks, accumulators)
-
-
-def conv_block_multiple(width: int, blocks: int, accumulators: int = 16) -> int:
-    """Channel blocks per tile: the most accumulators (width x blocks) up to 16, which
-    hides FMA latency on narrow images without spilling registers."""
-    fits = [m for m in (1, 2, 4) if blocks % m == 0 and width * m <= accumulators]
-    return max(fits, default=1)
 
 
 def schedule_reduction(s: State, k: int) -> State:

@@ -23,9 +23,10 @@ from compiler.ops.tags import (
     POOL_AVG,
     POOL_MAX,
 )
-from compiler.schedule.default import conv_register_budget, conv_tile_shape, row_factor
+from compiler.schedule.conv_tiles import conv_register_budget, conv_tile_shape
 from compiler.schedule.state import State
 from compiler.schedule.steps import Annotation
+from compiler.schedule.tile_factors import row_factor
 from compiler.te.dag import ComputeDAG
 
 BLOCKED_TAGS = (CONV2D_BLOCKED, DEPTHWISE_CONV2D_BLOCKED, POOL_MAX, POOL_AVG, GLOBAL_POOL_AVG)

@@ -28,9 +28,10 @@ from compiler.ops.tags import (
     POOL_AVG,
     POOL_MAX,
 )
-from compiler.schedule.default import conv_tile_shape, row_factor, vector_factor
+from compiler.schedule.conv_tiles import conv_tile_shape
 from compiler.schedule.state import State
 from compiler.schedule.steps import Annotation
+from compiler.schedule.tile_factors import row_factor, vector_factor
 from compiler.te.dag import ComputeDAG
 
 UNROLL_STEPS = [0, 16, 64]
