@@ -11,8 +11,7 @@ from compiler.autotvm.templates.helpers import (
     anchor_setup,
     at_most,
     define_pad_knob,
-    find_anchor,
-    matches,
+    matches_rank,
     schedule_pad_root,
 )
 from compiler.autotvm.templates.registry import register_template
@@ -33,15 +32,8 @@ BLOCKED_TAGS = (CONV2D_BLOCKED, DEPTHWISE_CONV2D_BLOCKED, POOL_MAX, POOL_AVG, GL
 UNROLL_STEPS = [0, 16, 64]
 
 
-def anchor_ndim(dag: ComputeDAG, tags: tuple[str, ...]) -> int:
-    """Dimensions of the DAG's anchor with one of `tags` (0 without one)."""
-    s = State.initial(dag)
-    k = find_anchor(s, tags)
-    return 0 if k is None else len(s.stages[k].op.shape)
-
-
 def writes_blocked(dag: ComputeDAG) -> bool:
-    return matches(dag, BLOCKED_TAGS) and anchor_ndim(dag, BLOCKED_TAGS) == 5
+    return matches_rank(dag, BLOCKED_TAGS, 5)
 
 
 @register_template("blocked", writes_blocked)

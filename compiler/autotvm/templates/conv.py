@@ -15,8 +15,7 @@ from compiler.autotvm.templates.helpers import (
     anchor_setup,
     at_most,
     define_pad_knob,
-    find_anchor,
-    matches,
+    matches_rank,
     schedule_pad_root,
     vector_width,
 )
@@ -196,10 +195,7 @@ def depthwise_template(cfg: Config, dag: ComputeDAG) -> State:
 
 def _nchw_pool(dag: ComputeDAG) -> bool:
     """A pool of NCHW data (a blocked one is the blocked template's)."""
-    tags = (POOL_MAX, POOL_AVG)
-    s = State.initial(dag)
-    k = find_anchor(s, tags)
-    return k is not None and len(s.stages[k].op.shape) == 4 and matches(dag, tags)
+    return matches_rank(dag, (POOL_MAX, POOL_AVG), 4)
 
 
 @register_template("pool2d", _nchw_pool)

@@ -226,6 +226,14 @@ def matches(dag: ComputeDAG, tags: Sequence[str]) -> bool:
     return c is not None and s.is_output(c)
 
 
+def matches_rank(dag: ComputeDAG, tags: Sequence[str], ndim: int) -> bool:
+    """`matches(dag, tags)` with an anchor of `ndim` dimensions: 4 for NCHW data, 5 for
+    blocked data [N, C/b, H, W, b] (the pools take both; each has its template)."""
+    s = State.initial(dag)
+    k = find_anchor(s, tags)
+    return k is not None and len(s.stages[k].op.shape) == ndim and matches(dag, tags)
+
+
 def schedule_pad_root(sch: Sched, pad: int | None) -> None:
     """A padding stage at root: fused parallel outer loops, vector inner loop."""
     if pad is not None and sch.state.stages[pad].attach is Attach.ROOT:

@@ -4,7 +4,7 @@ parallel, the taps around or inside the channel tile."""
 from __future__ import annotations
 
 from compiler.autotvm.space import Config
-from compiler.autotvm.templates.helpers import anchor_setup, at_most, find_anchor, matches
+from compiler.autotvm.templates.helpers import anchor_setup, at_most, matches_rank
 from compiler.autotvm.templates.registry import register_template
 from compiler.ops.tags import GLOBAL_POOL_AVG
 from compiler.schedule.state import State
@@ -16,9 +16,7 @@ ORDERS = (("c_r", "ry", "rx"), ("ry", "rx", "c_r"))
 
 def _nchw_global_pool(dag: ComputeDAG) -> bool:
     """A global pool of NCHW data (a blocked one is the blocked template's)."""
-    s = State.initial(dag)
-    k = find_anchor(s, (GLOBAL_POOL_AVG,))
-    return k is not None and len(s.stages[k].op.shape) == 4 and matches(dag, (GLOBAL_POOL_AVG,))
+    return matches_rank(dag, (GLOBAL_POOL_AVG,), 4)
 
 
 @register_template("global_pool2d", _nchw_global_pool)
