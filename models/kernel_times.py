@@ -20,14 +20,12 @@ import numpy as np
 
 from compiler.codegen import build
 from compiler.lower.lower import lower
+from compiler.measure.interleave import time_interleaved
 from compiler.runtime import Kernel, aligned, load
 from models.memory_plan import allocate
 from models.network import default_schedule_for
 from models.partition import Partition, TuningTask
 from models.tuned import RecordSchedules
-
-ROUNDS = 5  # interleaved timing rounds per task
-MIN_ROUND_S = 0.002  # one round lasts at least this long
 
 
 @dataclass(frozen=True)
@@ -132,29 +130,3 @@ def _bound(kernel: Kernel) -> Callable[[], None]:
         aligned(rng.standard_normal(p.shape).astype(np.dtype(p.dtype))) for p in kernel.params
     ]
     return kernel.bind(*arrays)
-
-
-def time_interleaved(a: Callable[[], None], b: Callable[[], None]) -> tuple[float, float]:
-    """Seconds per call of `a` and of `b`: the best of ROUNDS interleaved rounds."""
-    a()
-    b()
-    number = _calls_per_round(a)
-    a_s, b_s = [], []
-    for _ in range(ROUNDS):
-        a_s.append(_mean_call_s(a, number))
-        b_s.append(_mean_call_s(b, number))
-    return min(a_s), min(b_s)
-
-
-def _calls_per_round(fn: Callable[[], None]) -> int:
-    number = 1
-    while _mean_call_s(fn, number) * number < MIN_ROUND_S and number < 1 << 20:
-        number *= 4
-    return number
-
-
-def _mean_call_s(fn: Callable[[], None], number: int) -> float:
-    start = time.perf_counter()
-    for _ in range(number):
-        fn()
-    return (time.perf_counter() - start) / number

@@ -15,7 +15,7 @@ every offset a multiple of 64 bytes (the kernels assume aligned arrays).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,9 +25,16 @@ from models.graph import Graph
 from models.partition import Subgraph
 
 
-def allocate(graph: Graph, subgraphs: list[Subgraph]) -> dict[str, np.ndarray]:
+def allocate(
+    graph: Graph, subgraphs: list[Subgraph], widths: Sequence[int] | None = None
+) -> dict[str, np.ndarray]:
     """An aligned C-contiguous array of its value's dtype for every value a kernel reads or
-    writes (intermediates are views of shared byte blocks)."""
+    writes (intermediates are views of shared byte blocks).
+
+    `widths`: the subgraphs run in steps (models/inter_op.py), step s being the next
+    widths[s] of them, whose calls may run at the same time: lifetimes are counted in
+    steps, so no value written in a step shares memory with one read or written in it.
+    """
     dtypes = {n: v.dtype for n, v in graph.values.items()}
     buffers = {
         n: aligned(np.asarray(a, dtypes.get(n, "float32"), order="C"))
@@ -35,18 +42,31 @@ def allocate(graph: Graph, subgraphs: list[Subgraph]) -> dict[str, np.ndarray]:
     }
     for value in graph.inputs + graph.outputs:
         buffers[value.name] = empty(value.shape, value.dtype)
-    last_use = {name: k for k, sub in enumerate(subgraphs) for name in sub.params}
+    step_of = step_indices(len(subgraphs), widths)
+    last_use = {name: step_of[k] for k, sub in enumerate(subgraphs) for name in sub.params}
     free: list[np.ndarray] = []
     release_at: dict[int, list[np.ndarray]] = {}
     for k, sub in enumerate(subgraphs):
+        step = step_of[k]
         if sub.output not in buffers:
             value = graph.values[sub.output]
             nbytes = math.prod(value.shape) * np.dtype(value.dtype).itemsize
             block = _take(free, nbytes)
             buffers[sub.output] = block[:nbytes].view(value.dtype).reshape(value.shape)
-            release_at.setdefault(max(k, last_use.get(sub.output, k)), []).append(block)
-        free.extend(release_at.pop(k, []))
+            release_at.setdefault(max(step, last_use.get(sub.output, step)), []).append(block)
+        if k + 1 == len(subgraphs) or step_of[k + 1] != step:  # the step's last subgraph
+            free.extend(release_at.pop(step, []))
     return buffers
+
+
+def step_indices(n: int, widths: Sequence[int] | None) -> list[int]:
+    """The step of each of `n` subgraphs run in steps of `widths` (None: one each)."""
+    if widths is None:
+        return list(range(n))
+    steps = [s for s, w in enumerate(widths) for _ in range(w)]
+    if len(steps) != n:
+        raise ValueError(f"step widths {list(widths)} do not cover {n} subgraphs")
+    return steps
 
 
 def _take(free: list[np.ndarray], size: int) -> np.ndarray:

@@ -27,6 +27,7 @@ from compiler.schedule.state import State
 from compiler.schedule.steps import Annotate, Annotation
 from models.errors import ModelError
 from models.graph import Graph
+from models.inter_op import StepChoice, candidate_widths, choose_widths
 from models.memory_plan import allocate
 from models.partition import Partition, TuningTask, partition
 
@@ -98,6 +99,9 @@ class Network:
     # every call made from C in one go (compiler/runtime/pool.py call_list), or None:
     # the calls one by one from Python (no native pool, or a kernel of many arrays)
     sequence: Callable[[], None] | None = None
+    # runs of independent calls measured for side-by-side execution (models/inter_op.py);
+    # those whose `side_by_side` holds run so in `sequence`
+    steps: list[StepChoice] = field(default_factory=list)
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """One inference: copy the inputs in, call every kernel, copy the outputs out."""
@@ -145,10 +149,12 @@ def compile_network(
     schedule_for: ScheduleFor = default_schedule_for,
     tuned_keys: set[str] | None = None,
     threads: int | None = None,
+    inter_op: bool = True,
 ) -> Network:
     """Partition `graph`, compile one kernel per distinct workload, bind every call.
     `threads`: the network's parallel loops run on that many threads (None: the
-    calling thread's setting).
+    calling thread's setting). `inter_op`: independent kernels may run side by side
+    where that measured faster at that thread count (models/inter_op.py).
 
     Example:
         >>> net = compile_network(import_model("model.onnx"))   # doctest: +SKIP
@@ -159,19 +165,50 @@ def compile_network(
     start = time.perf_counter()
     part = partition(graph)
     kernels = {t.workload_key: _compile_task(t, schedule_for) for t in part.tasks}
-    buffers = allocate(part.graph, part.subgraphs)
+    run_threads = threads or pool().get_num_threads()
+    widths = None
+    if inter_op and run_threads > 1:
+        by_key = {t.workload_key: t for t in part.tasks}
+        widths = candidate_widths(part.subgraphs, lambda s: task_work(by_key[s.workload_key]))
+    buffers = allocate(part.graph, part.subgraphs, widths)
     calls = []
     for sub in part.subgraphs:
         args = [buffers[name] for name in sub.params] + [buffers[sub.output]]
         calls.append(kernels[sub.workload_key].bind(*args))
-    sequence = pool().call_list(
-        [(call.kernel.address, [a.ctypes.data for a in call.arrays]) for call in calls]
-    )
+    addresses = [(call.kernel.address, [a.ctypes.data for a in call.arrays]) for call in calls]
+    steps: list[StepChoice] = []
+    if widths is not None and max(widths) > 1 and pool().call_list(addresses) is not None:
+        widths, steps = _measure_steps(part, buffers, calls, addresses, widths, run_threads)
+    sequence = pool().call_list(addresses, widths)
     elapsed = time.perf_counter() - start
     return Network(
         part.graph, part, kernels, buffers, calls, elapsed, set(tuned_keys or ()), threads,
-        sequence,
+        sequence, steps,
     )  # fmt: skip
+
+
+def _measure_steps(
+    part: Partition,
+    buffers: dict[str, np.ndarray],
+    calls: list[Callable[[], None]],
+    addresses: list[tuple[int, list[int]]],
+    widths: list[int],
+    threads: int,
+) -> tuple[list[int], list[StepChoice]]:
+    """`choose_widths` on this network's bound calls, at `threads`, after one inference
+    on zero inputs (valid indices for gathers; intermediates filled)."""
+    for value in part.graph.inputs:
+        buffers[value.name].fill(0)
+    with num_threads(threads):
+        for call in calls:
+            call()
+
+        def run_calls(first: int, width: int, side_by_side: bool) -> Callable[[], None] | None:
+            return pool().call_list(
+                addresses[first : first + width], [width] if side_by_side else None
+            )
+
+        return choose_widths(widths, run_calls)
 
 
 def _compile_task(task: TuningTask, schedule_for: ScheduleFor) -> Kernel:

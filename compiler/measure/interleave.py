@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 
 SETTLE_S = 0.25  # lets the other contender's worker threads stop spinning
+MIN_ROUND_S = 0.002  # a round of time_interleaved lasts at least this long
 
 
 def best_s(fn: Callable[[], object], repeat: int = 3) -> float:
@@ -55,3 +56,32 @@ def interleaved_all(
 def median_ratio(ours_s: list[float], theirs_s: list[float]) -> float:
     """Median over rounds of theirs / ours (> 1: we are faster)."""
     return statistics.median(t / o for o, t in zip(ours_s, theirs_s))
+
+
+def time_interleaved(
+    a: Callable[[], object], b: Callable[[], object], rounds: int = 5
+) -> tuple[float, float]:
+    """Seconds per call of `a` and of `b`: the best of `rounds` interleaved rounds, each
+    of enough calls to last MIN_ROUND_S (no settle pause: for two kernels of ours)."""
+    a()
+    b()
+    number = _calls_per_round(a)
+    a_s, b_s = [], []
+    for _ in range(rounds):
+        a_s.append(_mean_call_s(a, number))
+        b_s.append(_mean_call_s(b, number))
+    return min(a_s), min(b_s)
+
+
+def _calls_per_round(fn: Callable[[], object]) -> int:
+    number = 1
+    while _mean_call_s(fn, number) * number < MIN_ROUND_S and number < 1 << 20:
+        number *= 4
+    return number
+
+
+def _mean_call_s(fn: Callable[[], object], number: int) -> float:
+    start = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - start) / number

@@ -313,7 +313,14 @@ ST_EXPORT int st_set_num_threads(int n) {
     return old;
 }
 
+static void parallel_for_chunked(st_body_fn body, void *ctx, int64_t extent, int32_t how);
+
 ST_EXPORT void st_parallel_for(st_body_fn body, void *ctx, int64_t extent) {
+    parallel_for_chunked(body, ctx, extent, atomic_load_explicit(&chunking, memory_order_relaxed));
+}
+
+/* st_parallel_for with the chunking `how` (pool.c's tunable's meaning) */
+static void parallel_for_chunked(st_body_fn body, void *ctx, int64_t extent, int32_t how) {
     if (extent <= 0) return;
     int threads = thread_count ? thread_count : (pthread_once(&once, init_once), default_threads);
     if (threads > extent) threads = (int)extent;
@@ -333,7 +340,7 @@ ST_EXPORT void st_parallel_for(st_body_fn body, void *ctx, int64_t extent) {
     atomic_store_explicit(&slot->ctx, ctx, memory_order_release);
     atomic_store_explicit(&slot->extent, extent, memory_order_release);
     atomic_store_explicit(&slot->units, (int32_t)units, memory_order_release);
-    atomic_store_explicit(&slot->chunking, atomic_load(&chunking), memory_order_release);
+    atomic_store_explicit(&slot->chunking, how, memory_order_release);
     atomic_store_explicit(&slot->threads, threads, memory_order_release);
     atomic_store_explicit(&slot->waiting, 0, memory_order_relaxed);
     atomic_store_explicit(&slot->done, 0, memory_order_relaxed);
@@ -428,29 +435,68 @@ typedef struct {
     void *const *args;
 } st_call;
 
-ST_EXPORT int64_t st_run_calls(const st_call *calls, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        const st_call *c = &calls[i];
-        void *const *a = c->args;
-        switch (c->nargs) {
-        case 1: ((void (*)(void *))c->fn)(a[0]); break;
-        case 2: ((void (*)(void *, void *))c->fn)(a[0], a[1]); break;
-        case 3: ((void (*)(void *, void *, void *))c->fn)(a[0], a[1], a[2]); break;
-        case 4: ((void (*)(void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3]); break;
-        case 5: ((void (*)(void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4]); break;
-        case 6: ((void (*)(void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5]); break;
-        case 7: ((void (*)(void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6]); break;
-        case 8: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]); break;
-        case 9: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]); break;
-        case 10: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9]); break;
-        case 11: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]); break;
-        case 12: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11]); break;
-        case 13: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12]); break;
-        case 14: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13]); break;
-        case 15: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14]); break;
-        case 16: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]); break;
-        default: return i;
-        }
+/* one call; 0 when it has more than ST_MAX_CALL_ARGS arguments (not made) */
+static int run_call(const st_call *c) {
+    void *const *a = c->args;
+    switch (c->nargs) {
+    case 1: ((void (*)(void *))c->fn)(a[0]); break;
+    case 2: ((void (*)(void *, void *))c->fn)(a[0], a[1]); break;
+    case 3: ((void (*)(void *, void *, void *))c->fn)(a[0], a[1], a[2]); break;
+    case 4: ((void (*)(void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3]); break;
+    case 5: ((void (*)(void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4]); break;
+    case 6: ((void (*)(void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5]); break;
+    case 7: ((void (*)(void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6]); break;
+    case 8: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]); break;
+    case 9: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8]); break;
+    case 10: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9]); break;
+    case 11: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10]); break;
+    case 12: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11]); break;
+    case 13: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12]); break;
+    case 14: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13]); break;
+    case 15: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14]); break;
+    case 16: ((void (*)(void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *, void *))c->fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]); break;
+    default: return 0;
     }
+    return 1;
+}
+
+ST_EXPORT int64_t st_run_calls(const st_call *calls, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!run_call(&calls[i])) return i;
+    return -1;
+}
+
+/* Inter-op parallelism: calls in steps. Step s is the next widths[s] calls; a step of
+ * one call runs as st_run_calls would, the calls of a wider step (independent kernels:
+ * none reads what another writes) run at the same time, one per thread of the pool,
+ * each kernel's own parallel loops inline on its thread. Threads that finish early take
+ * the step's next call, so a step of more calls than threads still balances. Returns as
+ * st_run_calls; no call runs if any has too many arguments. */
+typedef struct {
+    const st_call *calls;
+} step_ctx;
+
+static void step_body(void *ctx, int64_t begin, int64_t end) {
+    const st_call *calls = ((const step_ctx *)ctx)->calls;
+    for (int64_t i = begin; i < end; i++) run_call(&calls[i]);
+}
+
+ST_EXPORT int64_t st_run_steps(const st_call *calls, int64_t n, const int64_t *widths,
+                               int64_t n_steps) {
+    for (int64_t i = 0; i < n; i++)
+        if (calls[i].nargs < 1 || calls[i].nargs > ST_MAX_CALL_ARGS) return i;
+    int64_t at = 0;
+    for (int64_t s = 0; s < n_steps && at < n; s++) {
+        int64_t w = widths[s] < 1 ? 1 : widths[s] > n - at ? n - at : widths[s];
+        if (w == 1) {
+            run_call(&calls[at]);
+        } else {
+            step_ctx ctx = {calls + at};
+            /* chunks of one call: `how` fixed chunks per thread, one unit each */
+            parallel_for_chunked(step_body, &ctx, w, (int32_t)w);
+        }
+        at += w;
+    }
+    for (; at < n; at++) run_call(&calls[at]);
     return -1;
 }

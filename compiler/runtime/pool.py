@@ -99,6 +99,9 @@ class Pool:
         lib.st_pool_stats.restype = None
         lib.st_run_calls.argtypes = [ctypes.POINTER(StCall), ctypes.c_int64]
         lib.st_run_calls.restype = ctypes.c_int64
+        lib.st_run_steps.argtypes = [ctypes.POINTER(StCall), ctypes.c_int64,
+                                     ctypes.POINTER(ctypes.c_int64), ctypes.c_int64]  # fmt: skip
+        lib.st_run_steps.restype = ctypes.c_int64
         self.entry_address = ctypes.cast(lib.st_parallel_for, ctypes.c_void_p).value
         self._threads = 1  # the fallback's answer
 
@@ -135,11 +138,16 @@ class Pool:
             self.lib.st_pool_stats(out)
         return PoolStats(*(int(v) for v in out))
 
-    def call_list(self, calls: Sequence[tuple[int, Sequence[int]]]) -> Callable[[], None] | None:
+    def call_list(
+        self, calls: Sequence[tuple[int, Sequence[int]]], widths: Sequence[int] | None = None
+    ) -> Callable[[], None] | None:
         """One no-argument callable that makes `calls` ((kernel address, argument
         addresses), in order) from C, with no interpreter between two kernels; None
         without the native pool or when a kernel takes more than MAX_CALL_ARGS arrays.
-        The caller keeps the kernels and the arrays alive."""
+        With `widths` the calls run in steps (`st_run_steps`): step s is the next
+        widths[s] calls, run at the same time on the pool's threads when it has more
+        than one (they must be independent). The caller keeps the kernels and the
+        arrays alive."""
         if self.lib is None or any(len(args) > MAX_CALL_ARGS for _, args in calls):
             return None
         arrays = [(ctypes.c_void_p * len(args))(*args) for _, args in calls]
@@ -147,10 +155,21 @@ class Pool:
             StCall(fn, len(args), ctypes.cast(array, ctypes.POINTER(ctypes.c_void_p)))
             for (fn, args), array in zip(calls, arrays)
         ])  # fmt: skip
-        run, n = self.lib.st_run_calls, len(calls)
+        n = len(calls)
+        if widths is None or all(w == 1 for w in widths):
+            run = self.lib.st_run_calls
 
-        def run_all() -> None:
-            run(table, n)
+            def run_all() -> None:
+                run(table, n)
+
+        else:
+            if sum(widths) != n or min(widths) < 1:
+                raise ValueError(f"step widths {list(widths)} do not cover {n} calls")
+            steps = (ctypes.c_int64 * len(widths))(*widths)
+            run_steps, n_steps = self.lib.st_run_steps, len(widths)
+
+            def run_all() -> None:
+                run_steps(table, n, steps, n_steps)
 
         run_all.keep = (arrays, table)  # type: ignore[attr-defined]
         return run_all
