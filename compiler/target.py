@@ -7,8 +7,11 @@ above need to know about the ISA is derived from it here: the vector width
 the running machine can say (cache sizes, usable cores) comes from the OS, in
 `host_caches()` and `host_cores()`.
 
-This module imports nothing from the rest of `compiler`, so any layer (the
-default schedules, codegen, measurement) may depend on it.
+This module imports nothing from the rest of `compiler` but its error class, so any
+layer (the default schedules, codegen, measurement) may depend on it.
+
+`SKETCHTUNE_ISA=avx2` makes the host target an AVX2 one on an AVX-512 CPU
+(`restrict_isa`): the code and the schedules an AVX2 machine would get, run here.
 
 Example:
     >>> t = Target("znver3", "+avx,+avx2,+fma", "x86_64-unknown-linux-gnu")
@@ -27,6 +30,8 @@ from pathlib import Path
 
 import llvmlite.binding as llvm
 
+from compiler.errors import UserError
+
 # Features worth naming in a record: they decide which code the compiler can emit.
 _NOTABLE_FEATURES = (
     "avx2",
@@ -40,6 +45,10 @@ _NOTABLE_FEATURES = (
     "avx512fp16",
     "amx-tile",
 )
+
+# Code for a narrower ISA than the CPU's (restrict_isa): SKETCHTUNE_ISA=avx2.
+ISA_ENV = "SKETCHTUNE_ISA"
+_ABOVE_AVX2 = ("avx512", "avx10", "amx", "evex512")
 
 # Used when the OS does not say (no sysfs: not Linux, or a sandbox hiding it): a
 # 32 KiB L1d and a 1 MiB L2 per core and a 32 MiB shared L3 are typical of the
@@ -125,13 +134,33 @@ def init_llvm() -> None:
 
 @cache
 def host_target() -> Target:
-    """The CPU this process runs on, with all its features."""
+    """The CPU this process runs on, with all its features, less those `SKETCHTUNE_ISA`
+    leaves out (`restrict_isa`)."""
     init_llvm()
-    return Target(
+    native = Target(
         cpu=llvm.get_host_cpu_name(),
         features=llvm.get_host_cpu_features().flatten(),
         triple=llvm.get_process_triple(),
     )
+    return restrict_isa(native, os.environ.get(ISA_ENV, ""))
+
+
+def restrict_isa(target: Target, isa: str) -> Target:
+    """`target` generating code for at most `isa`: "avx2" switches off every AVX-512,
+    AVX10 and AMX feature (AVX2 code on an AVX-512 CPU: 16 registers of 8 lanes, as on
+    Zen 1-3 or Haswell to Alder Lake; records name it by its features, so they never
+    mix with the native target's); "" or "native" changes nothing."""
+    if isa in ("", "native"):
+        return target
+    if isa != "avx2":
+        raise UserError(f"{ISA_ENV}={isa!r}: give avx2 or native")
+    if "avx2" not in target.enabled_features:
+        raise UserError(f"{ISA_ENV}=avx2: this CPU ({target.cpu}) has no AVX2")
+    features = [
+        f"-{f[1:]}" if f.startswith("+") and f[1:].startswith(_ABOVE_AVX2) else f
+        for f in target.features.split(",")
+    ]
+    return Target(target.cpu, ",".join(features), target.triple)
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,15 @@ record string `describe()` does not change."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
 
 import llvmlite.binding as llvm
 import pytest
 
 from compiler import target as target_mod
+from compiler.errors import UserError
 from compiler.target import (
     CacheSizes,
     Target,
@@ -18,6 +22,7 @@ from compiler.target import (
     host_summary,
     host_target,
     parse_size,
+    restrict_isa,
     vector_lanes,
 )
 
@@ -131,3 +136,60 @@ def test_parse_size():
 
 def test_cores_are_the_affinity_mask():
     assert host_cores() == len(os.sched_getaffinity(0)) >= 1
+
+
+def test_restricting_to_avx2_switches_off_every_avx512_feature():
+    t = restrict_isa(AVX512, "avx2")
+    assert (t.isa, t.vector_lanes, t.vector_registers, t.has_fma) == ("avx2", 8, 16, True)
+    assert "avx512" not in t.describe() and "+avx2,+fma" in t.describe()
+    assert t.cpu == AVX512.cpu and t.triple == AVX512.triple
+    assert "-amx-tile" in t.features.split(",")  # already off: stays off
+    assert restrict_isa(AVX2, "avx2") == AVX2
+    assert restrict_isa(AVX512, "native") == restrict_isa(AVX512, "") == AVX512
+
+
+def test_a_bad_isa_or_one_the_cpu_lacks_is_refused():
+    with pytest.raises(UserError, match=r"SKETCHTUNE_ISA='avx3': give avx2 or native"):
+        restrict_isa(AVX512, "avx3")
+    with pytest.raises(UserError, match=r"SKETCHTUNE_ISA=avx2: this CPU \(x86-64\) has no AVX2"):
+        restrict_isa(SSE, "avx2")
+
+
+AVX2_NETWORK = """
+    import numpy as np
+    from compiler.codegen.build import assembly
+    from compiler.lower.lower import lower
+    from compiler.schedule.default import default_schedule
+    from compiler.target import host_target
+    from models.compare import max_errors, ort_session, seeded_inputs
+    from models.load import load_graph
+    from models.network import compile_network
+    from models.zoo import build
+
+    assert host_target().isa == "avx2", host_target().describe()
+    net = compile_network(load_graph("zoo:mobilenet_v2"), threads=1)
+    model = build("mobilenet_v2")
+    inputs = seeded_inputs(net)
+    session = ort_session(model, threads=1)
+    names = [o.name for o in session.get_outputs()]
+    theirs = dict(zip(names, session.run(names, inputs)))
+    print("rel_err", max_errors(net.run(inputs), theirs)[1])
+    text = "".join(assembly(lower(default_schedule(t.dag))) for t in net.tasks[:6])
+    print("zmm", text.count("zmm"), "ymm", text.count("ymm"))
+"""
+
+
+def test_a_network_compiled_for_avx2_matches_onnxruntime_without_avx512(tmp_path):
+    if "+avx2" not in llvm.get_host_cpu_features().flatten().split(","):
+        pytest.skip("this CPU has no AVX2")
+    env = {**os.environ, "SKETCHTUNE_ISA": "avx2", "SKETCHTUNE_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(AVX2_NETWORK)],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    words = done.stdout.split()
+    rel_err = float(words[words.index("rel_err") + 1])
+    assert rel_err < 1e-4
+    assert int(words[words.index("zmm") + 1]) == 0
+    assert int(words[words.index("ymm") + 1]) > 0
