@@ -58,6 +58,16 @@ from models.partition import TuningTask, partition
 STRATEGIES = ("round-robin", "gradient")
 
 
+def model_spec(model: str) -> str:
+    """What load_graph takes: a zoo name (resnet18) or a path to an .onnx file."""
+    return model if model.endswith(".onnx") else f"zoo:{model}"
+
+
+def model_name(model: str) -> str:
+    """A zoo name as it is; an .onnx path by its file's stem (for file names)."""
+    return Path(model).stem if model.endswith(".onnx") else model
+
+
 def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -82,7 +92,7 @@ class Run:
 
 def new_scheduler(model: str, strategy: str, seed: int, args: argparse.Namespace, log: Path):
     """A fresh scheduler with fresh policies and one fresh cost model for `model`."""
-    tasks = partition(load_graph(f"zoo:{model}")).tasks
+    tasks = partition(load_graph(model_spec(model))).tasks
     search_tasks = [SearchTask(f"task{t.id}_{'+'.join(t.ops)}", t.dag, t.weight) for t in tasks]
     cost_model = create_model("xgb", seed=seed)  # shared by every task of the run
     policies = [
@@ -105,7 +115,7 @@ def measurer_for(store: SQLiteStore, threads: int):
 def warm_up(model: str, seed: int, args: argparse.Namespace, work: Path) -> Run:
     """One round per task, in task order: the start both strategies share (copied
     from `--warmup-from` when given, so runs with other options start alike)."""
-    run = Run("warm-up", work / f"{model}_s{seed}_warmup.db")
+    run = Run("warm-up", work / f"{model_name(model)}_s{seed}_warmup.db")
     if run.db.exists():
         raise SystemExit(f"bench_scheduler: {run.db} exists; each run needs a fresh --work-dir")
     log = run.db.with_suffix(".jsonl")
@@ -136,7 +146,7 @@ def tune(model: str, strategy: str, seed: int, args: argparse.Namespace, work: P
          start_from: Run) -> Run:  # fmt: skip
     """Resume a copy of the warm-up under `strategy` and spend the rest of the budget,
     with checkpoints along the way."""
-    run = Run(strategy, work / f"{model}_s{seed}_{strategy}.db")
+    run = Run(strategy, work / f"{model_name(model)}_s{seed}_{strategy}.db")
     log = run.db.with_suffix(".jsonl")
     shutil.copyfile(start_from.db, run.db)
     shutil.copyfile(start_from.db.with_suffix(".jsonl"), log)
@@ -203,7 +213,7 @@ def time_networks(model: str, nets: list[Network], threads: int, rounds: int):
     """Median per-round latency (ms) of every network and of onnxruntime, interleaved;
     and the max relative error of each network against onnxruntime."""
     set_num_threads(threads)
-    session = ort_session(load_proto(f"zoo:{model}"), threads)
+    session = ort_session(load_proto(model_spec(model)), threads)
     inputs = seeded_inputs(nets[0])
     names = [o.name for o in session.get_outputs()]
     reference = dict(zip(names, session.run(names, inputs)))
@@ -221,7 +231,7 @@ def trials_to_reach(points: list[tuple[int, float]], target: float) -> int | Non
 def bench_seed(model: str, seed: int, args: argparse.Namespace, work: Path) -> dict:
     start = warm_up(model, seed, args, work)
     runs = {s: tune(model, s, seed, args, work, start) for s in STRATEGIES}
-    graph = load_graph(f"zoo:{model}")
+    graph = load_graph(model_spec(model))
     nets = [compile_network(graph)]  # trials 0: default schedules
     cps = [start.checkpoints[0]] + [cp for run in runs.values() for cp in run.checkpoints[1:]]
     for cp in cps:

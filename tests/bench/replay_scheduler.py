@@ -16,7 +16,7 @@ over the replay seeds) and the oracle's, each also as a share of the budget
 (bench_scheduler's target: gradient within 60 %).
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python tests/bench/replay_scheduler.py \
-        [--models resnet18,bert_encoder] [--seeds 0] [--collect-passes 8] \
+        [--models resnet18,bert_encoder,/tmp/nets/resnet50.onnx] [--seeds 0] [--collect-passes 8] \
         [--passes 3,4,5] [--work-dir runs/replay] [--json]
 """
 
@@ -45,7 +45,8 @@ PER_TASK = 20
 
 def collect(model: str, seed: int, passes: int, work: Path) -> Path:
     """The decision log of a long round-robin run (measured unless already in `work`)."""
-    log = work / f"{model}_s{seed}_p{passes}" / f"{model}_s{seed}_round-robin.jsonl"
+    name = bench_scheduler.model_name(model)
+    log = work / f"{name}_s{seed}_p{passes}" / f"{name}_s{seed}_round-robin.jsonl"
     if log.is_file():
         return log
     args = argparse.Namespace(
@@ -63,7 +64,7 @@ def collect(model: str, seed: int, passes: int, work: Path) -> Path:
 @functools.cache
 def model_tasks(model: str) -> tuple[SearchTask, ...]:
     """The model's tasks, partitioned once per model (every replay needs a fresh scheduler)."""
-    tasks = partition(load_graph(f"zoo:{model}")).tasks
+    tasks = partition(load_graph(bench_scheduler.model_spec(model))).tasks
     return tuple(SearchTask(f"task{t.id}", t.dag, t.weight) for t in tasks)
 
 
