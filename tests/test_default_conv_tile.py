@@ -14,6 +14,7 @@ from compiler.lower.lower import lower
 from compiler.ops.workloads import op_workload
 from compiler.schedule.conv_tiles import conv_register_budget, conv_tile_shape
 from compiler.schedule.default import default_schedule
+from compiler.schedule.tile_factors import OPERAND_REGISTERS, VECTOR_LANES, tile_rows
 from compiler.target import Target, host_target
 
 TRIPLE = "x86_64-unknown-linux-gnu"
@@ -81,3 +82,12 @@ def test_default_blocked_conv_keeps_its_accumulators_in_registers(op, shape):
     blocks = fma_blocks(asm)
     assert blocks
     assert not [m for block in blocks for m in STACK_STORE.findall(block)]
+
+
+def test_matmul_tile_rows_leave_registers_for_the_operands():
+    assert tile_rows(AVX512) == 8  # 8 zmm accumulators of 32
+    assert tile_rows(AVX2) == 6  # 12 ymm of 16: 8 rows of two ymm would take all 16
+    assert tile_rows(SSE) == 3  # 12 xmm of 16
+    for target in (AVX512, AVX2, SSE):
+        per_row = VECTOR_LANES // target.vector_lanes
+        assert tile_rows(target) * per_row + OPERAND_REGISTERS <= target.vector_registers

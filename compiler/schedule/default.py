@@ -42,10 +42,10 @@ from compiler.schedule.steps import (
     Split,
 )
 from compiler.schedule.tile_factors import (
-    TILE_ROWS,
     VECTOR_LANES,
     is_ragged,
     row_factor,
+    tile_rows,
     vector_factor,
 )
 from compiler.te.dag import ComputeDAG, needs_multi_level_tiling
@@ -185,14 +185,14 @@ def tile_ragged_row(s: State, p: int, c: int) -> State:
 
 def tile_ragged_rows(s: State, p: int, c: int, vec: int, row_axis: int) -> State:
     """Rows of a ragged count (197 tokens times a weight; `row_axis`, the last axis but
-    the columns longer than 1): TILE_ROWS x vec tiles, the last row tile partial. Column
+    the columns longer than 1): tile_rows() x vec tiles, the last row tile partial. Column
     tiles run in parallel, the row tiles serially inside them (the lowering runs the
     partial one apart) over a panel of the right operand that stays in cache."""
-    n, r = len(s.stages[c].op.shape), row_axis
+    n, r, rows = len(s.stages[c].op.shape), row_axis, tile_rows()
     others = [a if a < r else a + 1 for a in range(n - 1) if a != r]  # after both splits
     for k in (c, p):
         s = s.apply(Split(k, n - 1, (vec,)))  # [..., j.o, j.i, red...]
-        s = s.apply(Split(k, r, (TILE_ROWS,)))  # [.., r.o, r.i, .., j.o, j.i, red...]
+        s = s.apply(Split(k, r, (rows,)))  # [.., r.o, r.i, .., j.o, j.i, red...]
         reduce = list(range(n + 2, n + 2 + len(s.stages[k].op.reduce_axes))) if k == p else []
         s = s.apply(Reorder(k, (*others, n, r, *reduce, r + 1, n + 1)))
     if others:

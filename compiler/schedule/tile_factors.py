@@ -4,10 +4,26 @@ extents are ragged (no divisor worth a vector)."""
 
 from __future__ import annotations
 
+from compiler.target import Target, host_target
+
 # The longest SIMD loop of a default schedule, in floats, on every target: LLVM splits
 # it into native vectors (one zmm with AVX-512, two ymm with AVX2, four xmm with SSE).
 VECTOR_LANES = 16
+# Rows of a matmul-like register tile of VECTOR_LANES columns, at most (tile_rows).
 TILE_ROWS = 8
+# Vector registers a register tile leaves for its operands: a broadcast element of the
+# left operand and the right operand's vectors of one row.
+OPERAND_REGISTERS = 3
+
+
+def tile_rows(target: Target | None = None) -> int:
+    """Rows of a register tile of VECTOR_LANES columns on `target` (default: this host):
+    TILE_ROWS when their accumulators leave OPERAND_REGISTERS of the vector registers,
+    else as many as do (8 with AVX-512's 32 registers, one zmm per row; 6 with AVX2's
+    16, two ymm per row; 3 with SSE)."""
+    target = target or host_target()
+    per_row = max(1, VECTOR_LANES // target.vector_lanes)
+    return max(1, min(TILE_ROWS, (target.vector_registers - OPERAND_REGISTERS) // per_row))
 
 
 def vector_factor(extent: int, lanes: int = VECTOR_LANES) -> int:
@@ -23,5 +39,7 @@ def is_ragged(extent: int) -> bool:
     return extent >= VECTOR_LANES and vector_factor(extent) < 8
 
 
-def row_factor(extent: int, rows: int = TILE_ROWS) -> int:
+def row_factor(extent: int, rows: int | None = None) -> int:
+    """The largest divisor of `extent` up to `rows` (default: `tile_rows()`)."""
+    rows = tile_rows() if rows is None else rows
     return max(d for d in range(1, min(extent, rows) + 1) if extent % d == 0)
