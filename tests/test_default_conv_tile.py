@@ -5,14 +5,20 @@ registers on a 16-register AVX2 host and stored vectors to the stack 100 times).
 Only the blocks that hold the FMAs count: the epilogue writes the finished tile to
 its stack-allocated cache (a store to the stack that is no spill)."""
 
+import os
 import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
+import llvmlite.binding as llvm
 import pytest
 
 from compiler.codegen import assembly
 from compiler.lower.lower import lower
 from compiler.ops.workloads import op_workload
-from compiler.schedule.conv_tiles import conv_register_budget, conv_tile_shape
+from compiler.schedule.conv_tiles import conv_register_budget, conv_tile_plan, conv_tile_shape
 from compiler.schedule.default import default_schedule
 from compiler.schedule.tile_factors import OPERAND_REGISTERS, VECTOR_LANES, tile_rows
 from compiler.target import Target, host_target
@@ -24,6 +30,7 @@ SSE = Target("x86-64", "+sse,+sse2", TRIPLE)
 WIDTHS_BLOCKS = [(56, 4), (28, 8), (14, 16), (7, 32), (56, 1), (28, 2)]
 
 STACK_STORE = re.compile(r"vmov[au]ps\s+%[xyz]mm\d+, -?\d*\(%rsp\)")
+STACK_LOAD = re.compile(r"-?\d*\(%rsp\), %[xyz]mm\d+")
 LABEL = re.compile(r"^\.?\w+:", re.MULTILINE)
 
 
@@ -91,3 +98,71 @@ def test_matmul_tile_rows_leave_registers_for_the_operands():
     for target in (AVX512, AVX2, SSE):
         per_row = VECTOR_LANES // target.vector_lanes
         assert tile_rows(target) * per_row + OPERAND_REGISTERS <= target.vector_registers
+
+
+# (width, blocks) -> (pixels, blocks, lanes) of a conv writing blocks, AVX2
+AVX2_PLANS = {
+    (56, 4): (4, 1, 16),  # 8 ymm accumulators; 2 pixels of 2 blocks before
+    (14, 16): (2, 2, 16),
+    (55, 4): (5, 1, 16),
+    (27, 8): (3, 1, 16),
+    (12, 4): (6, 1, 16),  # 12 accumulators, 2 weight registers, 1 broadcast: 15
+    (112, 1): (4, 1, 16),
+    (28, 2): (2, 2, 16),
+    (7, 32): (7, 1, 8),  # a prime width: 7 pixels of 8 channels, one half at a time
+    (13, 16): (13, 1, 8),
+}
+
+
+@pytest.mark.parametrize(("width_blocks", "plan"), AVX2_PLANS.items(), ids=str)
+def test_avx2_tiles_of_convs_writing_blocks(width_blocks, plan):
+    assert conv_tile_plan(*width_blocks, AVX2) == plan
+    pixels, mult, lanes = plan
+    accumulators = pixels * mult * lanes // AVX2.vector_lanes
+    weights = mult * lanes // AVX2.vector_lanes
+    assert accumulators + weights + 1 <= AVX2.vector_registers
+
+
+def test_avx512_tiles_of_convs_writing_blocks_are_whole_blocks():
+    for width, blocks in WIDTHS_BLOCKS:
+        assert conv_tile_plan(width, blocks, AVX512) == (
+            *conv_tile_shape(width, blocks, AVX512),
+            16,
+        )
+
+
+AVX2_NO_SPILL = """
+    import re, sys
+    sys.path.insert(0, "tests")
+    from test_default_conv_tile import STACK_LOAD, STACK_STORE, fma_blocks
+    from compiler.codegen import assembly
+    from compiler.lower.lower import lower
+    from compiler.ops.workloads import op_workload
+    from compiler.schedule.default import default_schedule
+    from compiler.target import host_target
+    assert host_target().isa == "avx2"
+    for shape in ("1,64,56,56,64,3,3,1,1", "1,512,7,7,512,3,3,1,1", "1,64,13,13,256,3,3,1,1",
+                  "1,96,55,55,16,1,1,1,0", "1,32,12,12,64,3,3,1,1"):
+        blocks = fma_blocks(assembly(lower(default_schedule(op_workload("conv2d_blocked", shape)))))
+        # a spill stores to the stack and loads back in the same block; the tile of a
+        # block's halves is written to its stack buffer after a half's reduction and read
+        # before the next (one block of stores, another of loads)
+        spills = sum(1 for b in blocks if STACK_STORE.search(b) and STACK_LOAD.search(b))
+        print(shape, len(blocks), spills)
+"""
+
+
+def test_avx2_tiles_keep_their_accumulators_in_registers(tmp_path):
+    if "+avx2" not in llvm.get_host_cpu_features().flatten().split(","):
+        pytest.skip("this CPU has no AVX2")
+    env = {**os.environ, "SKETCHTUNE_ISA": "avx2", "SKETCHTUNE_CACHE": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(AVX2_NO_SPILL)],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+        cwd=Path(__file__).parents[1],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split() for line in done.stdout.splitlines()]
+    assert len(rows) == 5
+    for shape, n_blocks, spills in rows:
+        assert int(n_blocks) > 0 and int(spills) == 0, shape

@@ -10,7 +10,7 @@ from functools import cache
 from compiler.ops.tags import DEPTHWISE_CONV2D_BLOCKED
 from compiler.schedule.state import State
 from compiler.schedule.steps import Annotate, Annotation, ComputeAt, Fuse, Reorder, Split
-from compiler.schedule.tile_factors import row_factor, vector_factor
+from compiler.schedule.tile_factors import OPERAND_REGISTERS, row_factor, vector_factor
 from compiler.target import Target, host_target
 
 # A blocked conv's register tile (conv_register_budget): accumulators are vectors of
@@ -103,15 +103,18 @@ def tile_blocked_output(s: State, p: int, c: int) -> State:
     _, blocks, oh, ow, _ = s.stages[c].op.shape
     pixels, accumulators = conv_register_budget()
     depthwise = s.stages[p].op.tag == DEPTHWISE_CONV2D_BLOCKED
-    width, rows = row_factor(ow, pixels), 1
-    if width < max(2, pixels // 2):
-        rows = row_factor(oh, pixels // width)
-    if depthwise:
-        mult = 1
-    elif rows == 1:
-        width, mult = conv_tile_shape(ow, blocks)
+    width, rows, lanes = row_factor(ow, pixels), 1, CONV_VECTOR_FLOATS
+    if not depthwise and few_registers():
+        width, mult, lanes = conv_tile_plan(ow, blocks)
     else:
-        mult = conv_block_multiple(width * rows, blocks, accumulators)
+        if width < max(2, pixels // 2):
+            rows = row_factor(oh, pixels // width)
+        if depthwise:
+            mult = 1
+        elif rows == 1:
+            width, mult = conv_tile_shape(ow, blocks)
+        else:
+            mult = conv_block_multiple(width * rows, blocks, accumulators)
     n_reduce = len(s.stages[p].op.reduce_axes)
     for k in (c, p):
         s = s.apply(Split(k, 3, (width,)))  # [n, fo, y, x.o, x.i, fi, red...]
@@ -122,6 +125,7 @@ def tile_blocked_output(s: State, p: int, c: int) -> State:
     s = s.apply(Fuse(c, (0, 1, 2, 3)))  # [tile, fo.i, y.i, x.i, fi]
     s = s.apply(Annotate(c, 0, Annotation.PARALLEL))
     s = s.apply(Annotate(c, 4, Annotation.VECTORIZE))
+    s = split_block_lanes(s, p, 4, lanes)
     last = len(s.stages[p].iters) - 1
     for i in (last - 3, last - 2, last - 1):
         s = s.apply(Annotate(p, i, Annotation.UNROLL))
@@ -130,15 +134,89 @@ def tile_blocked_output(s: State, p: int, c: int) -> State:
 
 
 def conv_tile_shape(width: int, blocks: int, target: Target | None = None) -> tuple[int, int]:
-    """(pixels, channel blocks) of a blocked conv's register tile on `target` (default:
-    this host). Few filters (one or two blocks): every block in the tile, so each
-    broadcast input pixel feeds them all; else 14 pixels (3 with 16 vector registers),
-    with 2 or 4 blocks on narrow images."""
+    """(pixels, channel blocks) of a blocked conv's register tile within
+    `conv_register_budget(target)` (default: this host), whole blocks. Few filters (one
+    or two blocks): every block in the tile, so each broadcast input pixel feeds them
+    all; else 14 pixels (3 with 16 vector registers), with 2 or 4 blocks on narrow
+    images. The tile of convs writing NCHW data (`tile_blocked_conv`) on every target, and
+    of those writing blocks with AVX-512 (`conv_tile_plan`)."""
     pixels, accumulators = conv_register_budget(target)
     if blocks <= 2:
         return row_factor(width, pixels // 2 + 1), blocks
     pixels = row_factor(width, pixels)
     return pixels, conv_block_multiple(pixels, blocks, accumulators)
+
+
+def conv_tile_plan(
+    width: int, blocks: int, target: Target | None = None
+) -> tuple[int, int, int]:
+    """(pixels, channel blocks, lanes) of the register tile of a conv writing blocks
+    (`tile_blocked_output`) on `target` (default: this host): `lanes` channels of each
+    block are in the tile at a time. `conv_tile_shape`'s whole blocks where the target
+    has the registers, else `few_register_tile`."""
+    target = target or host_target()
+    if few_registers(target):
+        return few_register_tile(width, blocks, target)
+    return (*conv_tile_shape(width, blocks, target), CONV_VECTOR_FLOATS)
+
+
+def few_registers(target: Target | None = None) -> bool:
+    """A 16-float channel block takes several of the target's vector registers (AVX2:
+    two ymm), and there are 16 of them."""
+    target = target or host_target()
+    return target.vector_lanes < CONV_VECTOR_FLOATS and target.vector_registers <= 16
+
+
+# Accumulator registers a few-register tile should reach: two FMA pipes of 4 cycles'
+# latency need 8 independent chains; 6 (3 pixels of a block) still ran at 0.8 of them.
+FEW_REGISTER_MIN_ACCUMULATORS = 6
+
+
+def few_register_tile(width: int, blocks: int, target: Target) -> tuple[int, int, int]:
+    """The register tile on a target of 16 vector registers narrower than a block (AVX2).
+
+    Whole blocks (two ymm each) while the tile's accumulators, its weight vectors and a
+    broadcast pixel fit the registers, the most accumulators first, then one block per
+    pixel: 4-6 pixels of one block, 2 pixels of 2 blocks. At widths with no such
+    divisor (7, 13: primes) the tile holds one native vector of the block for up to 13
+    pixels, the block's two halves computed one after the other
+    (`split_block_lanes`). Measured on AVX2 code (SKETCHTUNE_ISA=avx2 on Zen 4), GFLOP/s
+    of convs writing blocks against `conv_tile_shape`'s tiles: 3x3 ones 7 wide 43 -> 86,
+    13 wide 56 -> 100, 55 wide 58 -> 116, 56 wide 82 -> 106; 1x1 ones 13 wide 31 -> 88,
+    112 wide 77 -> 108 (docs/benchmarks.md#codegen). Not for convs writing NCHW data,
+    whose tiles store across channels' planes: there 4 pixels of a block ran at 0.4-0.75
+    of 2 pixels of 2 blocks."""
+    lanes = target.vector_lanes
+    per_block = CONV_VECTOR_FLOATS // lanes  # registers per pixel and block
+    registers = target.vector_registers
+    mults = [blocks] if blocks <= 2 else [m for m in (1, 2) if blocks % m == 0]
+    whole = [
+        (px * m * per_block, -m, px, m)
+        for m in mults
+        for px in range(1, width + 1)
+        if width % px == 0 and (px + 1) * m * per_block + 1 <= registers
+    ]
+    accumulators, _, px, m = max(whole)
+    if accumulators >= FEW_REGISTER_MIN_ACCUMULATORS:
+        return px, m, CONV_VECTOR_FLOATS
+    narrow = row_factor(width, (registers - OPERAND_REGISTERS) // mults[0])
+    if narrow * mults[0] > accumulators:
+        return narrow, mults[0], lanes
+    return px, m, CONV_VECTOR_FLOATS
+
+
+def split_block_lanes(s: State, p: int, first_reduce: int, lanes: int) -> State:
+    """Producer p's innermost loop (a block's channels) split by `lanes`, the outer part
+    moved before the reduction at `first_reduce`: the register tile holds `lanes`
+    channels per pixel and block. No change for a whole block."""
+    block = s.stages[p].op.shape[-1]
+    if lanes >= block or block % lanes:
+        return s
+    last = len(s.stages[p].iters) - 1
+    s = s.apply(Split(p, last, (lanes,)))  # [..., fi.o, fi.i]
+    order = list(range(last + 2))
+    order.insert(first_reduce, order.pop(last))
+    return s.apply(Reorder(p, tuple(order)))
 
 
 def conv_block_multiple(width: int, blocks: int, accumulators: int = 16) -> int:

@@ -22,7 +22,7 @@ from compiler.ops.tags import (
     POOL_AVG,
     POOL_MAX,
 )
-from compiler.schedule.conv_tiles import conv_register_budget, conv_tile_shape
+from compiler.schedule.conv_tiles import conv_register_budget, conv_tile_plan
 from compiler.schedule.state import State
 from compiler.schedule.steps import Annotation
 from compiler.schedule.tile_factors import row_factor
@@ -45,7 +45,7 @@ def blocked_template(cfg: Config, dag: ComputeDAG) -> State:
     _, blocks, oh, ow, _ = stage.op.shape
     pixels, _ = conv_register_budget()
     width = row_factor(ow, pixels)
-    mult = conv_tile_shape(ow, blocks)[1] if stage.op.tag == CONV2D_BLOCKED else 1
+    mult = conv_tile_plan(ow, blocks)[1] if stage.op.tag == CONV2D_BLOCKED else 1
     tfo = cfg.define_split("tile_fo", blocks, num_outputs=2, filter=at_most(4), fallback=[-1, mult])
     ty = cfg.define_split("tile_y", oh, num_outputs=2, filter=at_most(4), fallback=[-1, 1])
     tx = cfg.define_split("tile_x", ow, num_outputs=2, filter=at_most(16), fallback=[-1, width])
