@@ -147,9 +147,7 @@ def conv_tile_shape(width: int, blocks: int, target: Target | None = None) -> tu
     return pixels, conv_block_multiple(pixels, blocks, accumulators)
 
 
-def conv_tile_plan(
-    width: int, blocks: int, target: Target | None = None
-) -> tuple[int, int, int]:
+def conv_tile_plan(width: int, blocks: int, target: Target | None = None) -> tuple[int, int, int]:
     """(pixels, channel blocks, lanes) of the register tile of a conv writing blocks
     (`tile_blocked_output`) on `target` (default: this host): `lanes` channels of each
     block are in the tile at a time. `conv_tile_shape`'s whole blocks where the target
