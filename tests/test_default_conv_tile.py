@@ -20,7 +20,13 @@ from compiler.lower.lower import lower
 from compiler.ops.workloads import op_workload
 from compiler.schedule.conv_tiles import conv_register_budget, conv_tile_plan, conv_tile_shape
 from compiler.schedule.default import default_schedule
-from compiler.schedule.tile_factors import OPERAND_REGISTERS, VECTOR_LANES, tile_rows
+from compiler.schedule.tile_factors import (
+    OPERAND_REGISTERS,
+    VECTOR_LANES,
+    narrow_row_tile,
+    row_factor,
+    tile_rows,
+)
 from compiler.target import Target, host_target
 
 TRIPLE = "x86_64-unknown-linux-gnu"
@@ -166,3 +172,18 @@ def test_avx2_tiles_keep_their_accumulators_in_registers(tmp_path):
     assert len(rows) == 5
     for shape, n_blocks, spills in rows:
         assert int(n_blocks) > 0 and int(spills) == 0, shape
+
+
+@pytest.mark.parametrize(
+    ("rows", "columns", "expected"),
+    [
+        (14, 1536, (8, 7)),  # 2 rows of two ymm: 4 accumulators; 7 rows of one instead
+        (7, 768, (8, 7)),
+        (128, 768, (16, 4)),  # 4 rows of two ymm: 8 accumulators, as they were
+        (1, 768, (16, 1)),  # one row: the row-vector tile's case
+        (14, 12, (16, 2)),  # columns not a multiple of a ymm: unchanged
+    ],
+)
+def test_avx2_matmul_tiles_of_few_rows_take_narrow_vectors(rows, columns, expected):
+    tile = row_factor(rows, tile_rows(AVX2))
+    assert narrow_row_tile(rows, columns, 16, tile, AVX2) == expected

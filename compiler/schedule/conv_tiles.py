@@ -10,7 +10,13 @@ from functools import cache
 from compiler.ops.tags import DEPTHWISE_CONV2D_BLOCKED
 from compiler.schedule.state import State
 from compiler.schedule.steps import Annotate, Annotation, ComputeAt, Fuse, Reorder, Split
-from compiler.schedule.tile_factors import OPERAND_REGISTERS, row_factor, vector_factor
+from compiler.schedule.tile_factors import (
+    FEW_REGISTER_MIN_ACCUMULATORS,
+    OPERAND_REGISTERS,
+    few_registers,
+    row_factor,
+    vector_factor,
+)
 from compiler.target import Target, host_target
 
 # A blocked conv's register tile (conv_register_budget): accumulators are vectors of
@@ -156,18 +162,6 @@ def conv_tile_plan(width: int, blocks: int, target: Target | None = None) -> tup
     if few_registers(target):
         return few_register_tile(width, blocks, target)
     return (*conv_tile_shape(width, blocks, target), CONV_VECTOR_FLOATS)
-
-
-def few_registers(target: Target | None = None) -> bool:
-    """A 16-float channel block takes several of the target's vector registers (AVX2:
-    two ymm), and there are 16 of them."""
-    target = target or host_target()
-    return target.vector_lanes < CONV_VECTOR_FLOATS and target.vector_registers <= 16
-
-
-# Accumulator registers a few-register tile should reach: two FMA pipes of 4 cycles'
-# latency need 8 independent chains; 6 (3 pixels of a block) still ran at 0.8 of them.
-FEW_REGISTER_MIN_ACCUMULATORS = 6
 
 
 def few_register_tile(width: int, blocks: int, target: Target) -> tuple[int, int, int]:

@@ -43,7 +43,9 @@ from compiler.schedule.steps import (
 )
 from compiler.schedule.tile_factors import (
     VECTOR_LANES,
+    few_registers,
     is_ragged,
+    narrow_row_tile,
     row_factor,
     tile_rows,
     vector_factor,
@@ -101,6 +103,8 @@ def tile_into_consumer(s: State, p: int, c: int) -> State:
     n = len(shape)
     vec = vector_factor(shape[-1])
     rows = row_factor(shape[-2]) if n >= 2 else 1
+    if n >= 2 and few_registers():
+        vec, rows = narrow_row_tile(shape[-2], shape[-1], vec, rows)
     if s.stages[p].op.tag == DEPTHWISE_CONV2D_NCHW and shape[-1] >= 14:
         return tile_depthwise(s, p, c)
     if s.stages[p].op.tag in (CONV2D_BLOCKED, DEPTHWISE_CONV2D_BLOCKED):

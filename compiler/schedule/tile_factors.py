@@ -43,3 +43,32 @@ def row_factor(extent: int, rows: int | None = None) -> int:
     """The largest divisor of `extent` up to `rows` (default: `tile_rows()`)."""
     rows = tile_rows() if rows is None else rows
     return max(d for d in range(1, min(extent, rows) + 1) if extent % d == 0)
+
+
+def few_registers(target: Target | None = None) -> bool:
+    """A VECTOR_LANES-float vector takes several of the target's vector registers (AVX2:
+    two ymm), and there are 16 of them."""
+    target = target or host_target()
+    return target.vector_lanes < VECTOR_LANES and target.vector_registers <= 16
+
+
+# Accumulator registers a register tile on a few-register target should reach: two FMA
+# pipes of 4 cycles' latency need 8 independent chains; 6 (3 pixels of a conv block)
+# still ran at 0.8 of them.
+FEW_REGISTER_MIN_ACCUMULATORS = 6
+
+
+def narrow_row_tile(
+    rows: int, columns: int, vec: int, tile: int, target: Target | None = None
+) -> tuple[int, int]:
+    """(vector, rows) of a matmul-like register tile on a few-register target: `tile`
+    rows of `vec` columns unless their accumulators are too few (14 rows: 2 of two ymm
+    each), then as many rows of one native vector as the registers hold (7 of one ymm).
+    Measured on AVX2 code (SKETCHTUNE_ISA=avx2, Zen 4): ConvNeXt-Tiny's 14- and 7-row
+    products: 1.2-1.45x (docs/benchmarks.md#codegen)."""
+    target = target or host_target()
+    lanes = target.vector_lanes
+    if tile * max(1, vec // lanes) >= FEW_REGISTER_MIN_ACCUMULATORS or columns % lanes:
+        return vec, tile
+    narrow = row_factor(rows, target.vector_registers - OPERAND_REGISTERS)
+    return (lanes, narrow) if narrow > tile * max(1, vec // lanes) else (vec, tile)
