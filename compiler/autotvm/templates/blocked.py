@@ -43,9 +43,10 @@ def blocked_template(cfg: Config, dag: ComputeDAG) -> State:
     sch, op, out = a.sch, a.anchor, a.outer
     stage = sch.state.stages[op]
     _, blocks, oh, ow, _ = stage.op.shape
-    pixels, _ = conv_register_budget()
-    width = row_factor(ow, pixels)
-    mult = conv_tile_plan(ow, blocks)[1] if stage.op.tag == CONV2D_BLOCKED else 1
+    if stage.op.tag == CONV2D_BLOCKED:  # the default schedule's tile, whole blocks
+        width, mult, _ = conv_tile_plan(ow, blocks)
+    else:
+        width, mult = row_factor(ow, conv_register_budget()[0]), 1
     tfo = cfg.define_split("tile_fo", blocks, num_outputs=2, filter=at_most(4), fallback=[-1, mult])
     ty = cfg.define_split("tile_y", oh, num_outputs=2, filter=at_most(4), fallback=[-1, 1])
     tx = cfg.define_split("tile_x", ow, num_outputs=2, filter=at_most(16), fallback=[-1, width])
