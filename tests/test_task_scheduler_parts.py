@@ -16,8 +16,10 @@ from compiler.task_scheduler.gradient import (
     GradientConfig,
     TaskGradient,
     backward_term,
+    fastest_throughput,
     observed_forward,
     pooled_gain,
+    roofline_gap,
     task_gradients,
 )
 from compiler.task_scheduler.objective import chain_gradients, weighted_latency
@@ -96,6 +98,25 @@ def test_observed_forward_term_shrinks_each_task_towards_the_pooled_gain():
     assert grads[1].gradient == pytest.approx(-10.0 * k * r0 / (2 + k))
     ansor = task_gradients(states, [1, 1, 1], [(0,), (1,), (2,)], [1.0] * 3, GradientConfig(0.0))
     assert ansor[1].gradient < ansor[0].gradient  # Ansor's -g/t still prefers the stalled one
+
+
+def test_roofline_forward_caps_a_task_near_the_fastest_throughput():
+    at_roof = state_with([2.0], [2.0])  # 200 FLOPs in 2 s: 100 FLOP/s, the fastest
+    slower = state_with([4.0])  # 200 FLOPs in 4 s: 2 s above the roofline
+    moves_data = state_with([3.0])  # no FLOPs (a transpose): any gain is possible
+    states, flops = [at_roof, slower, moves_data], [200, 200, 0]
+    assert fastest_throughput(states, flops) == pytest.approx(100.0)
+    assert fastest_throughput([TaskState()], [5]) is None
+    assert roofline_gap(4.0, 200, 100.0) == pytest.approx(2.0)
+    assert roofline_gap(2.0, 200, 100.0) == 0.0 and roofline_gap(3.0, 0, 100.0) == 3.0
+    groups = [(0,), (1,), (2,)]
+    conf = GradientConfig(alpha=0.0, forward="roofline")
+    grads = task_gradients(states, flops, groups, [1.0] * 3, conf)
+    assert grads[0].forward == 0.0  # Ansor's -g/t would be -1: nothing left to gain
+    assert grads[1].forward == pytest.approx(-2.0)  # -g/t = -4 is capped by the gap
+    assert grads[2].forward == pytest.approx(-3.0)  # -g/t, no cap
+    ansor = task_gradients(states, flops, groups, [1.0] * 3, GradientConfig(alpha=0.0))
+    assert [g.forward for g in ansor] == pytest.approx([-1.0, -4.0, -3.0])
 
 
 def test_similarity_groups_from_op_kind_and_log_flops():

@@ -56,7 +56,7 @@ class GradientConfig:
     forward: str = "ansor"  # or "observed" (see the module docstring)
 
 
-FORWARD_KINDS = ("ansor", "observed")
+FORWARD_KINDS = ("ansor", "observed", "roofline")
 PRIOR_GAIN = 0.1  # r_0 before any task has had a second round
 PRIOR_ROUNDS = 2.0  # K: how many rounds of evidence the prior is worth
 
@@ -124,6 +124,7 @@ def task_gradients(
 ) -> list[TaskGradient]:
     """Every task's gradient terms; `chain[i]` is df/dg_i (None when g_i is unknown)."""
     prior = pooled_gain(states) if conf.forward == "observed" else None
+    roof = fastest_throughput(states, flops) if conf.forward == "roofline" else None
     out = []
     for i, st in enumerate(states):
         if st.done or st.rounds == 0:
@@ -131,8 +132,25 @@ def task_gradients(
         elif not st.is_measured or chain[i] is None:
             out.append(TaskGradient(i, gradient=-math.inf))
         else:
-            out.append(_gradient(i, states, flops, groups[i], chain[i], conf, prior))  # type: ignore[arg-type]
+            out.append(_gradient(i, states, flops, groups[i], chain[i], conf, prior, roof))  # type: ignore[arg-type]
     return out
+
+
+def fastest_throughput(states: Sequence[TaskState], flops: Sequence[int]) -> float | None:
+    """The most FLOPs per second any measured task reached: the roofline the `roofline`
+    forward estimate caps each task's expected gain by (None: nothing measured)."""
+    rates = [
+        f / st.best_cost_s for f, st in zip(flops, states) if st.is_measured and st.best_cost_s > 0
+    ]
+    return max(rates, default=None)
+
+
+def roofline_gap(best_s: float, flops: int, roof: float | None) -> float:
+    """How far task i's best latency is above its FLOPs at the fastest task's throughput
+    (>= 0): the most a round can cut it if compute-bound kernels all reach that rate."""
+    if roof is None or roof <= 0:
+        return best_s
+    return max(0.0, best_s - flops / roof)
 
 
 def relative_gains(history: Sequence[float]) -> list[float]:
@@ -165,6 +183,7 @@ def _gradient(
     chain: float,
     conf: GradientConfig,
     prior: float | None = None,
+    roof: float | None = None,
 ) -> TaskGradient:
     st = states[i]
     backward = backward_term(st.history, conf.backward_window, conf.short_history)
@@ -175,5 +194,7 @@ def _gradient(
     similarity = similarity_term(i, states, flops, group, conf.beta)
     if similarity is not None:
         forward = min(forward, similarity)
+    if conf.forward == "roofline":
+        forward = max(forward, -roofline_gap(st.best_cost_s, flops[i], roof))
     grad = chain * (conf.alpha * backward + (1 - conf.alpha) * forward)
     return TaskGradient(i, backward, forward, similarity, grad)
