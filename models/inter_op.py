@@ -18,7 +18,7 @@ lifetimes in steps, so kernels of one step never share memory.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 from compiler.measure.interleave import time_interleaved
@@ -34,6 +34,10 @@ MAX_WIDTH = 8
 # three equal projections of attention ran 1.3x slower and four equal matrix-vector
 # heads 1.1x faster.
 MAX_SHARE = 0.8
+# Nor a run of less work than this (task_work units: FLOPs and elements): an unrolled
+# GRU's steps (900-4,600 units, 0.5 us in sequence and 0.9 side by side; measuring its
+# 48 runs took 4.8 s). The smallest run that won was 43,000 (a UNet's, 15.9 -> 10.7 us).
+MIN_WORK = 16_000
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,8 @@ def candidate_widths(
     MAX_WIDTH wide; every other subgraph is a step of its own. With `work` (a
     subgraph's cost), a run whose largest subgraph holds at least MAX_SHARE of the
     run's work is split too: side by side it cannot end before that one kernel on one
-    thread, which intra-op loops beat unless they scale below 1 / MAX_SHARE."""
+    thread, which intra-op loops beat unless they scale below 1 / MAX_SHARE; so is a run
+    of less than MIN_WORK in all."""
     widths: list[int] = []
     outputs: set[str] = set()
     for sub in subgraphs:
@@ -75,7 +80,7 @@ def candidate_widths(
     first = 0
     for width in widths:
         costs = [work(sub) for sub in subgraphs[first : first + width]]
-        keep = width > 1 and max(costs) < MAX_SHARE * sum(costs)
+        keep = width > 1 and max(costs) < MAX_SHARE * sum(costs) and sum(costs) >= MIN_WORK
         balanced.extend([width] if keep else [1] * width)
         first += width
     return balanced
@@ -84,24 +89,32 @@ def candidate_widths(
 def choose_widths(
     widths: Sequence[int],
     run_calls: Callable[[int, int, bool], Callable[[], None] | None],
+    key: Callable[[int, int], Hashable] | None = None,
 ) -> tuple[list[int], list[StepChoice]]:
     """Keep a step of several calls only where running them side by side measured
     faster; split the others into steps of one. `run_calls(first, width,
     side_by_side)` gives a callable that makes calls [first, first + width) in
-    sequence or side by side (None: cannot, the step is split)."""
+    sequence or side by side (None: cannot, the step is split). Steps of equal
+    `key(first, width)` (the same kernels: a transformer's layers) are measured once."""
     chosen: list[int] = []
     choices: list[StepChoice] = []
+    measured: dict[Hashable, StepChoice] = {}
     first = 0
     for width in widths:
         keep = False
         if width > 1:
-            sequential = run_calls(first, width, False)
-            together = run_calls(first, width, True)
-            if sequential is not None and together is not None:
-                seq_s, side_s = time_interleaved(sequential, together)
-                choice = StepChoice(first, width, seq_s, side_s)
-                choices.append(choice)
-                keep = choice.side_by_side
+            k = key(first, width) if key is not None else (first, width)
+            if k in measured:
+                keep = measured[k].side_by_side
+            else:
+                sequential = run_calls(first, width, False)
+                together = run_calls(first, width, True)
+                if sequential is not None and together is not None:
+                    seq_s, side_s = time_interleaved(sequential, together)
+                    choice = StepChoice(first, width, seq_s, side_s)
+                    choices.append(choice)
+                    measured[k] = choice
+                    keep = choice.side_by_side
         chosen.extend([width] if keep else [1] * width)
         first += width
     return chosen, choices

@@ -208,7 +208,10 @@ def _measure_steps(
                 addresses[first : first + width], [width] if side_by_side else None
             )
 
-        return choose_widths(widths, run_calls)
+        def key(first: int, width: int) -> tuple[str, ...]:
+            return tuple(s.workload_key for s in part.subgraphs[first : first + width])
+
+        return choose_widths(widths, run_calls, key)
 
 
 def _compile_task(task: TuningTask, schedule_for: ScheduleFor) -> Kernel:

@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from compiler.runtime.pool import pool
 from models.compare import ort_session
-from models.inter_op import MAX_WIDTH, StepChoice, candidate_widths, choose_widths
+from models.inter_op import MAX_WIDTH, MIN_WORK, StepChoice, candidate_widths, choose_widths
 from models.load import load_graph
 from models.memory_plan import allocate, step_indices
 from models.network import compile_network
@@ -45,9 +45,10 @@ def test_independent_heads_form_one_step_and_unequal_work_splits_it():
     subs = partition(import_model(heads_model(3, 32))).subgraphs
     widths = candidate_widths(subs)
     assert widths == [3, 1]  # the heads, then the concat that reads them all
-    assert candidate_widths(subs, lambda s: 1.0) == [3, 1]
-    lopsided = {subs[0].output: 9.0}
-    assert candidate_widths(subs, lambda s: lopsided.get(s.output, 1.0)) == [1, 1, 1, 1]
+    assert candidate_widths(subs, lambda s: MIN_WORK) == [3, 1]
+    lopsided = {subs[0].output: 9.0 * MIN_WORK}
+    assert candidate_widths(subs, lambda s: lopsided.get(s.output, MIN_WORK)) == [1, 1, 1, 1]
+    assert candidate_widths(subs, lambda s: MIN_WORK / 4) == [1, 1, 1, 1]  # too little work
 
 
 def test_steps_are_never_wider_than_max_width():
@@ -131,6 +132,18 @@ def test_a_step_is_kept_only_where_side_by_side_measured_faster(side_faster):
     assert widths == ([1, 3, 1] if side_faster else [1, 1, 1, 1, 1])
     assert [(c.first, c.width, c.side_by_side) for c in choices] == [(1, 3, side_faster)]
     assert isinstance(choices[0], StepChoice)
+
+
+def test_steps_of_the_same_kernels_are_measured_once():
+    calls = []
+
+    def run_calls(first: int, width: int, side_by_side: bool):
+        calls.append(first)
+        return spin(20e-6) if side_by_side else spin(200e-6)
+
+    widths, choices = choose_widths([2, 1, 2, 2], run_calls, key=lambda first, width: width)
+    assert widths == [2, 1, 2, 2]
+    assert [c.first for c in choices] == [0] and set(calls) == {0}
 
 
 def test_a_step_that_cannot_be_called_is_split():
