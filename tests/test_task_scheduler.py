@@ -234,7 +234,9 @@ def test_decision_log_has_every_key_and_appends(tmp_path):
     warm = lines[0]["gradients"]
     assert all(g["gradient"] is None for g in warm)  # nothing computed before warm-up
     after = lines[5]["gradients"]
-    assert all(g["gradient"] < 0 and g["forward"] < 0 for g in after)
+    # the roofline caps the fastest task's expected gain at 0; the others' stay negative
+    assert all(g["gradient"] <= 0 and g["forward"] <= 0 for g in after)
+    assert any(g["gradient"] < 0 for g in after)
 
 
 def test_read_decision_log_skips_a_line_cut_short(tmp_path):

@@ -39,7 +39,7 @@ def state_with(*rounds: list[float | None]) -> TaskState:
 def test_gradient_terms_by_hand():
     slow = state_with([8.0], [6.0, 7.0], [5.0], [4.0])  # history 8, 6, 5, 4
     fast = state_with([1.0])
-    conf = GradientConfig(alpha=0.2, beta=2.0, backward_window=3)
+    conf = GradientConfig(alpha=0.2, beta=2.0, backward_window=3, forward="ansor")
     grads = task_gradients([slow, fast], [100, 100], [(0, 1), (0, 1)], [3.0, 1.0], conf)
     g0, g1 = grads
     assert g0.backward == pytest.approx((4 - 8) / 3)
@@ -59,7 +59,7 @@ def test_gradient_without_group_partner_or_measurement():
     done.stop("test")
     states = [measured, failed, fresh, done]
     grads = task_gradients(states, [10] * 4, [(0,), (1,), (2,), (3,)], [1.0, None, None, 1.0],
-                           GradientConfig())  # fmt: skip
+                           GradientConfig(forward="ansor"))  # fmt: skip
     assert grads[0].similarity is None and grads[0].forward == pytest.approx(-1.0 / 2)
     assert grads[1] == TaskGradient(1, gradient=-math.inf)  # unknown latency: first in line
     assert grads[2] == TaskGradient(2) and grads[3] == TaskGradient(3)
@@ -96,7 +96,9 @@ def test_observed_forward_term_shrinks_each_task_towards_the_pooled_gain():
     # the stalled task costs most but the gaining one is expected to gain most
     assert grads[0].gradient < min(grads[1].gradient, grads[2].gradient)
     assert grads[1].gradient == pytest.approx(-10.0 * k * r0 / (2 + k))
-    ansor = task_gradients(states, [1, 1, 1], [(0,), (1,), (2,)], [1.0] * 3, GradientConfig(0.0))
+    ansor = task_gradients(
+        states, [1, 1, 1], [(0,), (1,), (2,)], [1.0] * 3, GradientConfig(0.0, forward="ansor")
+    )
     assert ansor[1].gradient < ansor[0].gradient  # Ansor's -g/t still prefers the stalled one
 
 
@@ -115,7 +117,7 @@ def test_roofline_forward_caps_a_task_near_the_fastest_throughput():
     assert grads[0].forward == 0.0  # Ansor's -g/t would be -1: nothing left to gain
     assert grads[1].forward == pytest.approx(-2.0)  # -g/t = -4 is capped by the gap
     assert grads[2].forward == pytest.approx(-3.0)  # -g/t, no cap
-    ansor = task_gradients(states, flops, groups, [1.0] * 3, GradientConfig(alpha=0.0))
+    ansor = task_gradients(states, flops, groups, [1.0] * 3, GradientConfig(0.0, forward="ansor"))
     assert [g.forward for g in ansor] == pytest.approx([-1.0, -4.0, -3.0])
 
 

@@ -87,7 +87,7 @@ class TaskScheduler:
         beta: float = 2.0,
         backward_window: int = 3,
         short_history: bool = False,
-        forward: str = "ansor",
+        forward: str = "roofline",
         eps_greedy: float = 0.05,
         early_stopping: int | None = None,
         global_early_stopping: int | None = None,
