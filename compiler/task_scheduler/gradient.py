@@ -21,11 +21,10 @@ fastest throughput any task of the run has reached. Ansor's -g/t keeps giving ro
 to costly tasks already at that throughput (a network's big matmuls and convs, whose
 default schedules run near the FMA peak), which gain nothing; tasks with few FLOPs
 (transposes, softmax, layer norm) are not capped. Replayed on measured curves
-(tests/bench/replay_scheduler.py: bert_encoder 2 seeds, resnet18 and a ResNet-50 one
-each, 3-5 passes; docs/benchmarks.md#task-scheduler): the trials to reach
-round-robin's final f, as a multiple of the oracle's, median 1.58 against Ansor's 1.96,
-never reached in 2 cases of 12 against 3; at the benchmark's 3 passes 1.23-1.69
-against 1.43-2.09 and never.
+(tests/bench/replay_scheduler.py: bert_encoder and resnet18 2 seeds each, a ResNet-50
+one, 3-5 passes; docs/benchmarks.md#task-scheduler): the trials to reach
+round-robin's final f, as a multiple of the oracle's, median 1.69 against Ansor's 1.82,
+never reached in 2 cases of 15 against 3, sooner in 8 and later in 6.
 
 Deviation, off (`forward="observed"`): Ansor's optimistic term
 expects the next round to cut g_i by 1/t_i whatever the task has shown, so in
