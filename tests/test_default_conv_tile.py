@@ -129,6 +129,12 @@ def test_avx2_tiles_of_convs_writing_blocks(width_blocks, plan):
     assert accumulators + weights + 1 <= AVX2.vector_registers
 
 
+@pytest.mark.parametrize(("width", "blocks"), WIDTHS_BLOCKS + [(7, 2), (13, 1), (1, 64)])
+def test_sse_tiles_of_convs_writing_blocks_exist(width, blocks):
+    pixels, mult, lanes = conv_tile_plan(width, blocks, SSE)
+    assert width % pixels == 0 and blocks % mult == 0 and lanes in (4, 16)
+
+
 def test_avx512_tiles_of_convs_writing_blocks_are_whole_blocks():
     for width, blocks in WIDTHS_BLOCKS:
         assert conv_tile_plan(width, blocks, AVX512) == (

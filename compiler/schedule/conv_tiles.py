@@ -188,6 +188,8 @@ def few_register_tile(width: int, blocks: int, target: Target) -> tuple[int, int
         for px in range(1, width + 1)
         if width % px == 0 and (px + 1) * m * per_block + 1 <= registers
     ]
+    if not whole:  # not even one pixel of every block fits (two blocks with SSE)
+        return (*conv_tile_shape(width, blocks, target), CONV_VECTOR_FLOATS)
     accumulators, _, px, m = max(whole)
     if accumulators >= FEW_REGISTER_MIN_ACCUMULATORS:
         return px, m, CONV_VECTOR_FLOATS
