@@ -77,10 +77,7 @@ class NetworkTimer:
         for value in part.graph.inputs:
             buffer = buffers[value.name]
             buffer[...] = seeded_input(rng, buffer.shape, buffer.dtype)
-        self._calls = [
-            kernels[s.workload_key].bind(*(buffers[n] for n in s.params), buffers[s.output])
-            for s in part.subgraphs
-        ]
+        self._calls = [kernels[s.workload_key].bind(*s.arrays(buffers)) for s in part.subgraphs]
         task_of = {s: t.id for t in part.tasks for s in t.subgraphs}
         self._tasks = [task_of[s.id] for s in part.subgraphs]
         self._task_ids = [t.id for t in part.tasks]

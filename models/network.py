@@ -173,7 +173,7 @@ def compile_network(
     buffers = allocate(part.graph, part.subgraphs, widths)
     calls = []
     for sub in part.subgraphs:
-        args = [buffers[name] for name in sub.params] + [buffers[sub.output]]
+        args = sub.arrays(buffers)
         calls.append(kernels[sub.workload_key].bind(*args))
     addresses = [(call.kernel.address, [a.ctypes.data for a in call.arrays]) for call in calls]
     steps: list[StepChoice] = []

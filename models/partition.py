@@ -27,14 +27,18 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+
+import numpy as np
 
 from compiler import te
 from compiler.te.dag import ComputeDAG
 from models.blocked_layout import propagate_blocked_layout
 from models.graph import Graph, Node
 from models.layout import BLOCK, pack_conv_weights
+from models.pointwise import flat_plane_shapes, pointwise_as_matmul
 
 ANCHOR_OPS = {
     "conv2d_nchw", "conv2d_nchwc", "conv2d_blocked", "conv2d_winograd", "depthwise_conv2d_nchw",
@@ -98,6 +102,13 @@ class Subgraph:
     def ops(self) -> tuple[str, ...]:
         return tuple(n.op for n in self.nodes)
 
+    def arrays(self, buffers: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        """The arrays of a call of the kernel, `params` then `output`, each viewed in the
+        shape the DAG reads it in (the same memory: models/pointwise.py's flat planes)."""
+        shapes = [t.shape for t in self.dag.placeholders] + [self.dag.outputs[0].shape]
+        names = (*self.params, self.output)
+        return [buffers[n].reshape(s) for n, s in zip(names, shapes, strict=True)]
+
 
 @dataclass(frozen=True, eq=False)
 class TuningTask:
@@ -148,6 +159,7 @@ def partition(
         graph = pack_conv_weights(graph, winograd=winograd)
         if blocked:
             graph = propagate_blocked_layout(graph, BLOCK)
+        graph = pointwise_as_matmul(graph)
     groups = fuse_groups(graph)
     subgraphs = [build_subgraph(k, g, graph) for k, g in enumerate(groups)]
     by_key: dict[str, list[Subgraph]] = {}
@@ -348,11 +360,13 @@ def build_subgraph(index: int, group: Group, graph: Graph) -> Subgraph:
     """The group's ComputeDAG; its inputs are the values produced outside it."""
     tensors: dict[str, te.Tensor] = {}
     names: dict[int, str] = {}
+    flat = flat_plane_shapes(group.nodes, graph)
     for node in group.nodes:
         args = []
         for name in node.inputs:
             if name not in tensors:
-                t = te.placeholder(graph.values[name].shape, graph.values[name].dtype, name="in")
+                value = graph.values[name]
+                t = te.placeholder(flat.get(name, value.shape), value.dtype, name="in")
                 tensors[name], names[id(t)] = t, name
             args.append(tensors[name])
         tensors[node.output] = node.call(args)

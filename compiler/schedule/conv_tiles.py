@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from compiler.ops.tags import DEPTHWISE_CONV2D_BLOCKED
+from compiler.ops.tags import CONV2D_NCHW, DEPTHWISE_CONV2D_BLOCKED
 from compiler.schedule.state import State
 from compiler.schedule.steps import Annotate, Annotation, ComputeAt, Fuse, Reorder, Split
 from compiler.schedule.tile_factors import (
@@ -15,9 +15,11 @@ from compiler.schedule.tile_factors import (
     OPERAND_REGISTERS,
     few_registers,
     row_factor,
+    tile_rows,
     vector_factor,
 )
 from compiler.target import Target, host_target
+from compiler.te.tensor import Tensor
 
 # A blocked conv's register tile (conv_register_budget): accumulators are vectors of
 # CONV_VECTOR_FLOATS floats (16 / lanes native registers each), in at most
@@ -136,6 +138,39 @@ def tile_blocked_output(s: State, p: int, c: int) -> State:
     for i in (last - 3, last - 2, last - 1):
         s = s.apply(Annotate(p, i, Annotation.UNROLL))
     s = s.apply(Annotate(p, last, Annotation.VECTORIZE))
+    return s.apply(ComputeAt(p, c, 0))
+
+
+def is_flat_pointwise(op: Tensor) -> bool:
+    """A 1x1 conv2d_nchw of stride 1, no padding, one group, on flat planes [N, C, 1, P]
+    (models/pointwise.py): the matrix product of the weight [F, C] and the data [C, P]."""
+    if op.tag != CONV2D_NCHW or op.attr("groups", 1) != 1 or op.shape[2] != 1:
+        return False
+    kernel = tuple(r.extent for r in op.reduce_axes[1:])
+    unpadded = not any(op.attr("padding", (0,)))  # type: ignore[arg-type]
+    return kernel == (1, 1) and op.attr("stride") == (1, 1) and unpadded
+
+
+def tile_pointwise(s: State, p: int, c: int) -> State:
+    """Register tile of a 1x1 conv on flat planes (`is_flat_pointwise`), computed as the
+    matrix product it is: `tile_rows()` filters x a vector of pixels; per input channel
+    the tile loads one vector of pixels and broadcasts one weight per filter. The tiles
+    run pixels fastest: a tile's weights stay in cache while the data streams past, and
+    the output is written plane by plane (filters fastest, each tile writing across all
+    F planes, ran ResNet-50 4 % slower, Zen 4, 1 thread)."""
+    _, filters, _, pixels = s.stages[c].op.shape
+    vec = vector_factor(pixels)
+    rows = row_factor(filters, tile_rows())
+    for k in (c, p):
+        s = s.apply(Split(k, 3, (vec,)))  # [n, f, 1, px.o, px.i, red...]
+        s = s.apply(Split(k, 1, (rows,)))  # [n, f.o, f.i, 1, px.o, px.i, red...]
+        reduce = [6, 7, 8] if k == p else []
+        s = s.apply(Reorder(k, (0, 1, 3, 4, *reduce, 2, 5)))
+    s = s.apply(Fuse(c, (0, 1, 2, 3)))  # [tile, f.i, px.i]
+    s = s.apply(Annotate(c, 0, Annotation.PARALLEL))
+    s = s.apply(Annotate(c, 2, Annotation.VECTORIZE))
+    s = s.apply(Annotate(p, 7, Annotation.UNROLL))
+    s = s.apply(Annotate(p, 8, Annotation.VECTORIZE))
     return s.apply(ComputeAt(p, c, 0))
 
 
