@@ -11,6 +11,7 @@ from compiler.codegen import build
 from compiler.lower.lower import lower
 from compiler.runtime import empty, load
 from compiler.schedule.default import default_schedule
+from compiler.schedule.steps import Annotation
 from compiler.te.dag import ComputeDAG
 
 
@@ -35,14 +36,19 @@ def test_one_row_products_match_numpy(batch, k, n):
 
 
 @pytest.mark.parametrize(
-    "c,h,stride,padding", [(4, 28, 1, 1), (3, 30, 2, 1), (2, 56, 1, 1), (5, 17, 1, 0)]
-)
-def test_depthwise_on_wide_images_matches_the_reference(c, h, stride, padding):
+    "c,h,stride,padding,kernel_size",
+    [
+        (4, 28, 1, 1, 3), (3, 30, 2, 1, 3), (2, 56, 1, 1, 3), (5, 17, 1, 0, 3),
+        # ConvNeXt's 7x7: padded at root from 28 columns, inlined guards below
+        (3, 56, 1, 3, 7), (2, 28, 1, 3, 7), (4, 14, 1, 3, 7), (2, 20, 1, 2, 5),
+    ],
+)  # fmt: skip
+def test_depthwise_on_wide_images_matches_the_reference(c, h, stride, padding, kernel_size):
     from compiler.te.evaluate import evaluate
 
     rng = np.random.default_rng(2)
     x_np = rng.standard_normal((1, c, h, h)).astype(np.float32)
-    w_np = rng.standard_normal((c, 1, 3, 3)).astype(np.float32)
+    w_np = rng.standard_normal((c, 1, kernel_size, kernel_size)).astype(np.float32)
     x, w = te.placeholder(x_np.shape, name="x"), te.placeholder(w_np.shape, name="w")
     out = ops.clip(ops.depthwise_conv2d_nchw(x, w, stride, padding), 0.0, 6.0)
     (expected,) = evaluate([out], {x: x_np, w: w_np})
@@ -52,3 +58,20 @@ def test_depthwise_on_wide_images_matches_the_reference(c, h, stride, padding):
     result[...] = np.nan
     kernel(*[{x: x_np, w: w_np}[t] for t in dag.placeholders], result)
     np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_depthwise_taps_feed_independent_vectors():
+    """Per tap the tile's FMAs go to rows x vectors accumulators, not one dependent chain
+    of KH x KW FMAs: the taps are loops outside the unrolled rows and vectors."""
+    from compiler.schedule.stage import IterType
+
+    x, w = te.placeholder((1, 96, 56, 56), name="x"), te.placeholder((96, 1, 7, 7), name="w")
+    state = default_schedule(ComputeDAG([ops.depthwise_conv2d_nchw(x, w, 1, 3)]))
+    conv = next(st for st in state.stages if st.op.tag == "depthwise_conv2d_nchw")
+    kinds = [(it.type is IterType.REDUCE, it.annotation) for it in conv.iters]
+    last_tap = max(i for i, (reduce, _) in enumerate(kinds) if reduce)
+    inner = conv.iters[last_tap + 1 :]
+    assert [it.annotation for it in inner] == [
+        Annotation.UNROLL, Annotation.UNROLL, Annotation.VECTORIZE
+    ]  # fmt: skip
+    assert inner[0].extent * inner[1].extent >= 4  # rows x vectors accumulators

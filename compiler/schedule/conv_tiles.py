@@ -34,6 +34,9 @@ CONV_TILE_WIDTH = 14  # output pixels per register tile when 14 accumulators fit
 # at most 6 vectors (12 registers) measured fastest there: 2.5-2.7x the AVX-512 tile on
 # the four ResNet-18 3x3 convs (docs/benchmarks.md#codegen).
 CONV_TILE_WIDTH_FEW_REGISTERS = 3
+# A depthwise conv's tile on NCHW data (tile_depthwise): at most this many accumulator
+# vectors, whole rows of them
+DEPTHWISE_ACCUMULATORS = 16
 
 
 @cache
@@ -56,11 +59,17 @@ def conv_register_budget(target: Target | None = None) -> tuple[int, int]:
 
 
 def tile_depthwise(s: State, p: int, c: int) -> State:
-    """Depthwise conv on a wide image: the tile is 1 or 2 whole output rows, vectors
-    along them; the taps of each row give every vector independent FMAs."""
+    """Depthwise conv on a wide image: the tile is whole output rows, vectors along them,
+    as many rows as keep DEPTHWISE_ACCUMULATORS vectors or fewer; per tap the tile
+    broadcasts one weight into an FMA on every vector (independent chains: one row
+    of one vector at a time was a chain of KH x KW dependent FMAs, 1.5 ms for ConvNeXt's
+    7x7 conv on 96 x 56 x 56, onnxruntime's 0.3)."""
     _, _, oh, ow = s.stages[c].op.shape
+    target = host_target()
     vec = vector_factor(ow)
-    rows = row_factor(oh, 1 if ow >= 56 else 2)
+    per_vector = -(-vec // target.vector_lanes)  # native registers per vector
+    budget = min(DEPTHWISE_ACCUMULATORS, target.vector_registers - CONV_RESERVED_REGISTERS)
+    rows = row_factor(oh, max(1, budget // (per_vector * (ow // vec))))
     s = s.apply(Split(c, 3, (vec,)))  # [n, ch, y, x.o, x.i]
     s = s.apply(Split(c, 2, (rows,)))  # [n, ch, y.o, y.i, x.o, x.i]
     s = s.apply(Fuse(c, (0, 1, 2)))  # [rows tile, y.i, x.o, x.i]
@@ -68,7 +77,8 @@ def tile_depthwise(s: State, p: int, c: int) -> State:
     s = s.apply(Annotate(c, 3, Annotation.VECTORIZE))
     s = s.apply(Split(p, 3, (vec,)))  # [n, ch, y, x.o, x.i, ry, rx]
     s = s.apply(Split(p, 2, (rows,)))  # [n, ch, y.o, y.i, x.o, x.i, ry, rx]
-    s = s.apply(Reorder(p, (0, 1, 2, 4, 6, 7, 3, 5)))  # [..., x.o, ry, rx, y.i, x.i]
+    s = s.apply(Reorder(p, (0, 1, 2, 6, 7, 3, 4, 5)))  # [..., y.o, ry, rx, y.i, x.o, x.i]
+    s = s.apply(Annotate(p, 5, Annotation.UNROLL))
     s = s.apply(Annotate(p, 6, Annotation.UNROLL))
     s = s.apply(Annotate(p, 7, Annotation.VECTORIZE))
     return s.apply(ComputeAt(p, c, 0))
