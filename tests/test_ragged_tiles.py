@@ -25,6 +25,8 @@ def ph(shape, name):
 
 CASES = {
     "scores": lambda: ops.batch_matmul(ph((1, 3, 197, 64), "q"), ph((1, 3, 64, 197), "k")),
+    # few rows of ragged columns: one row of vectors per tile (many rows: a grid of tiles)
+    "few_rows": lambda: ops.batch_matmul(ph((1, 3, 9, 64), "q"), ph((1, 3, 64, 197), "k")),
     "context": lambda: ops.batch_matmul(ph((1, 3, 197, 197), "p"), ph((1, 3, 197, 64), "v")),
     "mlp": lambda: ops.relu(ops.batch_matmul(ph((1, 197, 48), "x"), ph((1, 48, 96), "w"))),
     "both": lambda: ops.matmul(ph((37, 40), "a"), ph((40, 53), "b")),
@@ -99,11 +101,21 @@ def _branches(stmt) -> bool:
 
 def test_the_partial_tile_runs_apart_from_the_full_ones():
     """197 columns in tiles of 64: three full tiles with no branch, then the last."""
-    func = lower(default_schedule(ComputeDAG([CASES["scores"]()])))
+    func = lower(default_schedule(ComputeDAG([CASES["few_rows"]()])))
     loops = _loops_with_branches(func.body)
     assert (3, False) in loops  # the full tiles: j.o over 0..2, no guard left
-    unpartitioned = lower(default_schedule(ComputeDAG([CASES["scores"]()])), simplify=False)
+    unpartitioned = lower(default_schedule(ComputeDAG([CASES["few_rows"]()])), simplify=False)
     assert (4, True) in _loops_with_branches(unpartitioned.body)
+
+
+def test_many_rows_of_ragged_columns_take_a_grid_of_tiles():
+    """197 x 197 scores: 8-row x 16-column tiles, the 12 full column tiles apart from the
+    partial 13th (their rows guarded only in the last row tile)."""
+    state = default_schedule(ComputeDAG([CASES["scores"]()]))
+    local = next(st for st in state.stages if st.name.endswith(".local"))
+    assert [it.extent for it in local.iters[-2:]] == [8, 16]
+    func = lower(state)
+    assert 12 in [extent for extent, _ in _loops_with_branches(func.body)]
 
 
 def test_row_reductions_run_in_vectors_along_the_row():
