@@ -53,10 +53,10 @@ def pads_wide_conv(s: State, k: int) -> bool:
     if st.is_placeholder or not has_tag(st.op, "pad"):
         return False
     for op in (s.stages[c].op for c in s.consumers(k)):
+        if op.tag not in (CONV2D_NCHWC, CONV2D_BLOCKED, DEPTHWISE_CONV2D_NCHW):
+            continue
         wide = max(a.extent for a in op.reduce_axes[-2:]) > INLINE_PAD_MAX_KERNEL
-        if op.tag in (CONV2D_NCHWC, CONV2D_BLOCKED) and wide:
-            return True
-        if op.tag == DEPTHWISE_CONV2D_NCHW and wide and op.shape[-1] >= DEPTHWISE_PAD_MIN_WIDTH:
+        if wide and (op.tag != DEPTHWISE_CONV2D_NCHW or op.shape[-1] >= DEPTHWISE_PAD_MIN_WIDTH):
             return True
     return False
 
