@@ -159,7 +159,7 @@ def partition(
         graph = pack_conv_weights(graph, winograd=winograd)
         if blocked:
             graph = propagate_blocked_layout(graph, BLOCK)
-        graph = pointwise_as_matmul(graph)
+        graph = pointwise_as_matmul(graph, frozenset(REMAP_OPS))
     groups = fuse_groups(graph)
     subgraphs = [build_subgraph(k, g, graph) for k, g in enumerate(groups)]
     by_key: dict[str, list[Subgraph]] = {}

@@ -17,6 +17,7 @@ tile was as fast or faster (0.87-0.97 of it with 14-lane vectors).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 
 import numpy as np
@@ -54,13 +55,19 @@ def is_pointwise_conv(node: Node, graph: Graph) -> bool:
     )
 
 
-def pointwise_as_matmul(graph: Graph) -> Graph:
+def pointwise_as_matmul(graph: Graph, remaps: frozenset[str] = frozenset()) -> Graph:
     """A copy of `graph` whose pointwise conv2d_nchwc nodes (NCHW in and out: those layout
-    propagation did not block) are conv2d_nchw nodes on the plain [F, C, 1, 1] weight."""
+    propagation did not block) are conv2d_nchw nodes on the plain [F, C, 1, 1] weight;
+    not those reading the output of an op of `remaps` alone (the partition inlines such
+    a remap into the conv's subgraph, which then is not flat)."""
     constants = dict(graph.constants)
+    producer = {n.output: n.op for n in graph.nodes}
+    readers = Counter(i for n in graph.nodes for i in n.inputs)
     nodes = []
     for node in graph.nodes:
-        if node.op != "conv2d_nchwc" or not is_pointwise_conv(node, graph):
+        data = node.inputs[0]
+        after_remap = producer.get(data) in remaps and readers[data] == 1
+        if node.op != "conv2d_nchwc" or after_remap or not is_pointwise_conv(node, graph):
             nodes.append(node)
             continue
         name = f"{node.inputs[1]}__plain"

@@ -92,11 +92,19 @@ def test_mobilenet_v2_runs_blocked_from_the_stem_to_the_pool():
 
 def test_winograd_convs_keep_their_region_nchw():
     """ResNet-18's Winograd convs read NCHW: the blocked region stops short of them
-    rather than paying a conversion pass; the 7x7 layers (direct convs) run blocked."""
+    rather than paying a conversion pass; the 7x7 layers (direct convs) run blocked. The
+    one conversion before a Winograd conv follows the stem's max pool, which runs
+    blocked: converting its quarter-size output once costs less than reading its
+    blocked input from NCHW loops."""
     part = partition(import_model(load_proto("zoo:resnet18"), label="resnet18"))
     graph = part.graph
+    converted = []
     for node in graph.nodes:
         if node.op == "conv2d_winograd":
             producer = graph.producer(node.inputs[0])
-            assert producer is None or producer.op != "unblock_channels"
+            if producer is not None and producer.op == "unblock_channels":
+                converted.append(graph.producer(producer.inputs[0]).op)
+    assert converted == ["max_pool2d"]
+    pool = next(n for n in graph.nodes if n.op == "max_pool2d")
+    assert len(graph.values[pool.inputs[0]].shape) == 5  # blocked in, blocked out
     assert "conv2d_blocked" in _ops(graph) and "conv2d_winograd" in _ops(graph)
