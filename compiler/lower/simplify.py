@@ -13,7 +13,7 @@ Comparisons decided by the ranges fold to constants (guards disappear).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from math import inf
+from math import gcd, inf
 
 from compiler.te.expr import BinOp, Cast, Cmp, Expr, FloatImm, IntImm, Not, Select, Var
 from compiler.te.kinds import BinOpKind, CmpKind
@@ -118,6 +118,9 @@ class Simplifier:
         lo, hi = self._lin_bound(r)
         if lo // c == hi // c:
             return _add(q_lin, ({}, int(lo // c)), 1)
+        if (split := self._grouped(r, c)) is not None:  # (g*y + s) // (g*m) -> y // m
+            g, y, _ = split
+            return _add(q_lin, self._floordiv(y, c // g), 1)
         return _add(q_lin, ({BinOp(BinOpKind.FLOORDIV, from_linear(r), IntImm(c)): 1}, 0), 1)
 
     def _floormod(self, x: Lin, c: int) -> Lin:
@@ -125,7 +128,25 @@ class Simplifier:
         lo, hi = self._lin_bound(r)
         if lo // c == hi // c:
             return _add(r, ({}, -c * int(lo // c)), 1)
+        if (split := self._grouped(r, c)) is not None:  # (g*y + s) % (g*m) -> (y % m)*g + s
+            g, y, rest = split
+            return _add(_scale(self._floormod(y, c // g), g), rest, 1)
         return ({BinOp(BinOpKind.FLOORMOD, from_linear(r), IntImm(c)): 1}, 0)
+
+    def _grouped(self, x: Lin, c: int) -> tuple[int, Lin, Lin] | None:
+        """(g, y, s) with x = g*y + s, g a divisor of c above 1 and 0 <= s < g: the terms
+        whose coefficients g divides, and the rest (the constant with them). A reshape's
+        row index over a flattened plane, (x + 14*(a % 14) + 196*(a // 14)) // 392 with
+        x < 14, is then (a // 14) // 2, free of the SIMD lane x."""
+        for g in sorted({gcd(k, c) for k in x[0].values()}, reverse=True):
+            if g <= 1 or g == c:
+                continue
+            y = ({a: k // g for a, k in x[0].items() if k % g == 0}, 0)
+            rest = ({a: k for a, k in x[0].items() if k % g}, x[1])
+            lo, hi = self._lin_bound(rest)
+            if y[0] and lo >= 0 and hi < g:
+                return g, y, rest
+        return None
 
     def _minmax(self, op: BinOpKind, a: Expr, b: Expr) -> Lin:
         lo, hi = self.bound(BinOp(BinOpKind.SUB, a, b))
