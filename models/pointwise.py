@@ -65,9 +65,11 @@ def pointwise_as_matmul(graph: Graph, remaps: frozenset[str] = frozenset()) -> G
     readers = Counter(i for n in graph.nodes for i in n.inputs)
     nodes = []
     for node in graph.nodes:
+        if node.op != "conv2d_nchwc" or not is_pointwise_conv(node, graph):
+            nodes.append(node)
+            continue
         data = node.inputs[0]
-        after_remap = producer.get(data) in remaps and readers[data] == 1
-        if node.op != "conv2d_nchwc" or after_remap or not is_pointwise_conv(node, graph):
+        if producer.get(data) in remaps and readers[data] == 1:
             nodes.append(node)
             continue
         name = f"{node.inputs[1]}__plain"
