@@ -153,7 +153,8 @@ def partition(
     layout the schedules read (models/layout.py): blocked, or Winograd-transformed
     for the 3x3 stride-1 convs where that pays (unless `winograd` is False); then,
     with `blocked`, the activations between direct convs are kept in channel blocks
-    (models/blocked_layout.py).
+    (models/blocked_layout.py); the 1x1 convs left on NCHW data become matrix products
+    on flat planes (models/pointwise.py).
     """
     if pack_weights:
         graph = pack_conv_weights(graph, winograd=winograd)
