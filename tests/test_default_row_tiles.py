@@ -9,9 +9,13 @@ import pytest
 from compiler import ops, te
 from compiler.codegen import build
 from compiler.lower.lower import lower
+from compiler.ops.tags import has_tag
 from compiler.runtime import empty, load
 from compiler.schedule.default import default_schedule
+from compiler.schedule.stage import Attach
 from compiler.schedule.steps import Annotation
+from compiler.schedule.tile_factors import row_factor, tile_rows
+from compiler.target import Target
 from compiler.te.dag import ComputeDAG
 
 
@@ -75,3 +79,47 @@ def test_depthwise_taps_feed_independent_vectors():
         Annotation.UNROLL, Annotation.UNROLL, Annotation.VECTORIZE
     ]  # fmt: skip
     assert inner[0].extent * inner[1].extent >= 4  # rows x vectors accumulators
+
+
+# Targets the default schedule is asked about (the code itself is built for this host)
+TRIPLE = "x86_64-unknown-linux-gnu"
+AVX512 = Target("znver4", "+avx,+avx2,+fma,+avx512f,+avx512bw,+avx512dq,+avx512vl", TRIPLE)
+AVX2 = Target("znver3", "+avx,+avx2,+fma,-avx512f", TRIPLE)
+
+
+@pytest.mark.parametrize(
+    "target,width,copied",
+    [
+        (AVX2, 7, True), (AVX2, 28, True),  # no mask registers: guards cost more than a copy
+        (AVX512, 7, False), (AVX512, 28, False), (AVX512, 56, True),
+    ],
+)  # fmt: skip
+def test_grouped_convs_copy_their_padding_where_guards_cost_more(
+    monkeypatch, target, width, copied
+):
+    from compiler.schedule import analysis
+    from compiler.te.evaluate import evaluate
+
+    monkeypatch.setattr(analysis, "host_target", lambda: target)
+    rng = np.random.default_rng(3)
+    x_np = rng.standard_normal((1, 16, 2 * width, 2 * width)).astype(np.float32)
+    w_np = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    x, w = te.placeholder(x_np.shape, name="x"), te.placeholder(w_np.shape, name="w")
+    out = ops.relu(ops.conv2d_nchw(x, w, (2, 2), 1, (1, 1), 2))
+    dag = ComputeDAG([out])
+    s = default_schedule(dag)
+    (pad,) = [st for st in s.stages if not st.is_placeholder and has_tag(st.op, "pad")]
+    assert (pad.attach is Attach.ROOT) == copied
+    (expected,) = evaluate([out], {x: x_np, w: w_np})
+    kernel = load(build(lower(s)))
+    result = empty(out.shape)
+    result[...] = np.nan
+    kernel(*[{x: x_np, w: w_np}[t] for t in dag.placeholders], result)
+    np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_narrow_vectors_take_more_rows_with_few_registers():
+    assert tile_rows(AVX2) == 6  # two ymm per 16-float row
+    assert tile_rows(AVX2, vec=7) == 8  # one ymm per row: RegNet's 7 x 7 grouped convs
+    assert tile_rows(AVX512, vec=7) == tile_rows(AVX512) == 8
+    assert row_factor(7, tile_rows(AVX2, vec=7)) == 7

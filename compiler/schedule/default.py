@@ -108,7 +108,7 @@ def tile_into_consumer(s: State, p: int, c: int) -> State:
     shape = s.stages[c].op.shape
     n = len(shape)
     vec = vector_factor(shape[-1])
-    rows = row_factor(shape[-2]) if n >= 2 else 1
+    rows = row_factor(shape[-2], tile_rows(vec=vec)) if n >= 2 else 1
     if n >= 2 and few_registers():
         vec, rows = narrow_row_tile(shape[-2], shape[-1], vec, rows)
     if s.stages[p].op.tag == DEPTHWISE_CONV2D_NCHW and shape[-1] >= 14:

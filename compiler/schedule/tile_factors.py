@@ -16,13 +16,14 @@ TILE_ROWS = 8
 OPERAND_REGISTERS = 3
 
 
-def tile_rows(target: Target | None = None) -> int:
-    """Rows of a register tile of VECTOR_LANES columns on `target` (default: this host):
+def tile_rows(target: Target | None = None, vec: int = VECTOR_LANES) -> int:
+    """Rows of a register tile of `vec` columns on `target` (default: this host):
     TILE_ROWS when their accumulators leave OPERAND_REGISTERS of the vector registers,
-    else as many as do (8 with AVX-512's 32 registers, one zmm per row; 6 with AVX2's
-    16, two ymm per row; 3 with SSE)."""
+    else as many as do (16 columns: 8 with AVX-512's 32 registers, one zmm per row; 6
+    with AVX2's 16, two ymm per row; 3 with SSE. 7 columns fill one ymm: 8 rows with
+    AVX2)."""
     target = target or host_target()
-    per_row = max(1, VECTOR_LANES // target.vector_lanes)
+    per_row = max(1, -(-vec // target.vector_lanes))
     return max(1, min(TILE_ROWS, (target.vector_registers - OPERAND_REGISTERS) // per_row))
 
 
