@@ -9,13 +9,20 @@ A conv2d_nchw whose weight is a constant (groups 1) becomes
   16 (the last block zero-padded): the layout the default schedule's register
   tile loads as one vector. models/blocked_layout.py then turns most of these into
   convs on blocked activations.
+
+A matmul or batch_matmul whose right operand is a constant 2-D matrix [K, N] (N a
+multiple of BLOCK, at least two rows on the left) becomes matmul_panels
+(compiler/ops/matmul_panels.py) reading it in column panels [N/16, K, 16]: a register
+tile's columns of B are then one contiguous stretch, where in [K, N] they are K rows N
+floats apart. ConvNeXt-Tiny's products ran 1.0-1.3x faster with AVX-512 and 1.4-2.2x
+with AVX2 (Zen 4, 1 thread).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from compiler.ops import pack_conv_weight
+from compiler.ops import pack_conv_weight, pack_matmul_weight
 from compiler.ops.shapes import padding4, positive_ints
 from compiler.ops.winograd import TILES, transform_conv_weight
 from models.graph import Graph, Node, Value
@@ -47,6 +54,34 @@ def pack_conv_weights(graph: Graph, *, winograd: bool = True) -> Graph:
     used = {i for n in nodes for i in n.inputs}
     constants = {k: v for k, v in constants.items() if k in used}
     return replace(graph, nodes=nodes, constants=constants, values=values)
+
+
+def pack_matmul_weights(graph: Graph) -> Graph:
+    """A copy of `graph` with its products by constant matrices reading them in panels
+    (the original is unchanged)."""
+    constants = dict(graph.constants)
+    values = dict(graph.values)
+    nodes = [_panels(n, constants, values) for n in graph.nodes]
+    used = {i for n in nodes for i in n.inputs}
+    constants = {k: v for k, v in constants.items() if k in used}
+    return replace(graph, nodes=nodes, constants=constants, values=values)
+
+
+def _panels(node: Node, constants: dict, values: dict[str, Value]) -> Node:
+    if node.op not in ("matmul", "batch_matmul") or node.kwargs.get("transpose_a"):
+        return node
+    weight = constants.get(node.inputs[1])
+    rows = values[node.inputs[0]].shape[-2:-1]
+    if weight is None or weight.ndim != 2 or rows == (1,):
+        return node
+    transpose = bool(node.kwargs.get("transpose_b"))
+    if (weight.shape[0] if transpose else weight.shape[1]) % BLOCK:
+        return node
+    name = f"{node.inputs[1]}__panels{BLOCK}" + ("t" if transpose else "")
+    if name not in constants:
+        constants[name] = pack_matmul_weight(weight.T if transpose else weight, BLOCK)
+        values[name] = Value(name, tuple(constants[name].shape))
+    return replace(node, op="matmul_panels", inputs=(node.inputs[0], name), attrs=())
 
 
 def winograd_tile(node: Node, data_shape: tuple[int, ...], weight_shape: tuple[int, ...]) -> int:

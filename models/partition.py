@@ -37,14 +37,14 @@ from compiler import te
 from compiler.te.dag import ComputeDAG
 from models.blocked_layout import propagate_blocked_layout
 from models.graph import Graph, Node
-from models.layout import BLOCK, pack_conv_weights
+from models.layout import BLOCK, pack_conv_weights, pack_matmul_weights
 from models.pointwise import flat_plane_shapes, pointwise_as_matmul
 
 ANCHOR_OPS = {
     "conv2d_nchw", "conv2d_nchwc", "conv2d_blocked", "conv2d_winograd", "depthwise_conv2d_nchw",
-    "depthwise_conv2d_blocked", "matmul", "matmul_packed", "batch_matmul", "dense",
-    "max_pool2d", "avg_pool2d", "global_avg_pool2d", "reduce_sum", "reduce_mean", "reduce_max",
-    "reduce_min", "softmax", "layer_norm", "argmax", "argmin", "cumsum", "einsum",
+    "depthwise_conv2d_blocked", "matmul", "matmul_packed", "matmul_panels", "batch_matmul",
+    "dense", "max_pool2d", "avg_pool2d", "global_avg_pool2d", "reduce_sum", "reduce_mean",
+    "reduce_max", "reduce_min", "softmax", "layer_norm", "argmax", "argmin", "cumsum", "einsum",
     "resize",
 }  # fmt: skip
 REMAP_OPS = {
@@ -151,13 +151,14 @@ def partition(
 
     With `pack_weights`, constant conv weights are first rewritten into the
     layout the schedules read (models/layout.py): blocked, or Winograd-transformed
-    for the 3x3 stride-1 convs where that pays (unless `winograd` is False); then,
+    for the 3x3 stride-1 convs where that pays (unless `winograd` is False); constant
+    right operands of matrix products into column panels; then,
     with `blocked`, the activations between direct convs are kept in channel blocks
     (models/blocked_layout.py); the 1x1 convs left on NCHW data become matrix products
     on flat planes (models/pointwise.py).
     """
     if pack_weights:
-        graph = pack_conv_weights(graph, winograd=winograd)
+        graph = pack_matmul_weights(pack_conv_weights(graph, winograd=winograd))
         if blocked:
             graph = propagate_blocked_layout(graph, BLOCK)
         graph = pointwise_as_matmul(graph, frozenset(REMAP_OPS))

@@ -123,11 +123,12 @@ def subgraph_ops(name: str) -> list[tuple[str, ...]]:
 
 def test_gpt2_linear_layers_run_unflattened_with_their_gelu():
     """GPT-2's Conv1D layers (Gemm on rows flattened by Reshape, reshaped back) run as
-    one batch_matmul on the rows in place: no copies, and the tanh GELU (x ** 3 as
-    products) fuses into the matmul as its epilogue."""
+    one batched product on the rows in place (its weight in panels: matmul_panels): no
+    copies, and the tanh GELU (x ** 3 as products) fuses into the matmul as its
+    epilogue."""
     by_ops = subgraph_ops("tiny_gpt2")
     assert not any(ops[0] == "matmul" or ops[-1:] == ("reshape",) for ops in by_ops[:-1])
-    mlp = [ops for ops in by_ops if ops[:2] == ("batch_matmul", "bias_add") and "tanh" in ops]
+    mlp = [ops for ops in by_ops if ops[:2] == ("matmul_panels", "bias_add") and "tanh" in ops]
     assert len(mlp) == 2 and {"power", "multiply", "add"} <= set(mlp[0])
     scores = [ops for ops in by_ops if ops[-3:] == ("batch_matmul", "multiply", "add")]
     assert len(scores) == 2  # Q K^T * scale + causal mask, per layer
@@ -143,7 +144,7 @@ def test_recurrent_steps_are_few_kernels_of_shared_workloads(name, most):
     net = compile_network(import_model(fixture.proto(), input_shapes=fixture.input_shapes))
     steps = fixture.inputs["input_ids"].shape[1]
     per_step = [t for t in net.tasks if t.weight >= steps - 2]
-    assert any("matmul" in t.ops for t in per_step)
+    assert any({"matmul", "matmul_panels"} & set(t.ops) for t in per_step)
     runs = sum(t.weight for t in per_step)
     directions_layers = 4 if name == "gru_lm" else 2
     assert runs <= most * steps * directions_layers

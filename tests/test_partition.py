@@ -94,10 +94,11 @@ def test_encoder_fusion():
     heads = ("reshape", "transpose")
     assert ops[(*heads, *heads, "transpose", "batch_matmul", "divide")] == 2  # Q @ K^T / sqrt(d)
     assert ops[(*heads, "batch_matmul")] == 2  # probs @ V, V's head split inlined
-    assert ops[("batch_matmul", "add")] == 6  # Q, K, V projections with bias
+    # the products by constant weights read them in panels (models/layout.py)
+    assert ops[("matmul_panels", "add")] == 6  # Q, K, V projections with bias
     gelu = ("divide", "erf", "add", "multiply", "multiply")
-    assert ops[("batch_matmul", "add", *gelu)] == 2  # the GELU diamond is the epilogue
-    assert ops[("transpose", "reshape", "batch_matmul", "add", "add")] == 2  # + residual
+    assert ops[("matmul_panels", "add", *gelu)] == 2  # the GELU diamond is the epilogue
+    assert ops[("transpose", "reshape", "matmul_panels", "add", "add")] == 2  # + residual
     assert ops[("layer_norm",)] == 4 and ops[("softmax",)] == 2
     assert sum(t.weight for t in part.tasks) == len(part.subgraphs)
 

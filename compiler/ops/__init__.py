@@ -66,6 +66,7 @@ from compiler.ops.logic import (
     not_equal,
     where,
 )
+from compiler.ops.matmul_panels import matmul_panels, pack_matmul_weight
 from compiler.ops.nn import conv2d_nchw, depthwise_conv2d_nchw, pad
 from compiler.ops.norm import layer_norm, softmax
 from compiler.ops.pool import avg_pool2d, global_avg_pool2d, max_pool2d
@@ -143,6 +144,7 @@ __all__ = [
     "logical_xor",
     "matmul",
     "matmul_packed",
+    "matmul_panels",
     "max_pool2d",
     "maximum",
     "minimum",
@@ -156,6 +158,7 @@ __all__ = [
     "pack_conv_weight",
     "pack_conv_weight_blocked",
     "pack_depthwise_weight",
+    "pack_matmul_weight",
     "pad",
     "power",
     "quantize_linear",
