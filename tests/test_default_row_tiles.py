@@ -123,3 +123,28 @@ def test_narrow_vectors_take_more_rows_with_few_registers():
     assert tile_rows(AVX2, vec=7) == 8  # one ymm per row: RegNet's 7 x 7 grouped convs
     assert tile_rows(AVX512, vec=7) == tile_rows(AVX512) == 8
     assert row_factor(7, tile_rows(AVX2, vec=7)) == 7
+
+
+@pytest.mark.parametrize("transpose_k", [True, False])
+def test_a_transposed_operand_is_copied_once_not_gathered_per_tile(transpose_k):
+    """Attention scores Q K^T with K [heads, 128, 64]: its transpose, read by the product
+    along its rows, is far apart in K; the default schedule copies it at root. A K
+    already stored [heads, 64, 128] stays inlined (a reshape read along memory)."""
+    rng = np.random.default_rng(4)
+    q_np = rng.standard_normal((2, 128, 64)).astype(np.float32)
+    k_shape = (2, 128, 64) if transpose_k else (2, 64, 128)
+    k_np = rng.standard_normal(k_shape).astype(np.float32)
+    q, k = te.placeholder(q_np.shape, name="q"), te.placeholder(k_shape, name="k")
+    kt = ops.transpose(k, (0, 2, 1)) if transpose_k else ops.reshape(k, (2, 64, 128))
+    out = ops.multiply(ops.batch_matmul(q, kt), 0.125)
+    dag = ComputeDAG([out])
+    s = default_schedule(dag)
+    (stage,) = [st for st in s.stages if st.op is kt]
+    assert (stage.attach is Attach.ROOT) == transpose_k
+    kernel = load(build(lower(s)))
+    result = empty(out.shape)
+    result[...] = np.nan
+    kernel(*[{q: q_np, k: k_np}[t] for t in dag.placeholders], result)
+    kt_np = k_np.transpose(0, 2, 1) if transpose_k else k_np
+    expected = (q_np.astype(np.float64) @ kt_np) * 0.125
+    np.testing.assert_allclose(result, expected, rtol=1e-4, atol=1e-4)

@@ -2,8 +2,9 @@
 
 Rules, applied by analysis of the DAG rather than per op:
 1. every non-output stage without a reduction is inlined, but the padding of a
-   blocked conv with a kernel wider than 3 (analysis.pads_wide_conv) or of a
-   constant-matrix transform (analysis.pads_transform), and the transforms
+   conv that reads it faster from a buffer (analysis.pads_wide_conv) or of a
+   constant-matrix transform (analysis.pads_transform), an operand a matrix product
+   would gather lane by lane (analysis.transposes_tile_operand), and the transforms
    themselves: their parallel outer loops hold the tile's axes unrolled, then a
    SIMD loop, the first of two passes inside the second (schedule_const_transform);
 2. a stage that needs multi-level tiling (matmul, conv, dense) computes a
@@ -26,6 +27,7 @@ from compiler.schedule.analysis import (
     elementwise_consumer,
     pads_transform,
     pads_wide_conv,
+    transposes_tile_operand,
 )
 from compiler.schedule.conv_tiles import (
     is_flat_pointwise,
@@ -68,7 +70,12 @@ def default_schedule(dag: ComputeDAG, *, cores: int | None = None) -> State:
     for k in range(len(s.stages)):
         st = s.stages[k]
         inlineable = not st.is_placeholder and not st.op.reduce_axes and not s.is_output(k)
-        keep = pads_wide_conv(s, k) or pads_transform(s, k) or const_axes(s, k)
+        keep = (
+            pads_wide_conv(s, k)
+            or pads_transform(s, k)
+            or const_axes(s, k)
+            or transposes_tile_operand(s, k)
+        )
         if inlineable and not keep:
             s = s.apply(ComputeInline(k))
     fused_into: dict[int, int] = {}  # id(consumer output) -> id(tiled producer output)
