@@ -15,8 +15,8 @@ from compiler.schedule.stage import Attach
 from compiler.schedule.state import State
 from compiler.target import host_target
 from compiler.te.dag import is_strictly_inlineable, needs_multi_level_tiling, needs_rfactor
-from compiler.te.expr import BinOp, Expr, IntImm, TensorRead, Var
-from compiler.te.kinds import BinOpKind
+from compiler.te.expr import BinOp, Call, Expr, IntImm, TensorRead, Var
+from compiler.te.kinds import BinOpKind, MathFunc
 from compiler.te.traverse import walk
 
 
@@ -77,6 +77,30 @@ def pads_wide_conv(s: State, k: int) -> bool:
         if wide and (op.tag != DEPTHWISE_CONV2D_NCHW or op.shape[-1] >= DEPTHWISE_PAD_MIN_WIDTH):
             return True
     return False
+
+
+# Math functions that cost more than storing their value and loading it back (tens of
+# vector instructions each: compiler/codegen/vecmath.py, or a call per lane)
+COSTLY_FUNCS = frozenset(MathFunc) - {
+    MathFunc.SQRT,
+    MathFunc.RSQRT,
+    MathFunc.ABS,
+    MathFunc.FLOOR,
+    MathFunc.CEIL,
+}
+
+
+def keeps_costly_values(s: State, k: int) -> bool:
+    """Stage k applies a costly math function to each element and a reduction reads it
+    besides another stage (softmax's exp, read by the row sum and the normalization):
+    inlined, each reader would compute the function again."""
+    st = s.stages[k]
+    if st.is_placeholder or st.op.reduce_axes or s.is_output(k):
+        return False
+    readers = s.consumers(k)
+    if len(readers) < 2 or not any(s.stages[c].op.reduce_axes for c in readers):
+        return False
+    return any(isinstance(n, Call) and n.func in COSTLY_FUNCS for n in walk(st.op.body))
 
 
 def transposes_tile_operand(s: State, k: int) -> bool:
@@ -183,11 +207,13 @@ def pads_transform(s: State, k: int) -> bool:
 def should_inline(s: State, k: int) -> bool:
     """A non-output stage that is strictly inlineable, or that re-indexes a blocked conv
     (a deviation from Ansor, whose rule would keep it as a pass of its own: inlined, the
-    conv's epilogue reads the conv directly, and the conv can be tiled into it)."""
+    conv's epilogue reads the conv directly, and the conv can be tiled into it); not one
+    whose values cost more to recompute than to read (`keeps_costly_values`) or that a
+    product would gather (`transposes_tile_operand`)."""
     st = s.stages[k]
     if st.is_placeholder or s.is_output(k):
         return False
-    if pads_transform(s, k):
+    if pads_transform(s, k) or keeps_costly_values(s, k) or transposes_tile_operand(s, k):
         return False
     return is_strictly_inlineable(st.op) or unblocks_conv(s, k)
 

@@ -25,6 +25,7 @@ from compiler.schedule.analysis import (
     blocked_consumer,
     const_axes,
     elementwise_consumer,
+    keeps_costly_values,
     pads_transform,
     pads_wide_conv,
     transposes_tile_operand,
@@ -75,6 +76,7 @@ def default_schedule(dag: ComputeDAG, *, cores: int | None = None) -> State:
             or pads_transform(s, k)
             or const_axes(s, k)
             or transposes_tile_operand(s, k)
+            or keeps_costly_values(s, k)
         )
         if inlineable and not keep:
             s = s.apply(ComputeInline(k))
