@@ -115,3 +115,12 @@ def test_products_by_constant_weights_run_on_panels_as_onnxruntime_does(rows, ge
 def test_other_products_keep_their_plain_weight(rows, columns, constant):
     anchors = _anchors(_model(rows, columns, constant=constant))
     assert anchors and "matmul_panels" not in anchors
+
+
+def test_tune_op_takes_the_panel_form_of_a_product():
+    from compiler.ops.workloads import op_workload
+
+    dag = op_workload("matmul_panels", "64,48,32")
+    assert [t.shape for t in dag.placeholders] == [(64, 32), (3, 32, 16)]
+    with pytest.raises(OpError, match="matmul_panels needs N a multiple of 16, got 40"):
+        op_workload("matmul_panels", "64,40,32")

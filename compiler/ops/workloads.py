@@ -1,6 +1,8 @@
 """Single-op workloads by name and shape: what `tune-op` and `sketches OP` tune.
 
-Shapes are comma-separated integers (docs/architecture.md#op-shapes): matmul `M,N,K`; dense
+Shapes are comma-separated integers (docs/architecture.md#op-shapes): matmul `M,N,K`;
+matmul_panels (B in column panels of 16, as networks run products by constant weights)
+`M,N,K`, N a multiple of 16; dense
 `BATCH,IN,OUT`; conv2d `N,C,H,W,F,KH,KW,STRIDE,PAD[,DILATION,GROUPS]`; conv2d_nchwc (the weight
 packed in 16-filter blocks) `N,C,H,W,F,KH,KW,STRIDE,PAD`; conv2d_blocked (blocked data in
 and out, as networks run convs between convs) `N,C,H,W,F,KH,KW,STRIDE,PAD`;
@@ -18,6 +20,7 @@ from compiler import te
 from compiler.ops import conv2d_nchw, dense, depthwise_conv2d_nchw, layer_norm, matmul, softmax
 from compiler.ops.conv_packed import conv2d_blocked, conv2d_nchwc, depthwise_conv2d_blocked
 from compiler.ops.errors import OpError
+from compiler.ops.matmul_panels import matmul_panels
 from compiler.ops.winograd import conv2d_winograd
 from compiler.te.dag import ComputeDAG
 
@@ -25,6 +28,16 @@ from compiler.te.dag import ComputeDAG
 def _matmul(m: int, n: int, k: int) -> ComputeDAG:
     a, b = te.placeholder((m, k), name="A"), te.placeholder((k, n), name="B")
     return ComputeDAG([matmul(a, b)])
+
+
+def _matmul_panels(m: int, n: int, k: int) -> ComputeDAG:
+    """A @ B with B [K, N] packed in column panels [N/16, K, 16] at compile time
+    (compiler.ops.matmul_panels, models/layout.py)."""
+    if n % NCHWC_BLOCK:
+        raise OpError(f"matmul_panels needs N a multiple of {NCHWC_BLOCK}, got {n}")
+    a = te.placeholder((m, k), name="A")
+    b = te.placeholder((n // NCHWC_BLOCK, k, NCHWC_BLOCK), name="B_panels")
+    return ComputeDAG([matmul_panels(a, b)])
 
 
 def _dense(batch: int, inp: int, out: int) -> ComputeDAG:
@@ -90,11 +103,12 @@ def _layer_norm(rows: int, cols: int) -> ComputeDAG:
     return ComputeDAG([layer_norm(x, g, b)])
 
 
-NCHWC_BLOCK = 16  # filters a weight block: one AVX-512 vector of float32
+NCHWC_BLOCK = 16  # filters a weight block (columns a matmul panel): one AVX-512 vector
 
 # name -> (builder, accepted argument counts, shape format)
 WORKLOADS: dict[str, tuple[Callable[..., ComputeDAG], tuple[int, ...], str]] = {
     "matmul": (_matmul, (3,), "M,N,K"),
+    "matmul_panels": (_matmul_panels, (3,), "M,N,K"),
     "dense": (_dense, (3,), "BATCH,IN,OUT"),
     "conv2d": (_conv2d, (9, 11), "N,C,H,W,F,KH,KW,STRIDE,PAD[,DILATION,GROUPS]"),
     "conv2d_nchwc": (_conv2d_nchwc, (9,), "N,C,H,W,F,KH,KW,STRIDE,PAD"),
