@@ -18,7 +18,12 @@ import pytest
 from compiler.codegen import assembly
 from compiler.lower.lower import lower
 from compiler.ops.workloads import op_workload
-from compiler.schedule.conv_tiles import conv_register_budget, conv_tile_plan, conv_tile_shape
+from compiler.schedule.conv_tiles import (
+    conv_register_budget,
+    conv_tile_plan,
+    conv_tile_shape,
+    nchw_tile_plan,
+)
 from compiler.schedule.default import default_schedule
 from compiler.schedule.tile_factors import (
     OPERAND_REGISTERS,
@@ -193,3 +198,51 @@ def test_avx2_tiles_keep_their_accumulators_in_registers(tmp_path):
 def test_avx2_matmul_tiles_of_few_rows_take_narrow_vectors(rows, columns, expected):
     tile = row_factor(rows, tile_rows(AVX2))
     assert narrow_row_tile(rows, columns, 16, tile, AVX2) == expected
+
+
+def test_avx2_tiles_of_convs_writing_nchw_at_prime_widths_take_the_row():
+    # 7 pixels of 8 channels (one ymm), the block's halves in turn; 1 pixel of 4 blocks
+    # before, loading 8 weight vectors per broadcast pixel
+    assert nchw_tile_plan(7, 28, AVX2) == (7, 1, 8)
+    assert nchw_tile_plan(13, 16, AVX2) == (13, 1, 8)
+    for width, blocks in WIDTHS_BLOCKS:  # other widths and AVX-512: whole blocks
+        assert nchw_tile_plan(width, blocks, AVX512) == (
+            *conv_tile_shape(width, blocks, AVX512),
+            16,
+        )
+        if width % 2 == 0 or width % 3 == 0:
+            assert nchw_tile_plan(width, blocks, AVX2)[2] == 16
+
+
+AVX2_NCHW_CONV = """
+    import numpy as np
+    from compiler.codegen import build
+    from compiler.lower.lower import lower
+    from compiler.ops.workloads import op_workload
+    from compiler.runtime import empty, load
+    from compiler.schedule.default import default_schedule
+    from compiler.target import host_target
+    from compiler.te.evaluate import evaluate
+    assert host_target().isa == "avx2"
+    dag = op_workload("conv2d_nchwc", "1,40,7,7,48,1,1,1,0")
+    rng = np.random.default_rng(0)
+    values = {t: rng.standard_normal(t.shape).astype(np.float32) for t in dag.placeholders}
+    (out,) = dag.outputs
+    (expected,) = evaluate([out], values)
+    result = empty(out.shape)
+    load(build(lower(default_schedule(dag))))(*values.values(), result)
+    print(float(np.abs(result - expected).max()))
+"""
+
+
+def test_avx2_conv_writing_nchw_at_a_prime_width_matches_the_reference(tmp_path):
+    if "+avx2" not in llvm.get_host_cpu_features().flatten().split(","):
+        pytest.skip("this CPU has no AVX2")
+    env = {**os.environ, "SKETCHTUNE_ISA": "avx2", "SKETCHTUNE_CACHE": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(AVX2_NCHW_CONV)],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+        cwd=Path(__file__).parents[1],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout.strip()) < 1e-4
