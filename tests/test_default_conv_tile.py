@@ -169,17 +169,22 @@ AVX2_NO_SPILL = """
 """
 
 
-def test_avx2_tiles_keep_their_accumulators_in_registers(tmp_path):
+def run_as_avx2(script: str, cache: Path) -> str:
+    """`script`'s output, run in a process whose host target is AVX2 (SKETCHTUNE_ISA)."""
     if "+avx2" not in llvm.get_host_cpu_features().flatten().split(","):
         pytest.skip("this CPU has no AVX2")
-    env = {**os.environ, "SKETCHTUNE_ISA": "avx2", "SKETCHTUNE_CACHE": str(tmp_path)}
+    env = {**os.environ, "SKETCHTUNE_ISA": "avx2", "SKETCHTUNE_CACHE": str(cache)}
     done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(AVX2_NO_SPILL)],
+        [sys.executable, "-c", textwrap.dedent(script)],
         capture_output=True, text=True, env=env, timeout=600, check=False,
         cwd=Path(__file__).parents[1],
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    rows = [line.split() for line in done.stdout.splitlines()]
+    return done.stdout
+
+
+def test_avx2_tiles_keep_their_accumulators_in_registers(tmp_path):
+    rows = [line.split() for line in run_as_avx2(AVX2_NO_SPILL, tmp_path).splitlines()]
     assert len(rows) == 5
     for shape, n_blocks, spills in rows:
         assert int(n_blocks) > 0 and int(spills) == 0, shape
@@ -236,13 +241,4 @@ AVX2_NCHW_CONV = """
 
 
 def test_avx2_conv_writing_nchw_at_a_prime_width_matches_the_reference(tmp_path):
-    if "+avx2" not in llvm.get_host_cpu_features().flatten().split(","):
-        pytest.skip("this CPU has no AVX2")
-    env = {**os.environ, "SKETCHTUNE_ISA": "avx2", "SKETCHTUNE_CACHE": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(AVX2_NCHW_CONV)],
-        capture_output=True, text=True, env=env, timeout=600, check=False,
-        cwd=Path(__file__).parents[1],
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert float(done.stdout.strip()) < 1e-4
+    assert float(run_as_avx2(AVX2_NCHW_CONV, tmp_path).strip()) < 1e-4
