@@ -20,6 +20,7 @@ with AVX2 (Zen 4, 1 thread).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from compiler.ops import pack_conv_weight, pack_matmul_weight
@@ -48,20 +49,21 @@ WINOGRAD_SMALL_TILE_MIN_CHANNELS = 128  # for F(2, 3), the tile of small images
 def pack_conv_weights(graph: Graph, *, winograd: bool = True) -> Graph:
     """A copy of `graph` with packable convs rewritten (the original is unchanged);
     `winograd=False` keeps every conv direct."""
-    constants = dict(graph.constants)
-    values = dict(graph.values)
-    nodes = [_rewrite(n, constants, values, winograd) for n in graph.nodes]
-    used = {i for n in nodes for i in n.inputs}
-    constants = {k: v for k, v in constants.items() if k in used}
-    return replace(graph, nodes=nodes, constants=constants, values=values)
+    return _rewrite_nodes(graph, lambda n, c, v: _rewrite(n, c, v, winograd))
 
 
 def pack_matmul_weights(graph: Graph) -> Graph:
     """A copy of `graph` with its products by constant matrices reading them in panels
     (the original is unchanged)."""
+    return _rewrite_nodes(graph, _panels)
+
+
+def _rewrite_nodes(graph: Graph, rewrite: Callable[[Node, dict, dict[str, Value]], Node]) -> Graph:
+    """`graph` with each node replaced by `rewrite(node, constants, values)` (which may
+    add a constant and its value), the constants no node reads any more dropped."""
     constants = dict(graph.constants)
     values = dict(graph.values)
-    nodes = [_panels(n, constants, values) for n in graph.nodes]
+    nodes = [rewrite(n, constants, values) for n in graph.nodes]
     used = {i for n in nodes for i in n.inputs}
     constants = {k: v for k, v in constants.items() if k in used}
     return replace(graph, nodes=nodes, constants=constants, values=values)
