@@ -9,11 +9,20 @@ import pytest
 
 from compiler import ops, te
 from compiler.codegen import build
-from compiler.lower.loop_ir import For, IfThenElse, Seq
+from compiler.lower.loop_ir import For, ForKind, IfThenElse, Seq
 from compiler.lower.lower import lower
 from compiler.runtime import aligned, empty, load
 from compiler.schedule.default import default_schedule
-from compiler.schedule.steps import Annotation
+from compiler.schedule.state import State
+from compiler.schedule.steps import (
+    Annotate,
+    Annotation,
+    CacheWrite,
+    ComputeAt,
+    Fuse,
+    Reorder,
+    Split,
+)
 from compiler.schedule.tile_factors import is_ragged, tile_rows
 from compiler.te.dag import ComputeDAG
 from compiler.te.evaluate import evaluate
@@ -127,3 +136,37 @@ def test_row_reductions_run_in_vectors_along_the_row():
     assert {st.name for st in factored} == {"softmax_max.rf", "softmax_expsum.rf"}
     for st in factored:
         assert st.iters[-1].annotation is Annotation.VECTORIZE and st.iters[-1].extent == 16
+
+
+def _matmul_in_parallel_tiles() -> State:
+    """13 x 32 = [13, 40] x [40, 32] in register tiles of 5 rows x 16 columns, the
+    [column block, row tile] loops fused in parallel: 13 rows are 5 + 5 + 3, the row
+    tile ragged in every third iteration of the parallel loop."""
+    c = ops.matmul(ph((13, 40), "a"), ph((40, 32), "b"))
+    s = State.initial(ComputeDAG([c])).apply(CacheWrite(2))  # 3: the output, 2: .local
+    s = s.apply(Split(3, 0, (5,))).apply(Split(3, 2, (16,)))  # [i.o, i.i, j.o, j.i]
+    s = s.apply(Reorder(3, (2, 0, 1, 3))).apply(Fuse(3, (0, 1)))  # [j.o@i.o, i.i, j.i]
+    s = s.apply(Annotate(3, 0, Annotation.PARALLEL)).apply(Annotate(3, 2, Annotation.VECTORIZE))
+    s = s.apply(Split(2, 0, (5,))).apply(Split(2, 2, (16,)))  # [i.o, i.i, j.o, j.i, k]
+    s = s.apply(Reorder(2, (0, 2, 4, 1, 3)))  # [i.o, j.o, k, i.i, j.i]
+    s = s.apply(Annotate(2, 3, Annotation.UNROLL)).apply(Annotate(2, 4, Annotation.VECTORIZE))
+    return s.apply(ComputeAt(2, 3, 0))
+
+
+def test_ragged_tiles_of_a_parallel_loop_run_without_branches_when_whole():
+    """A parallel loop cannot be partitioned like a serial one: its body runs in two
+    versions instead, the whole tiles' with no branch left (version_ragged_tiles)."""
+    state = _matmul_in_parallel_tiles()
+    func = lower(state)
+    loop = func.body
+    while not isinstance(loop, For):
+        loop = loop.body
+    assert loop.kind is ForKind.PARALLEL and isinstance(loop.body, IfThenElse)
+    assert not _branches(loop.body.then_case) and _branches(loop.body.else_case)
+    dag = state.dag
+    rng = np.random.default_rng(0)
+    inputs = [aligned(rng.standard_normal(p.shape).astype(np.float32)) for p in dag.placeholders]
+    got = empty((13, 32), "float32")
+    got[...] = np.nan
+    load(build(func))(*inputs, got)
+    np.testing.assert_allclose(got, inputs[0] @ inputs[1], rtol=1e-4, atol=1e-4)

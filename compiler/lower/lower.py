@@ -6,7 +6,8 @@ The pipeline, in order:
                    (compiler.lower.layout)
   4. loop nests    each stage's leaf loops, guards for ragged splits, reduction
                    init and update, attached stages inside their loop (here)
-  5. simplify      index arithmetic with every loop's range (compiler.lower.passes)
+  5. simplify      index arithmetic with every loop's range; ragged tiles run apart
+                   from whole ones (compiler.lower.passes)
   6. unroll        auto_unroll_max_step marks small loop nests unrolled (passes)
 """
 
@@ -25,7 +26,12 @@ from compiler.lower.loop_ir import (
     Store,
     seq,
 )
-from compiler.lower.passes import auto_unroll, partition_ragged_loops, simplify_stmt
+from compiler.lower.passes import (
+    auto_unroll,
+    partition_ragged_loops,
+    simplify_stmt,
+    version_ragged_tiles,
+)
 from compiler.schedule.stage import Attach, Iter, IterType, Stage
 from compiler.schedule.state import State
 from compiler.schedule.steps import Annotation
@@ -140,7 +146,8 @@ class Lowering(LayoutPlanner):
             if id(buf) not in param_ids:
                 body = Allocate(buf, body)  # type: ignore[arg-type]
         if simplify:
-            body = simplify_stmt(partition_ragged_loops(body, self.simp), self.simp)
+            body = partition_ragged_loops(body, self.simp)
+            body = simplify_stmt(version_ragged_tiles(body, self.simp), self.simp)
         body = auto_unroll(body, self._unroll_limits())
         return PrimFunc(self.name, params, body)
 

@@ -1,13 +1,15 @@
 """Passes over a lowered loop nest: simplification of its index arithmetic and guards
 (with every loop's range), the partition of loops whose last iteration alone is ragged,
-and auto-unrolling of small loop nests."""
+the versioning of parallel loop bodies whose ragged tiles are few, and auto-unrolling of
+small loop nests."""
 
 from __future__ import annotations
 
 from compiler.lower.loop_ir import Allocate, For, ForKind, IfThenElse, Seq, Stmt, Store, seq
-from compiler.lower.simplify import Simplifier
-from compiler.te.expr import BinOp, Expr, IntImm, Var
-from compiler.te.kinds import BinOpKind
+from compiler.lower.simplify import Simplifier, from_linear
+from compiler.te.constructors import logical_and
+from compiler.te.expr import BinOp, Cmp, Expr, IntImm, Var
+from compiler.te.kinds import BinOpKind, CmpKind
 from compiler.te.traverse import free_vars, substitute
 
 
@@ -54,6 +56,111 @@ def partition_ragged_loops(s: Stmt, simp: Simplifier) -> Stmt:
             return IfThenElse(cond, partition_ragged_loops(then_case, simp), other)
         case Allocate(buf, body):
             return Allocate(buf, partition_ragged_loops(body, simp))
+    return s
+
+
+def version_ragged_tiles(s: Stmt, simp: Simplifier) -> Stmt:
+    """The body of a parallel loop with ragged-split guards runs in two versions: without
+    the guards when every iteration of the loops inside it passes them (a whole tile),
+    else with them (the row's last, partial tile).
+
+    A parallel loop cannot be partitioned like a serial one (partition_ragged_loops): its
+    ragged iterations are spread over its range (every third tile of a fused
+    [row, tile] loop). Instead each guard linear in the loops inside the body, and apart
+    in them from the parallel iterations' terms, is taken at the inner loops' extreme:
+    `x.i + 5 * (t % 3) < 13` over x.i in 0..4 becomes `4 + 5 * (t % 3) < 13`, tested
+    once per iteration. Whole tiles then keep their accumulators in registers with no
+    branch (TVM's loop partition does the same on its tiles)."""
+    match s:
+        case For(var, extent, kind, body):
+            body = version_ragged_tiles(body, simp)
+            if kind is ForKind.PARALLEL:
+                body = _versioned(body, simp)
+            return For(var, extent, kind, body)
+        case Seq(stmts):
+            return seq(*[version_ragged_tiles(x, simp) for x in stmts])
+        case IfThenElse(cond, then_case, else_case):
+            other = None if else_case is None else version_ragged_tiles(else_case, simp)
+            return IfThenElse(cond, version_ragged_tiles(then_case, simp), other)
+        case Allocate(buf, body):
+            return Allocate(buf, version_ragged_tiles(body, simp))
+    return s
+
+
+def _versioned(body: Stmt, simp: Simplifier) -> Stmt:
+    inner = Simplifier(_loop_ranges(body))
+    hoisted = {}
+    for g in dict.fromkeys(_guards(body)):
+        whole = _guard_over_loops(g, inner, simp)
+        if whole is not None:
+            hoisted[g] = whole
+    if not hoisted:
+        return body
+    fast = _drop_guards(body, set(hoisted))
+    return IfThenElse(logical_and(*dict.fromkeys(hoisted.values())), fast, body)
+
+
+def _guard_over_loops(g: Expr, inner: Simplifier, simp: Simplifier) -> Expr | None:
+    """A condition on the enclosing loops under which `g` holds in every iteration of the
+    loops `inner` has ranges of; None when `g` is not linear and separable in them."""
+    if not isinstance(g, Cmp) or g.op not in (CmpKind.LT, CmpKind.LE, CmpKind.GT, CmpKind.GE):
+        return None
+    (ta, ca), (tb, cb) = simp.linear(g.a), simp.linear(g.b)
+    diff = dict(ta)
+    for atom, k in tb.items():
+        diff[atom] = diff.get(atom, 0) - k
+    loops = set(inner.ranges)
+    inside, outside = {}, {}
+    for atom, k in diff.items():
+        if not k:
+            continue
+        atom_vars = free_vars(atom)
+        if atom_vars <= loops:
+            inside[atom] = k
+        elif atom_vars & loops:
+            return None
+        else:
+            outside[atom] = k
+    if not inside or not outside:
+        return None  # fixed per iteration or per inner loop: nothing to version on
+    lo, hi = inner.bound(from_linear((inside, 0)))
+    extreme = hi if g.op in (CmpKind.LT, CmpKind.LE) else lo
+    if extreme in (float("inf"), float("-inf")):
+        return None
+    rest = from_linear((outside, ca - cb + int(extreme)))
+    return Cmp(g.op, rest, IntImm(0, rest.dtype))
+
+
+def _loop_ranges(s: Stmt) -> dict[Var, tuple[int, int]]:
+    match s:
+        case For(var, extent, _, body):
+            return {var: (0, extent - 1), **_loop_ranges(body)}
+        case Seq(stmts):
+            return {v: r for x in stmts for v, r in _loop_ranges(x).items()}
+        case IfThenElse(_, then_case, else_case):
+            other = {} if else_case is None else _loop_ranges(else_case)
+            return {**_loop_ranges(then_case), **other}
+        case Allocate(_, body):
+            return _loop_ranges(body)
+    return {}
+
+
+def _drop_guards(s: Stmt, dropped: set[Expr]) -> Stmt:
+    match s:
+        case For(var, extent, kind, body):
+            return For(var, extent, kind, _drop_guards(body, dropped))
+        case Seq(stmts):
+            return seq(*[_drop_guards(x, dropped) for x in stmts])
+        case IfThenElse(cond, then_case, None):
+            kept = [c for c in _conjuncts(cond) if c not in dropped]
+            then_case = _drop_guards(then_case, dropped)
+            return IfThenElse(logical_and(*kept), then_case) if kept else then_case
+        case IfThenElse(cond, then_case, else_case):
+            return IfThenElse(
+                cond, _drop_guards(then_case, dropped), _drop_guards(else_case, dropped)
+            )
+        case Allocate(buf, body):
+            return Allocate(buf, _drop_guards(body, dropped))
     return s
 
 
