@@ -11,7 +11,6 @@ from compiler.ops.tags import CONV2D_NCHW, DEPTHWISE_CONV2D_BLOCKED
 from compiler.schedule.state import State
 from compiler.schedule.steps import Annotate, Annotation, ComputeAt, Fuse, Reorder, Split
 from compiler.schedule.tile_factors import (
-    FEW_REGISTER_MIN_ACCUMULATORS,
     OPERAND_REGISTERS,
     few_registers,
     row_factor,
@@ -228,39 +227,65 @@ def conv_tile_plan(width: int, blocks: int, target: Target | None = None) -> tup
     return (*conv_tile_shape(width, blocks, target), CONV_VECTOR_FLOATS)
 
 
-def few_register_tile(width: int, blocks: int, target: Target) -> tuple[int, int, int]:
-    """The register tile on a target of 16 vector registers narrower than a block (AVX2).
+# The step cost of a conv's register tile on a few-register target (few_register_tile):
+# cycles per reduction step, FMA_PIPES FMAs and LOADS_PER_CYCLE loads issued a cycle, and
+# no fewer than FMA_LATENCY, an accumulator's FMA waiting for its last one.
+FMA_PIPES = 2
+LOADS_PER_CYCLE = 2
+FMA_LATENCY = 4
 
-    Whole blocks (two ymm each) while the tile's accumulators, its weight vectors and a
-    broadcast pixel fit the registers, the most accumulators first, then one block per
-    pixel: 4-6 pixels of one block, 2 pixels of 2 blocks. At widths with no such
-    divisor (7, 13: primes) the tile holds one native vector of the block for up to 13
-    pixels, the block's two halves computed one after the other
-    (`split_block_lanes`). Measured on AVX2 code (SKETCHTUNE_ISA=avx2 on Zen 4), GFLOP/s
-    of convs writing blocks against `conv_tile_shape`'s tiles: 3x3 ones 7 wide 43 -> 86,
-    13 wide 56 -> 100, 55 wide 58 -> 116, 56 wide 82 -> 106; 1x1 ones 13 wide 31 -> 88,
-    112 wide 77 -> 108 (docs/benchmarks.md#codegen). Not for convs writing NCHW data,
-    whose tiles store across channels' planes: there 4 pixels of a block ran at 0.4-0.75
-    of 2 pixels of 2 blocks."""
+
+def _step_cycles(accumulators: int, loads: int) -> float:
+    return max(accumulators / FMA_PIPES, loads / LOADS_PER_CYCLE, FMA_LATENCY)
+
+
+def few_register_tile(width: int, blocks: int, target: Target) -> tuple[int, int, int]:
+    """The register tile on a target of 16 vector registers narrower than a block (AVX2):
+    the plan of the fewest estimated cycles per output row and block (`_step_cycles`).
+
+    Candidates: `px` pixels of 1 or 2 whole blocks (two ymm each) while their
+    accumulators, weight vectors and a broadcast pixel fit the registers, the last tile
+    of the row partial when px does not divide it (13 = 5 + 5 + 3; the lowering runs
+    whole tiles without guards); or a divisor of the width in pixels of one native
+    vector of the blocks, the block's halves computed one after the other
+    (`split_block_lanes`). On a tie: every block of a conv with one or two (a stem's:
+    ShuffleNetV2's 67 -> 105 GFLOP/s with 2 pixels of 2 blocks against 4 of one), else
+    one; then whole blocks, the fewest pixels computed past the row's end, the fewest
+    tiles.
+
+    Measured on AVX2 code (SKETCHTUNE_ISA=avx2 on Zen 4) against the plan before (the
+    most accumulators of a dividing width, else a row of one ymm): SqueezeNet's 3x3 conv
+    on 13x13 683 -> 562 us (13 pixels of one ymm -> 5 of the block), ResNet-50's on 14x14
+    2839 -> 2146 us (2 pixels of 2 blocks -> 5 of one); the convs whose plan changed,
+    summed over a network, SqueezeNet 6.9 -> 6.1 ms, ResNet-50 22.2 -> 20.7, DenseNet-121
+    6.1 -> 4.7 (docs/benchmarks.md#avx2-code).
+    Not for convs writing NCHW data, whose tiles store across channels' planes
+    (nchw_tile_plan)."""
     lanes = target.vector_lanes
     per_block = CONV_VECTOR_FLOATS // lanes  # registers per pixel and block
     registers = target.vector_registers
-    mults = [blocks] if blocks <= 2 else [m for m in (1, 2) if blocks % m == 0]
-    whole = [
-        (px * m * per_block, -m, px, m)
-        for m in mults
-        for px in range(1, width + 1)
-        if width % px == 0 and (px + 1) * m * per_block + 1 <= registers
-    ]
-    if not whole:  # not even one pixel of every block fits (two blocks with SSE)
+    plans = []
+    for m in (m for m in (1, 2) if blocks % m == 0):
+        other = m != (blocks if blocks <= 2 else 1)  # the tie-break's second choice
+        weights = m * per_block
+        for px in range(1, width + 1):
+            if (px + 1) * weights + 1 > registers:
+                break
+            tiles = -(-width // px)
+            last = width - (tiles - 1) * px
+            cycles = (tiles - 1) * _step_cycles(px * weights, px + weights)
+            cycles += _step_cycles(last * weights, last + weights)
+            plans.append(
+                (cycles / m, other, 0, tiles * px - width, tiles, (px, m, CONV_VECTOR_FLOATS))
+            )
+        for q in range(1, width + 1):
+            if width % q or q * m + m + 1 > registers:
+                continue
+            cycles = width // q * per_block * _step_cycles(q * m, q + m)
+            plans.append((cycles / m, other, 1, 0, width // q, (q, m, lanes)))
+    if not plans:  # not even one pixel of one block fits
         return (*conv_tile_shape(width, blocks, target), CONV_VECTOR_FLOATS)
-    accumulators, _, px, m = max(whole)
-    if accumulators >= FEW_REGISTER_MIN_ACCUMULATORS:
-        return px, m, CONV_VECTOR_FLOATS
-    narrow = row_factor(width, (registers - OPERAND_REGISTERS) // mults[0])
-    if narrow * mults[0] > accumulators:
-        return narrow, mults[0], lanes
-    return px, m, CONV_VECTOR_FLOATS
+    return min(plans)[-1]
 
 
 def split_block_lanes(s: State, p: int, first_reduce: int, lanes: int) -> State:
