@@ -109,3 +109,19 @@ def test_vector_math_polynomials_over_the_float_range(func):
     run(PrimFunc(f"fast_{func.value}", (X, out), body), aligned(xs), o)
     want = reference(xs.astype(np.float64))
     np.testing.assert_allclose(o, want, rtol=1e-5, atol=1e-37)
+
+
+def test_vector_sigmoid_saturates_and_keeps_nan():
+    """The SIMD sigmoid leaves out exp's selects for 0, inf and NaN: it must still give
+    1 and 0 on the tails, and NaN for NaN."""
+    xs = np.array([-np.inf, -1e30, -200.0, -89.0, 89.0, 200.0, 1e30, np.inf, np.nan] * 2)
+    xs = xs.astype(np.float32)
+    n = xs.size
+    X, out = Buffer("X", (n,)), Buffer("out", (n,))
+    i = Var("i")
+    body = For(i, n, VECTORIZED, Store(out, i, sigmoid(Load(X, i))))
+    o = zeros(n)
+    run(PrimFunc("fast_sigmoid_tails", (X, out), body), aligned(xs), o)
+    with np.errstate(over="ignore"):
+        want = 1.0 / (1.0 + np.exp(-xs.astype(np.float64)))
+    np.testing.assert_allclose(o, want, rtol=1e-6, atol=1e-37)  # NaN where NaN
