@@ -5,6 +5,8 @@ small loop nests."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from compiler.lower.loop_ir import Allocate, For, ForKind, IfThenElse, Seq, Stmt, Store, seq
 from compiler.lower.simplify import Simplifier, from_linear
 from compiler.te.constructors import logical_and
@@ -49,13 +51,21 @@ def partition_ragged_loops(s: Stmt, simp: Simplifier) -> Stmt:
                     last = substitute_stmt(body, {var: IntImm(extent - 1, var.dtype)})
                     return seq(For(var, extent - 1, kind, simplify_stmt(body, inner)), last)
             return For(var, extent, kind, body)
+    return _map_children(s, lambda x: partition_ragged_loops(x, simp))
+
+
+def _map_children(s: Stmt, f: Callable[[Stmt], Stmt]) -> Stmt:
+    """`s` rebuilt with `f` applied to each statement it holds (a loop's body, a
+    sequence's statements, a branch's cases, an allocation's body)."""
+    match s:
+        case For(var, extent, kind, body):
+            return For(var, extent, kind, f(body))
         case Seq(stmts):
-            return seq(*[partition_ragged_loops(x, simp) for x in stmts])
+            return seq(*[f(x) for x in stmts])
         case IfThenElse(cond, then_case, else_case):
-            other = None if else_case is None else partition_ragged_loops(else_case, simp)
-            return IfThenElse(cond, partition_ragged_loops(then_case, simp), other)
+            return IfThenElse(cond, f(then_case), None if else_case is None else f(else_case))
         case Allocate(buf, body):
-            return Allocate(buf, partition_ragged_loops(body, simp))
+            return Allocate(buf, f(body))
     return s
 
 
@@ -77,14 +87,7 @@ def version_ragged_tiles(s: Stmt, simp: Simplifier) -> Stmt:
             if kind is ForKind.PARALLEL:
                 body = _versioned(body, simp)
             return For(var, extent, kind, body)
-        case Seq(stmts):
-            return seq(*[version_ragged_tiles(x, simp) for x in stmts])
-        case IfThenElse(cond, then_case, else_case):
-            other = None if else_case is None else version_ragged_tiles(else_case, simp)
-            return IfThenElse(cond, version_ragged_tiles(then_case, simp), other)
-        case Allocate(buf, body):
-            return Allocate(buf, version_ragged_tiles(body, simp))
-    return s
+    return _map_children(s, lambda x: version_ragged_tiles(x, simp))
 
 
 def _versioned(body: Stmt, simp: Simplifier) -> Stmt:
@@ -146,22 +149,12 @@ def _loop_ranges(s: Stmt) -> dict[Var, tuple[int, int]]:
 
 
 def _drop_guards(s: Stmt, dropped: set[Expr]) -> Stmt:
-    match s:
-        case For(var, extent, kind, body):
-            return For(var, extent, kind, _drop_guards(body, dropped))
-        case Seq(stmts):
-            return seq(*[_drop_guards(x, dropped) for x in stmts])
-        case IfThenElse(cond, then_case, None):
-            kept = [c for c in _conjuncts(cond) if c not in dropped]
-            then_case = _drop_guards(then_case, dropped)
-            return IfThenElse(logical_and(*kept), then_case) if kept else then_case
-        case IfThenElse(cond, then_case, else_case):
-            return IfThenElse(
-                cond, _drop_guards(then_case, dropped), _drop_guards(else_case, dropped)
-            )
-        case Allocate(buf, body):
-            return Allocate(buf, _drop_guards(body, dropped))
-    return s
+    """`s` without the conditions `dropped` in its branches that have no else case."""
+    if isinstance(s, IfThenElse) and s.else_case is None:
+        kept = [c for c in _conjuncts(s.cond) if c not in dropped]
+        then_case = _drop_guards(s.then_case, dropped)
+        return IfThenElse(logical_and(*kept), then_case) if kept else then_case
+    return _map_children(s, lambda x: _drop_guards(x, dropped))
 
 
 def _guards(s: Stmt) -> list[Expr]:
