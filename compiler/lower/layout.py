@@ -114,14 +114,27 @@ class LayoutPlanner:
         target, t_lay = self.stages[t], self.layout[t]
         pos = target.iter_index(s.attach_iter)
         varying = {t_lay.loop_vars[it.uid] for it in target.iters[pos + 1 :]}
-        mapping = self._axis_mapping(t)
-        reads = [
-            tuple(substitute(i, mapping) for i in r.indices)
-            for r in _reads_of(self.body(t), s.output)
-        ]
+        reads = self._mapped_reads(t, s.output)
         if not reads:
             raise ScheduleError(f"{target.name} does not read {s.name}")
+        for c in self.state.consumers(k):  # others, computed inside the target's loop
+            if c == t:
+                continue
+            if not self.state.computed_inside(c, t, pos):
+                raise ScheduleError(f"{self.stages[c].name} reads {s.name} outside its loop")
+            reads += self._mapped_reads(c, s.output)
+            while c != t:  # c's loops, and those of the stages it is computed in
+                varying |= set(self.layout[c].loop_vars.values())
+                c = self.stages[c].attach_target
         return infer_region(reads, s.op.shape, varying, self.simp)
+
+    def _mapped_reads(self, c: int, tensor) -> list[tuple[Expr, ...]]:
+        """Stage c's reads of `tensor`, indexed by c's loop variables."""
+        mapping = self._axis_mapping(c)
+        return [
+            tuple(substitute(i, mapping) for i in r.indices)
+            for r in _reads_of(self.body(c), tensor)
+        ]
 
     def _plan_loops(self, k: int, lay: StageLayout) -> None:
         s = self.stages[k]

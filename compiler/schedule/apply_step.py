@@ -147,9 +147,15 @@ def _apply_compute_at(state: State, step: ComputeAt) -> tuple[Stage, ...]:
         raise ScheduleError(f"no valid target stage {step.target}")
     target = state.stages[step.target]
     consumers = state.consumers(k)
-    if consumers != (step.target,):
+    others = [c for c in consumers if c != step.target]
+    if step.target not in consumers or not all(
+        state.computed_inside(c, step.target, step.target_iter) for c in others
+    ):
         names = [state.stages[c].name for c in consumers]
-        raise ScheduleError(f"{target.name} must be the only consumer of {stage.name}: {names}")
+        raise ScheduleError(
+            f"{target.name} must be the only consumer of {stage.name}, or the others computed "
+            f"inside its loop {step.target_iter}: {names}"
+        )
     if target.attach is Attach.INLINE:
         raise ScheduleError(f"target {target.name} is inlined")
     it = _check_iter(target, step.target_iter)

@@ -28,6 +28,7 @@ from compiler.schedule.analysis import (
     keeps_costly_values,
     pads_transform,
     pads_wide_conv,
+    reads_rows_along,
     transposes_tile_operand,
 )
 from compiler.schedule.conv_tiles import (
@@ -37,6 +38,7 @@ from compiler.schedule.conv_tiles import (
     tile_depthwise,
     tile_pointwise,
 )
+from compiler.schedule.row_chain import is_row_chain, schedule_row_chain
 from compiler.schedule.stage import Attach
 from compiler.schedule.state import State
 from compiler.schedule.steps import (
@@ -80,6 +82,8 @@ def default_schedule(dag: ComputeDAG, *, cores: int | None = None) -> State:
         )
         if inlineable and not keep:
             s = s.apply(ComputeInline(k))
+    if is_row_chain(s):
+        return schedule_row_chain(s)
     fused_into: dict[int, int] = {}  # id(consumer output) -> id(tiled producer output)
     for k, st in enumerate(s.stages):
         if (c := blocked_consumer(s, k)) is not None:
@@ -255,7 +259,7 @@ def schedule_reduction(s: State, k: int) -> State:
         return s
     inner = st.op.axes[-1]
     long_row = n_red == 1 and st.op.reduce_axes[0].extent >= 2 * VECTOR_LANES
-    if long_row and _rows_along(s.body(k), st.op.reduce_axes[0].var):
+    if long_row and reads_rows_along(s.body(k), st.op.reduce_axes[0].var):
         return reduce_rows_in_vectors(s, k)
     if n_red == 2 and _planes_along(s.body(k), st.op.reduce_axes):  # a mean over NCHW planes
         return reduce_rows_in_vectors(s.apply(Fuse(k, (n, n + 1))), k)
@@ -331,16 +335,6 @@ def _fuse_parallel(s: State, k: int, count: int) -> State:
     if s.stages[k].iters[0].extent != 1:
         s = s.apply(Annotate(k, 0, Annotation.PARALLEL))
     return s
-
-
-def _rows_along(body: Expr, var: Var) -> bool:
-    """Every input read that uses `var` uses it in its last index only, and one does."""
-    reads = [n for n in walk(body) if isinstance(n, TensorRead)]
-    using = [r for r in reads if var in set(walk(r))]
-    return bool(using) and all(
-        var in set(walk(r.indices[-1])) and all(var not in set(walk(i)) for i in r.indices[:-1])
-        for r in using
-    )
 
 
 def _planes_along(body: Expr, axes: tuple[IterVar, ...]) -> bool:

@@ -90,6 +90,18 @@ class State:
                 out.append(c)
         return tuple(out)
 
+    def computed_inside(self, c: int, target: int, target_iter: int) -> bool:
+        """Stage c is computed, through its chain of attach points, inside loop
+        `target_iter` of stage `target` (at that loop or deeper)."""
+        seen = set()
+        while self.stages[c].attach is Attach.AT and c not in seen:
+            seen.add(c)
+            s = self.stages[c]
+            if s.attach_target == target:
+                return self.stages[target].iter_index(s.attach_iter) >= target_iter
+            c = s.attach_target
+        return False
+
     def body(self, k: int) -> Expr:
         """Stage k's body with every read of an inlined stage expanded in place."""
         cache = self.__dict__.setdefault("_bodies", {})
