@@ -13,7 +13,18 @@ from llvmlite import ir
 
 from compiler.codegen import exprs, memory
 from compiler.codegen.context import CodegenError, FnContext, ModuleState
-from compiler.codegen.intrinsics import I64, ITEMSIZE, PTR, VOID, declare, stack_slot, storage_type
+from compiler.codegen.intrinsics import (
+    I64,
+    ITEMSIZE,
+    PTR,
+    VOID,
+    all_true,
+    declare,
+    stack_slot,
+    storage_type,
+    to_lanes,
+)
+from compiler.codegen.lane_reduction import emit_lane_reduction, is_lane_reduction
 from compiler.codegen.loops import emit_serial, emit_unrolled, emit_vectorized
 from compiler.codegen.parallel import emit_parallel
 from compiler.codegen.target import target_machine
@@ -88,6 +99,9 @@ def _emit_for(ctx: FnContext, loop: For) -> None:
         with ctx.bind(loop.var, ir.Constant(I64, 0)):
             emit_stmt(ctx, loop.body)
         return
+    if is_lane_reduction(ctx, loop):
+        emit_lane_reduction(ctx, loop)
+        return
     match loop.kind:
         case ForKind.SERIAL:
             emit_serial(ctx, loop, emit_stmt)
@@ -101,6 +115,15 @@ def _emit_for(ctx: FnContext, loop: For) -> None:
 
 def _emit_if(ctx: FnContext, s: IfThenElse) -> None:
     b = ctx.builder
+    if ctx.depends(s.cond):  # per lane (vectorize.can_vectorize allowed it): masks
+        cond = to_lanes(b, exprs.emit_expr(ctx, s.cond), ctx.vec.lanes)
+        live = all_true(ctx.vec.lanes) if ctx.mask is None else ctx.mask
+        for case, mask in ((s.then_case, b.and_(live, cond)), (s.else_case, None)):
+            if case is not None:
+                mask = mask if mask is not None else b.and_(live, b.not_(cond))
+                with ctx.masked(mask):
+                    emit_stmt(ctx, case)
+        return
     cond = exprs.emit_expr(ctx, s.cond)
     then_bb = ctx.fn.append_basic_block("if.then")
     else_bb = ctx.fn.append_basic_block("if.else") if s.else_case is not None else None

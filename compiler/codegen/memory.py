@@ -185,12 +185,16 @@ def _lane_pointers(ctx: FnContext, buf: Buffer, index: Expr) -> ir.Value:
 
 def emit_store(ctx: FnContext, store: Store) -> None:
     """`buf[index] = value`, as a vector store or scatter when the index varies."""
+    emit_store_value(ctx, store, exprs.emit_expr(ctx, store.value))
+
+
+def emit_store_value(ctx: FnContext, store: Store, value: ir.Value) -> None:
+    """`buf[index] = value` for an already emitted value."""
     b, buf = ctx.builder, store.buffer
-    value = exprs.emit_expr(ctx, store.value)
     if ctx.depends(store.index):
         _vector_store(ctx, store, value)
         return
-    if lanes_of(value):
+    if lanes_of(value) or ctx.mask is not None:
         raise CodegenError(f"store to {buf.name}[{store.index!r}] mixes lanes into one element")
     ptr = element_ptr(ctx, buf, exprs.emit_expr(ctx, store.index))
     st = b.store(to_storage(b, value, buf.dtype), ptr)
@@ -203,8 +207,19 @@ def _vector_store(ctx: FnContext, store: Store, value: ir.Value) -> None:
     data = to_storage(b, to_lanes(b, value, lanes), buf.dtype)
     if affine_coef(store.index, ctx.vec.var) == 1:
         base = base_index(store.index, ctx.vec.var, ctx.vec.offset)
-        st = b.store(data, element_ptr(ctx, buf, exprs.emit_expr(ctx, base)))
-        st.align = _align(buf.dtype, base)
+        ptr = element_ptr(ctx, buf, exprs.emit_expr(ctx, base))
+        if ctx.mask is None:
+            st = b.store(data, ptr)
+            st.align = _align(buf.dtype, base)
+        else:  # the lanes a per-lane condition keeps (llvm_codegen._emit_if)
+            fn = intrinsic(
+                ctx.module,
+                "llvm.masked.store",
+                ir.VoidType(),
+                [data.type, PTR, I32, ctx.mask.type],
+                [data.type, PTR],
+            )
+            b.call(fn, [data, ptr, ir.Constant(I32, _align(buf.dtype, base)), ctx.mask])
         return
     # any other index: lanes are written in order, so the last lane wins on collisions
     ptrs = _lane_pointers(ctx, buf, store.index)
@@ -215,4 +230,5 @@ def _vector_store(ctx: FnContext, store: Store, value: ir.Value) -> None:
         [data.type, ptrs.type, I32, ir.VectorType(I1, lanes)],
         [data.type, ptrs.type],
     )
-    b.call(fn, [data, ptrs, ir.Constant(I32, ITEMSIZE[buf.dtype]), all_true(lanes)])
+    mask = ctx.mask if ctx.mask is not None else all_true(lanes)
+    b.call(fn, [data, ptrs, ir.Constant(I32, ITEMSIZE[buf.dtype]), mask])
