@@ -87,7 +87,7 @@ def _var(ctx: FnContext, v: Var) -> ir.Value:
 def _binop(ctx: FnContext, op: BinOpKind, a: Expr, b: Expr) -> ir.Value:
     x, y = emit_expr(ctx, a), emit_expr(ctx, b)
     if a.dtype in FLOAT_DTYPES:
-        return _float_binop(ctx.builder, op, *broadcast(ctx.builder, x, y))
+        return float_binop(ctx.builder, op, *broadcast(ctx.builder, x, y))
     if a.dtype == "bool":
         folded = _fold_bool(op, x, y)
         if folded is not None:
@@ -108,7 +108,7 @@ def _binop(ctx: FnContext, op: BinOpKind, a: Expr, b: Expr) -> ir.Value:
     return _int_binop(ctx, op, x, y)
 
 
-def _float_binop(b: ir.IRBuilder, op: BinOpKind, x: ir.Value, y: ir.Value) -> ir.Value:
+def float_binop(b: ir.IRBuilder, op: BinOpKind, x: ir.Value, y: ir.Value) -> ir.Value:
     match op:
         case BinOpKind.ADD:
             return b.fadd(x, y, flags=FAST)
