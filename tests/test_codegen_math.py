@@ -125,3 +125,22 @@ def test_vector_sigmoid_saturates_and_keeps_nan():
     with np.errstate(over="ignore"):
         want = 1.0 / (1.0 + np.exp(-xs.astype(np.float64)))
     np.testing.assert_allclose(o, want, rtol=1e-6, atol=1e-37)  # NaN where NaN
+
+
+def test_vector_exp_tails_without_selects():
+    """The SIMD exp rounds by adding 1.5 * 2^23 and takes 2^n from the sum's bits: below
+    the normal range it must give 0 (or the subnormal value), inf past ln(FLT_MAX), NaN
+    for NaN, and exact 1 at 0."""
+    xs = np.array(
+        [-np.inf, -1e30, -200.0, -88.5, -88.0, -87.9, -87.5, 0.0, 88.8, 200.0, np.inf, np.nan]
+    ).astype(np.float32)
+    n = xs.size
+    X, out = Buffer("X", (n,)), Buffer("out", (n,))
+    i = Var("i")
+    body = For(i, n, VECTORIZED, Store(out, i, exp(Load(X, i))))
+    o = zeros(n)
+    run(PrimFunc("fast_exp_tails", (X, out), body), aligned(xs), o)
+    with np.errstate(over="ignore"):
+        want = np.exp(xs.astype(np.float64)).astype(np.float32)
+    np.testing.assert_allclose(o, want, rtol=1e-5, atol=1.2e-38)  # NaN where NaN
+    assert o[7] == 1.0 and np.isinf(o[8]) and np.isnan(o[-1])

@@ -16,7 +16,9 @@ from llvmlite import ir
 from compiler.codegen.intrinsics import I32, intrinsic, lanes_of
 
 # Cephes expf: exp(x) = 2^n * exp(r), x = n*ln2 + r, |r| <= ln2/2
-_EXP_LO, _EXP_HI = -87.3365478515625, 88.3762626647949  # 2^n stays a normal number
+# below _EXP_LO, n = -127: a zero exponent field; up to _EXP_HI, 2^n stays finite
+_EXP_LO, _EXP_HI = -88.0, 88.3762626647949
+_ROUND_MAGIC = 12582912.0  # 1.5 * 2^23: x + this rounds x to an integer in the low bits
 _LOG2E = 1.44269504088896341
 _LN_FLT_MAX = 88.72283935546875
 _LN2_HI, _LN2_LO = 0.693359375, -2.12194440e-4
@@ -97,18 +99,24 @@ def _clamp(b: ir.IRBuilder, x: ir.Value, lo: float, hi: float) -> ir.Value:
 
 
 def fast_exp(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
-    """exp(x); 0 below the normal range, inf above ln(FLT_MAX), NaN for NaN (as libm);
-    between 88.38 and 88.72 about 2.2e38 (the 2^n scaling stays a normal number)."""
-    out = b.select(b.fcmp_ordered("<", x, _const(x, _EXP_LO)), _const(x, 0.0), _exp_core(b, x))
-    out = b.select(b.fcmp_ordered(">", x, _const(x, _LN_FLT_MAX)), _const(x, math.inf), out)
-    return b.select(b.fcmp_unordered("uno", x, x), x, out)
+    """exp(x); 0 below about -87.7 (where float32 turns subnormal), inf above ln(FLT_MAX),
+    NaN for NaN (as libm); between 88.38 and 88.72 about 2.2e38 (2^n stays finite)."""
+    return b.select(
+        b.fcmp_ordered(">", x, _const(x, _LN_FLT_MAX)), _const(x, math.inf), _exp_core(b, x)
+    )
 
 
 def _exp_core(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
-    """exp(x) for x clamped to [_EXP_LO, _EXP_HI], NaN for NaN: about 1.2e-38 below the
-    range, 2.2e38 above it."""
+    """exp(x) for x clamped to [_EXP_LO, _EXP_HI]; NaN stays NaN (the clamp's compares
+    are false for it). n = round(x / ln2) comes from adding 1.5 * 2^23: the sum's low
+    mantissa bits are n itself, so 2^n is those bits plus the bias, shifted into the
+    exponent field; no floor, no float-to-int conversion (cheaper by three
+    instructions of some twenty). At the low clamp n = -127 gives a zero exponent
+    field: exp is 0 there, with no select."""
     xc = _clamp(b, x, _EXP_LO, _EXP_HI)
-    n = _call(b, "llvm.floor", [_fma(b, xc, _const(x, _LOG2E), _const(x, 0.5))])
+    magic = _const(x, _ROUND_MAGIC)
+    t = _fma(b, xc, _const(x, _LOG2E), magic)
+    n = b.fsub(t, magic)
     r = _fma(b, n, _const(x, -_LN2_HI), xc)
     r = _fma(b, n, _const(x, -_LN2_LO), r)
     poly = _horner(b, r, _EXP_POLY)
@@ -116,7 +124,7 @@ def _exp_core(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
     int_t = ir.VectorType(I32, _lanes(x))
     bias = ir.Constant(int_t, [ir.Constant(I32, 127)] * _lanes(x))
     shift = ir.Constant(int_t, [ir.Constant(I32, 23)] * _lanes(x))
-    exponent = b.shl(b.add(b.fptosi(n, int_t), bias), shift)
+    exponent = b.shl(b.add(b.bitcast(t, int_t), bias), shift)
     return b.fmul(y, b.bitcast(exponent, x.type))
 
 
@@ -140,8 +148,7 @@ def fast_erf(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
 
 def fast_sigmoid(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
     """1 / (1 + exp(-x)), exp clamped: past the clamp sigmoid is 1 or below 5e-39 either
-    way, so fast_exp's three selects for 0, inf and NaN are left out (NaN stays NaN
-    through the polynomial). 20 % faster: EfficientNet's SiLU over 1.2 M floats
-    1065 -> 846 us with AVX2, 525 -> 415 with AVX-512 (Zen 4)."""
+    way, so fast_exp's select for inf is left out (NaN stays NaN through the
+    polynomial)."""
     one = _const(x, 1.0)
     return b.fdiv(one, b.fadd(one, _exp_core(b, b.fneg(x))))
