@@ -38,6 +38,7 @@ class StageLayout:
     extents: dict[int, int] = field(default_factory=dict)  # iter uid -> extent
     axis_values: list[Expr] = field(default_factory=list)  # root axes, absolute
     guards: list[Expr] = field(default_factory=list)
+    range_guards: list[Expr] = field(default_factory=list)  # those of an attached box
 
 
 class LayoutPlanner:
@@ -188,9 +189,10 @@ class LayoutPlanner:
         for absolute, dim in zip(lay.axis_values, s.op.shape):  # the box's start + local index
             lo, hi = self.simp.bound(absolute)
             if lo < 0:
-                lay.guards.append(absolute >= 0)
+                lay.range_guards.append(absolute >= 0)
             if hi > dim - 1:
-                lay.guards.append(absolute < dim)
+                lay.range_guards.append(absolute < dim)
+        lay.guards.extend(lay.range_guards)
 
     def _axis_mapping(self, k: int) -> dict[Var, Expr]:
         s, lay = self.stages[k], self.layout[k]

@@ -37,9 +37,9 @@ from compiler.schedule.state import State
 from compiler.schedule.steps import Annotation
 from compiler.schedule.transforms import identity_element
 from compiler.te.constructors import logical_and
-from compiler.te.expr import BinOp, Expr, IntImm, Reduce, TensorRead, Var
+from compiler.te.expr import BinOp, Expr, FloatImm, IntImm, Reduce, Select, TensorRead, Var
 from compiler.te.kinds import BinOpKind, ReduceKind
-from compiler.te.traverse import children, rebuild, walk
+from compiler.te.traverse import children, free_vars, rebuild, walk
 
 _KIND = {
     Annotation.NONE: ForKind.SERIAL,
@@ -65,9 +65,11 @@ class Lowering(LayoutPlanner):
         n = len(s.op.axes)
         local_idx = [v - r.start for v, r in zip(lay.axis_values[:n], lay.region)]
         out_index = self._flat(lay.buffer, local_idx)  # type: ignore[arg-type]
-        spatial_guards = [g for g in lay.guards if not _mentions_reduce(g, s, lay)]
+        lanes = self._lane_guards(k)
+        guards = [g for g in lay.guards if g not in lanes]
+        spatial_guards = [g for g in guards if not _mentions_reduce(g, s, lay)]
         if isinstance(body, Reduce):
-            value = self._loads(body.source, mapping, {})
+            value = _guard_reads(self._loads(body.source, mapping, {}), lanes, lay.buffer)
             update = Store(
                 lay.buffer, out_index, _combine(body.combiner, Load(lay.buffer, out_index), value)
             )  # type: ignore[arg-type]
@@ -75,11 +77,22 @@ class Lowering(LayoutPlanner):
             split = next(i for i, it in enumerate(s.iters) if it.type is not IterType.SPATIAL)
             inner_spatial = [it for it in s.iters[split:] if it.type is IterType.SPATIAL]
             init_nest = self._loops(k, inner_spatial, _guard(init, spatial_guards), attach=False)
-            main_nest = self._loops(k, list(s.iters[split:]), _guard(update, lay.guards))
+            main_nest = self._loops(k, list(s.iters[split:]), _guard(update, guards))
             return self._loops(k, list(s.iters[:split]), seq(init_nest, main_nest))
-        value = self._loads(body, mapping, {})
+        value = _guard_reads(self._loads(body, mapping, {}), lanes, lay.buffer)
         store = Store(lay.buffer, out_index, value)  # type: ignore[arg-type]
-        return self._loops(k, list(s.iters), _guard(store, lay.guards))
+        return self._loops(k, list(s.iters), _guard(store, guards))
+
+    def _lane_guards(self, k: int) -> list[Expr]:
+        """The guards of an attached stage's box sticking out of its tensor that test its
+        SIMD loop's lanes (a register tile's partial columns). They guard the stage's
+        reads instead of its stores: the box is the local buffer's own shape, so every
+        lane has its element, and the stage runs as whole vectors with masked loads
+        where a guarded store would run lane by lane (LLVM keeps no masked accumulator
+        in registers). The consumer's guarded store drops the lanes past the tensor."""
+        s, lay = self.stages[k], self.layout[k]
+        simd = {lay.loop_vars[it.uid] for it in s.iters if it.annotation is Annotation.VECTORIZE}
+        return [g for g in lay.range_guards if simd & free_vars(g)]
 
     def _loops(self, k: int, iters: list[Iter], inner: Stmt, attach: bool = True) -> Stmt:
         lay = self.layout[k]
@@ -185,6 +198,26 @@ def _combine(kind: ReduceKind, acc: Expr, value: Expr) -> Expr:
         ReduceKind.MIN: BinOpKind.MIN,
     }
     return BinOp(op[kind], acc, value)
+
+
+def _guard_reads(e: Expr, guards: list[Expr], own: Buffer) -> Expr:
+    """`e` with each load of another buffer than `own` whose index shares a variable with
+    `guards` done only where they hold (0 elsewhere); a load the guards do not index
+    (a broadcast row element) reads where it did."""
+    if not guards:
+        return e
+    cond = logical_and(*guards)
+    guard_vars = free_vars(cond)
+
+    def visit(x: Expr) -> Expr:
+        if isinstance(x, Load) and x.buffer is not own and guard_vars & free_vars(x.index):
+            zero = FloatImm(0.0, x.dtype) if x.dtype.startswith("float") else IntImm(0, x.dtype)
+            return Select(cond, x, zero)
+        kids = children(x)
+        new = tuple(visit(c) for c in kids)
+        return x if all(a is b for a, b in zip(kids, new)) else rebuild(x, new)
+
+    return visit(e)
 
 
 def _guard(stmt: Stmt, guards: list[Expr]) -> Stmt:
