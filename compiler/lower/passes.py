@@ -10,9 +10,9 @@ from collections.abc import Callable
 from compiler.lower.loop_ir import Allocate, For, ForKind, IfThenElse, Seq, Stmt, Store, seq
 from compiler.lower.simplify import Simplifier, from_linear
 from compiler.te.constructors import logical_and
-from compiler.te.expr import BinOp, Cmp, Expr, IntImm, Var
+from compiler.te.expr import BinOp, Cmp, Expr, IntImm, Select, Var
 from compiler.te.kinds import BinOpKind, CmpKind
-from compiler.te.traverse import free_vars, substitute
+from compiler.te.traverse import children, free_vars, rebuild, substitute, walk
 
 
 def simplify_stmt(s: Stmt, simp: Simplifier) -> Stmt:
@@ -93,7 +93,7 @@ def version_ragged_tiles(s: Stmt, simp: Simplifier) -> Stmt:
 def _versioned(body: Stmt, simp: Simplifier) -> Stmt:
     inner = Simplifier(_loop_ranges(body))
     hoisted = {}
-    for g in dict.fromkeys(_guards(body)):
+    for g in dict.fromkeys(_guards(body) + _lane_selects(body)):
         whole = _guard_over_loops(g, inner, simp)
         if whole is not None:
             hoisted[g] = whole
@@ -149,12 +149,49 @@ def _loop_ranges(s: Stmt) -> dict[Var, tuple[int, int]]:
 
 
 def _drop_guards(s: Stmt, dropped: set[Expr]) -> Stmt:
-    """`s` without the conditions `dropped` in its branches that have no else case."""
+    """`s` without the conditions `dropped` in its branches that have no else case, and
+    with each select of stored values whose conditions are all dropped taken as true."""
     if isinstance(s, IfThenElse) and s.else_case is None:
         kept = [c for c in _conjuncts(s.cond) if c not in dropped]
         then_case = _drop_guards(s.then_case, dropped)
         return IfThenElse(logical_and(*kept), then_case) if kept else then_case
+    if isinstance(s, Store):
+        return Store(s.buffer, s.index, _drop_selects(s.value, dropped))
     return _map_children(s, lambda x: _drop_guards(x, dropped))
+
+
+def _drop_selects(e: Expr, dropped: set[Expr]) -> Expr:
+    if isinstance(e, Select) and all(c in dropped for c in _conjuncts(e.cond)):
+        return _drop_selects(e.true_value, dropped)
+    kids = children(e)
+    new = tuple(_drop_selects(k, dropped) for k in kids)
+    return e if all(a is b for a, b in zip(kids, new)) else rebuild(e, new)
+
+
+def _lane_selects(s: Stmt, lanes: frozenset[Var] = frozenset()) -> list[Expr]:
+    """The conditions of the selects in stored values that test a SIMD loop's lanes (a
+    register tile's reads past a ragged tensor, lowered as masked reads), conjunctions
+    taken apart; selects on data or on other loops are left alone."""
+    match s:
+        case For(var, _, kind, body):
+            inner = lanes | {var} if kind is ForKind.VECTORIZED else lanes
+            return _lane_selects(body, inner)
+        case Seq(stmts):
+            return [g for x in stmts for g in _lane_selects(x, lanes)]
+        case IfThenElse(_, then_case, else_case):
+            other = [] if else_case is None else _lane_selects(else_case, lanes)
+            return _lane_selects(then_case, lanes) + other
+        case Allocate(_, body):
+            return _lane_selects(body, lanes)
+        case Store(_, _, value) if lanes:
+            return [
+                c
+                for n in walk(value)
+                if isinstance(n, Select)
+                for c in _conjuncts(n.cond)
+                if lanes & free_vars(c)
+            ]
+    return []
 
 
 def _guards(s: Stmt) -> list[Expr]:

@@ -29,16 +29,19 @@ from compiler.te import Expr, Tensor
 
 
 def pack_matmul_weight(weight: np.ndarray, panel: int) -> np.ndarray:
-    """[K, N] -> [N/panel, K, panel], what `matmul_panels` reads; `panel` divides N."""
+    """[K, N] -> [ceil(N/panel), K, panel], what `matmul_panels` reads; the last panel's
+    columns past N are zeros."""
     k, n = weight.shape
-    if n % panel:
-        raise ValueError(f"panel {panel} does not divide the weight's {n} columns")
-    return np.ascontiguousarray(weight.reshape(k, n // panel, panel).transpose(1, 0, 2))
+    padded = -(-n // panel) * panel
+    if padded != n:
+        weight = np.pad(weight, ((0, 0), (0, padded - n)))
+    return np.ascontiguousarray(weight.reshape(k, padded // panel, panel).transpose(1, 0, 2))
 
 
-def matmul_panels(A: Tensor, B_panels: Tensor) -> Tensor:
+def matmul_panels(A: Tensor, B_panels: Tensor, columns: int | None = None) -> Tensor:
     """C[..., M, N] = A[..., M, K] @ B with `B_panels = pack_matmul_weight(B, P)`
-    [N/P, K, P]. Tagged as the matmul (2-D A) or batch_matmul it computes."""
+    [ceil(N/P), K, P]; `columns` is N when P does not divide it (default: all the
+    panels' columns). Tagged as the matmul (2-D A) or batch_matmul it computes."""
     op = "matmul_panels"
     check_tensor(op, "A", A)
     if A.ndim < 2:
@@ -50,6 +53,10 @@ def matmul_panels(A: Tensor, B_panels: Tensor) -> Tensor:
         raise OpError(
             f"{op}: A {A.shape} has K={A.shape[-1]} but B_panels {B_panels.shape} has K={k_extent}"
         )
+    if columns is None:
+        columns = panels * panel
+    if not (panels - 1) * panel < columns <= panels * panel:
+        raise OpError(f"{op}: {columns} columns do not fill the last of {panels} panels of {panel}")
     k = te.reduce_axis(k_extent, name="k")
 
     def body(*idx: Expr) -> Expr:
@@ -58,7 +65,7 @@ def matmul_panels(A: Tensor, B_panels: Tensor) -> Tensor:
 
     two_d = A.ndim == 2
     return te.compute(
-        (*A.shape[:-1], panels * panel),
+        (*A.shape[:-1], columns),
         body,
         name="matmul" if two_d else "batch_matmul",
         tag=tags.MATMUL if two_d else tags.BATCH_MATMUL,

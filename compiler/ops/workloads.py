@@ -31,13 +31,11 @@ def _matmul(m: int, n: int, k: int) -> ComputeDAG:
 
 
 def _matmul_panels(m: int, n: int, k: int) -> ComputeDAG:
-    """A @ B with B [K, N] packed in column panels [N/16, K, 16] at compile time
-    (compiler.ops.matmul_panels, models/layout.py)."""
-    if n % NCHWC_BLOCK:
-        raise OpError(f"matmul_panels needs N a multiple of {NCHWC_BLOCK}, got {n}")
+    """A @ B with B [K, N] packed in column panels [ceil(N/16), K, 16] at compile time
+    (compiler.ops.matmul_panels, models/layout.py), the last one padded."""
     a = te.placeholder((m, k), name="A")
-    b = te.placeholder((n // NCHWC_BLOCK, k, NCHWC_BLOCK), name="B_panels")
-    return ComputeDAG([matmul_panels(a, b)])
+    b = te.placeholder((-(-n // NCHWC_BLOCK), k, NCHWC_BLOCK), name="B_panels")
+    return ComputeDAG([matmul_panels(a, b, n if n % NCHWC_BLOCK else None)])
 
 
 def _dense(batch: int, inp: int, out: int) -> ComputeDAG:

@@ -121,6 +121,9 @@ def tile_into_consumer(s: State, p: int, c: int) -> State:
     shape = s.stages[c].op.shape
     n = len(shape)
     vec = vector_factor(shape[-1])
+    panel = s.stages[p].op.attr("panel", 0)
+    if panel and shape[-1] % panel:  # whole panels of a packed weight, the last partial
+        vec = panel
     rows = row_factor(shape[-2], tile_rows(vec=vec)) if n >= 2 else 1
     if n >= 2 and few_registers():
         vec, rows = narrow_row_tile(shape[-2], shape[-1], vec, rows)
@@ -172,7 +175,7 @@ def tile_row_vectors(s: State, p: int, c: int, vec: int) -> State:
     """One output row: a tile of up to 8 vectors along it (matrix-vector products), so
     the reduction has independent accumulators instead of one latency-bound chain."""
     n = len(s.stages[c].op.shape)
-    vectors = row_factor(s.stages[c].op.shape[-1] // vec)
+    vectors = row_factor(-(-s.stages[c].op.shape[-1] // vec))
     s = s.apply(Split(c, n - 1, (vectors, vec)))  # [outer..., j.o, j.u, j.v]
     if n > 1:
         s = s.apply(Fuse(c, tuple(range(n))))
