@@ -207,3 +207,22 @@ def test_the_partial_column_tile_accumulates_whole_vectors():
     assert any(
         isinstance(n, Select) for st, _, _ in stores for n in walk(st.value)
     )  # the partial tile's masked reads
+
+
+def test_whole_tiles_of_a_parallel_loop_drop_the_masked_reads():
+    """A classifier's 1000 columns on 63 panels, tiles of 7 panels in parallel: the
+    last tile's reads past column 1000 are masked (selects on the lanes); the whole
+    tiles' version drops those selects with the branches (version_ragged_tiles)."""
+    out = ops.matmul_panels(ph((1, 64), "x"), ph((63, 64, 16), "w"), 1000)
+    func = lower(default_schedule(ComputeDAG([out])))
+    loop = func.body
+    while not isinstance(loop, For):
+        loop = loop.body
+    assert loop.kind is ForKind.PARALLEL and isinstance(loop.body, IfThenElse)
+
+    def selects(stmt):
+        return [
+            n for st, _, _ in _local_stores(stmt) for n in walk(st.value) if isinstance(n, Select)
+        ]
+
+    assert not selects(loop.body.then_case) and selects(loop.body.else_case)
