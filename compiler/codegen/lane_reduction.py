@@ -5,7 +5,8 @@ with `for k in 0..16: acc[i] = acc[i] + part[k]`: sixteen dependent scalar adds,
 50 cycles of latency per row. Here that loop is one vector load of `part`, then halves
 combined in log2(16) = 4 steps, then the old value of `acc[i]`. The adds run in a
 different order than the loop's (as the factoring already reordered them). A row of
-ViT's layer norm waits on two of these; its rows ran 1.2x faster with the tree.
+a layer norm waits on two of these: with AVX2 code, ViT's layer norm a row at a time
+ran 0.83x the stage-by-stage schedule with the scalar chain, 1.19x with the tree.
 """
 
 from __future__ import annotations

@@ -118,11 +118,11 @@ def _emit_if(ctx: FnContext, s: IfThenElse) -> None:
     if ctx.depends(s.cond):  # per lane (vectorize.can_vectorize allowed it): masks
         cond = to_lanes(b, exprs.emit_expr(ctx, s.cond), ctx.vec.lanes)
         live = all_true(ctx.vec.lanes) if ctx.mask is None else ctx.mask
-        for case, mask in ((s.then_case, b.and_(live, cond)), (s.else_case, None)):
-            if case is not None:
-                mask = mask if mask is not None else b.and_(live, b.not_(cond))
-                with ctx.masked(mask):
-                    emit_stmt(ctx, case)
+        with ctx.masked(b.and_(live, cond)):
+            emit_stmt(ctx, s.then_case)
+        if s.else_case is not None:
+            with ctx.masked(b.and_(live, b.not_(cond))):
+                emit_stmt(ctx, s.else_case)
         return
     cond = exprs.emit_expr(ctx, s.cond)
     then_bb = ctx.fn.append_basic_block("if.then")
